@@ -1,0 +1,52 @@
+"""The auth service: accounts, access tokens, people search."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+from fastapi import FastAPI
+
+from backend_services.auth_service import routes
+from backend_services.auth_service.services import AuthServices
+from backend_services.core.config import AuthSettings
+from backend_services.core.security import TokenIssuer
+from backend_services.core.sessions import SessionVerifier
+from backend_services.core.store import LoginThrottle, Store
+from backend_services.web import health_router, install_error_handlers
+
+
+def create_app(settings: AuthSettings, *, store: Store | None = None) -> FastAPI:
+    store = store or Store.connect(settings.mongodb_url, settings.mongodb_db)
+    issuer = TokenIssuer(
+        secret=settings.jwt_secret.get_secret_value(),
+        audience=settings.jwt_audience,
+        lifetime=timedelta(minutes=settings.access_token_minutes),
+    )
+    services = AuthServices(
+        settings=settings,
+        store=store,
+        issuer=issuer,
+        verifier=SessionVerifier(issuer, store),
+        throttle=LoginThrottle(
+            store.database,
+            max_failures=settings.login_max_failures,
+            window_seconds=settings.login_failure_window_seconds,
+        ),
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await store.database.ensure_indexes()
+        try:
+            yield
+        finally:
+            await store.close()
+
+    app = FastAPI(title="Let's Chat auth service", version="0.1.0", lifespan=lifespan)
+    app.state.services = services
+    install_error_handlers(app)
+    app.include_router(health_router({"mongodb": store.database.ping}))
+    app.include_router(routes.router)
+    return app

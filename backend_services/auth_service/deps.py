@@ -1,0 +1,28 @@
+"""FastAPI dependencies of the auth service."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from backend_services.auth_service.services import AuthServices
+from backend_services.core.sessions import Session
+from backend_services.web import bearer_token
+
+
+def get_services(request: Request) -> AuthServices:
+    services: AuthServices = request.app.state.services
+    return services
+
+
+Services = Annotated[AuthServices, Depends(get_services)]
+
+
+async def get_session(
+    services: Services, authorization: Annotated[str | None, Header()] = None
+) -> Session:
+    return await services.verifier.verify(bearer_token(authorization))
+
+
+CurrentSession = Annotated[Session, Depends(get_session)]

@@ -1,0 +1,87 @@
+"""Settings for each service, read once at the entrypoint from `LETSCHAT_*` variables."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Self
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# Only ever accepted in development: a fresh clone runs without any configuration.
+DEV_JWT_SECRET = "letschat-development-secret-change-me-0123456789"  # noqa: S105
+MIN_SECRET_BYTES = 32
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class CommonSettings(BaseSettings):
+    """What every service needs: the database, the token secret, the environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="LETSCHAT_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    environment: Environment = Environment.DEVELOPMENT
+    host: str = "127.0.0.1"
+    mongodb_url: str = "mongodb://127.0.0.1:27017"
+    mongodb_db: str = "letschat"
+    jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
+    jwt_audience: str = "letschat"
+    # Short-lived on purpose: there is no refresh token; at expiry the UI returns to the login page.
+    access_token_minutes: int = Field(default=30, ge=1, le=60)
+    log_level: str = "info"
+
+    @model_validator(mode="after")
+    def _refuse_weak_secret(self) -> Self:
+        secret = self.jwt_secret.get_secret_value()
+        if self.environment is Environment.DEVELOPMENT:
+            return self
+        if secret == DEV_JWT_SECRET or len(secret.encode()) < MIN_SECRET_BYTES:
+            raise ValueError(
+                f"LETSCHAT_JWT_SECRET must be set to a random value of at least {MIN_SECRET_BYTES} "
+                f"bytes outside development (environment={self.environment.value})"
+            )
+        return self
+
+
+class AuthSettings(CommonSettings):
+    port: int = 8001
+    # bcrypt cost: 12 is the floor (about 250 ms a hash on one core).
+    bcrypt_rounds: int = Field(default=12, ge=12, le=16)
+    login_max_failures: int = Field(default=5, ge=1)
+    login_failure_window_seconds: int = Field(default=300, ge=1)
+
+
+class MessageSettings(CommonSettings):
+    port: int = 8002
+    redis_url: str | None = None
+    # Every channel name starts with this, so several deployments (or tests) can share one Redis.
+    channel_prefix: str = "letschat:"
+    allowed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["http://localhost:3000", "http://127.0.0.1:3000"]
+    )
+    auth_timeout_seconds: float = Field(default=5.0, gt=0)
+    max_frame_bytes: int = Field(default=64 * 1024, ge=1024)
+    # Frames queued for one socket before it is closed as a slow consumer (it will resume).
+    send_queue_size: int = Field(default=1024, ge=16)
+    resume_limit: int = Field(default=300, ge=1)
+    # Token bucket per user: a burst of `send_burst` messages, refilled at `send_rate_per_second`.
+    send_burst: int = Field(default=30, ge=1)
+    send_rate_per_second: float = Field(default=10.0, gt=0)
+    # How often open sockets are checked for logged-out or expired tokens.
+    session_sweep_seconds: float = Field(default=15.0, gt=0)
+    # A seq allocated but not written within this time is declared lost (see store/messages.py).
+    seq_hole_grace_seconds: float = Field(default=2.0, gt=0)
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _parse_origins(cls, value: object) -> object:
+        """Accept a comma-separated list, as environment variables are."""
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value

@@ -1,0 +1,147 @@
+"""The one error vocabulary of Let's Chat.
+
+Core code raises `AppError` subclasses; the HTTP and WebSocket edges translate them exactly once:
+REST answers `{"code": ..., "message": ...}` with the error's status, the WebSocket either sends an
+error frame or closes with the error's close code. Close codes follow Centrifuge's convention:
+4000-4499 means "reconnect and resume", 4500-4999 means "do not reconnect with these credentials".
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, ClassVar
+
+
+class ErrorCode(StrEnum):
+    VALIDATION_ERROR = "validation_error"
+    INVALID_CREDENTIALS = "invalid_credentials"
+    UNAUTHORIZED = "unauthorized"
+    TOKEN_EXPIRED = "token_expired"  # noqa: S105 - an error code, not a secret
+    TOKEN_REVOKED = "token_revoked"  # noqa: S105
+    USERNAME_TAKEN = "username_taken"
+    NOT_FOUND = "not_found"
+    CONFLICT = "conflict"
+    TOO_MANY_ATTEMPTS = "too_many_attempts"
+    RATE_LIMITED = "rate_limited"
+    MESSAGE_TOO_LONG = "message_too_long"
+    BAD_FRAME = "bad_frame"
+    AUTH_TIMEOUT = "auth_timeout"
+    ORIGIN_NOT_ALLOWED = "origin_not_allowed"
+    SLOW_CONSUMER = "slow_consumer"
+    SERVICE_UNAVAILABLE = "service_unavailable"
+    INTERNAL_ERROR = "internal_error"
+
+
+class CloseCode:
+    """WebSocket close codes used by the message service."""
+
+    SERVICE_RESTART = 1012  # RFC 6455: server restarting, reconnect (elsewhere).
+    MESSAGE_TOO_BIG = 1009
+    SLOW_CONSUMER = 4000  # Fell too far behind; reconnect and resume from cursors.
+    PROTOCOL_ERROR = 4500  # First frame was not a valid auth frame.
+    UNAUTHORIZED = 4501
+    TOKEN_EXPIRED = 4502  # Log in again; the same token will not work.
+    TOKEN_REVOKED = 4503
+    AUTH_TIMEOUT = 4504
+    ORIGIN_NOT_ALLOWED = 4505
+
+
+class AppError(Exception):
+    """An expected failure with a stable code, an HTTP status and a WebSocket close code."""
+
+    code: ClassVar[ErrorCode] = ErrorCode.INTERNAL_ERROR
+    status: ClassVar[int] = 500
+    close_code: ClassVar[int | None] = None  # None: the socket stays open, an error frame is sent.
+    default_message: ClassVar[str] = "Something went wrong."
+
+    def __init__(self, message: str | None = None, *, retry_after: int | None = None) -> None:
+        self.message = message or self.default_message
+        self.retry_after = retry_after
+        super().__init__(self.message)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code.value, "message": self.message}
+
+
+class ValidationFailed(AppError):
+    code = ErrorCode.VALIDATION_ERROR
+    status = 422
+    default_message = "The request is not valid."
+
+
+class InvalidCredentials(AppError):
+    code = ErrorCode.INVALID_CREDENTIALS
+    status = 401
+    default_message = "Wrong username or password."
+
+
+class Unauthorized(AppError):
+    code = ErrorCode.UNAUTHORIZED
+    status = 401
+    close_code = CloseCode.UNAUTHORIZED
+    default_message = "A valid access token is required."
+
+
+class TokenExpired(Unauthorized):
+    code = ErrorCode.TOKEN_EXPIRED
+    close_code = CloseCode.TOKEN_EXPIRED
+    default_message = "Your session has expired; log in again."
+
+
+class TokenRevoked(Unauthorized):
+    code = ErrorCode.TOKEN_REVOKED
+    close_code = CloseCode.TOKEN_REVOKED
+    default_message = "This session was logged out; log in again."
+
+
+class UsernameTaken(AppError):
+    code = ErrorCode.USERNAME_TAKEN
+    status = 409
+    default_message = "That username is taken."
+
+
+class NotFound(AppError):
+    code = ErrorCode.NOT_FOUND
+    status = 404
+    default_message = "Not found."
+
+
+class Conflict(AppError):
+    code = ErrorCode.CONFLICT
+    status = 409
+    default_message = "That is not possible in the current state."
+
+
+class TooManyAttempts(AppError):
+    code = ErrorCode.TOO_MANY_ATTEMPTS
+    status = 429
+    default_message = "Too many failed attempts; try again later."
+
+
+class RateLimited(AppError):
+    code = ErrorCode.RATE_LIMITED
+    status = 429
+    default_message = "You are sending too fast; slow down."
+
+
+class MessageTooLong(AppError):
+    code = ErrorCode.MESSAGE_TOO_LONG
+    status = 422
+    default_message = "Messages can be at most 4000 characters."
+
+
+class BadFrame(AppError):
+    code = ErrorCode.BAD_FRAME
+    status = 400
+    default_message = "That frame is not understood."
+
+
+class ServiceUnavailable(AppError):
+    code = ErrorCode.SERVICE_UNAVAILABLE
+    status = 503
+    default_message = "A backing service is unavailable; try again shortly."
+
+
+def conversation_not_found() -> NotFound:
+    """The same answer for a missing conversation and one the caller may not see."""
+    return NotFound("Conversation not found.")

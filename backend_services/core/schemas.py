@@ -1,0 +1,162 @@
+"""Wire schemas shared by the services and their clients (the Reflex app imports only these)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
+
+MAX_BODY_CHARS = 4000
+MAX_GROUP_MEMBERS = 1000
+
+Username = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, to_lower=True, min_length=3, max_length=32, pattern=r"^[a-z0-9_.-]+$"
+    ),
+]
+# Characters, not bytes: passwords are pre-hashed, so bcrypt's 72-byte limit never truncates one.
+Password = Annotated[str, StringConstraints(min_length=8, max_length=128)]
+DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+GroupName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
+ObjectIdStr = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+ClientMsgId = Annotated[
+    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+]
+Seq = Annotated[int, Field(ge=0, le=2**53)]
+
+
+class WireModel(BaseModel):
+    """Strict about unknown fields and types: `{"$ne": null}` is never a string."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+# --- Users and auth -------------------------------------------------------------------------
+
+
+class User(WireModel):
+    id: str
+    username: str
+    display_name: str
+
+
+class RegisterRequest(WireModel):
+    username: Username
+    password: Password
+    display_name: DisplayName | None = None
+
+
+class LoginRequest(WireModel):
+    # Looser than RegisterRequest: a malformed name is just a wrong credential, not a 422.
+    username: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    password: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+
+
+class TokenResponse(WireModel):
+    user: User
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the scheme name
+    expires_in: int
+
+
+# --- Messages and conversations -------------------------------------------------------------
+
+
+class Message(WireModel):
+    id: str
+    conversation_id: str
+    seq: int
+    sender_id: str
+    sender_name: str
+    body: str
+    client_msg_id: str
+    created_at: datetime
+
+
+class MessagePage(WireModel):
+    messages: list[Message]
+    has_more: bool
+
+
+class Conversation(WireModel):
+    id: str
+    kind: Literal["direct", "group"]
+    name: str
+    members: list[User]
+    is_public: bool
+    last_seq: int
+    last_message: Message | None
+    unread: int
+    last_read_seq: int
+    created_at: datetime
+
+
+class GroupSummary(WireModel):
+    """A public group as shown to someone who may join it."""
+
+    id: str
+    name: str
+    member_count: int
+    last_seq: int
+
+
+class CreateDirectRequest(WireModel):
+    user_id: ObjectIdStr
+
+
+class CreateGroupRequest(WireModel):
+    name: GroupName
+    member_ids: Annotated[list[ObjectIdStr], Field(max_length=MAX_GROUP_MEMBERS - 1)] = []
+    is_public: bool = False
+
+
+class AddMemberRequest(WireModel):
+    user_id: ObjectIdStr
+
+
+class SendMessageRequest(WireModel):
+    # Length is checked by the store, so an over-long body gets its own code (message_too_long).
+    body: str
+    client_msg_id: ClientMsgId
+
+
+class ReadRequest(WireModel):
+    seq: Seq
+
+
+# --- WebSocket frames from the client -------------------------------------------------------
+
+
+class AuthFrame(WireModel):
+    type: Literal["auth"]
+    token: Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+
+
+class ResumeFrame(WireModel):
+    type: Literal["resume"]
+    cursors: Annotated[dict[ObjectIdStr, Seq], Field(max_length=10_000)] = {}
+
+
+class SendFrame(WireModel):
+    type: Literal["send"]
+    conversation_id: ObjectIdStr
+    client_msg_id: ClientMsgId
+    body: str
+
+
+class ReadFrame(WireModel):
+    type: Literal["read"]
+    conversation_id: ObjectIdStr
+    seq: Seq
+
+
+class PingFrame(WireModel):
+    type: Literal["ping"]
+
+
+ClientFrame = Annotated[
+    AuthFrame | ResumeFrame | SendFrame | ReadFrame | PingFrame, Field(discriminator="type")
+]
+client_frame_adapter: TypeAdapter[ClientFrame] = TypeAdapter(ClientFrame)

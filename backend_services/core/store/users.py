@@ -1,0 +1,65 @@
+"""Accounts: creation, lookup by name or id, and prefix search."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from pymongo.errors import DuplicateKeyError
+
+from backend_services.core.errors import UsernameTaken
+from backend_services.core.schemas import User
+from backend_services.core.store.database import Database, Document
+
+PUBLIC_FIELDS = {"_id": 1, "username": 1, "display_name": 1}
+
+
+def to_user(doc: Document) -> User:
+    return User(id=doc["_id"], username=doc["username"], display_name=doc["display_name"])
+
+
+class UserStore:
+    def __init__(self, database: Database) -> None:
+        self._users = database.db["users"]
+
+    async def create(self, username: str, password_hash: str, display_name: str) -> User:
+        """Insert a user; `username` must already be normalised to lower case."""
+        doc = {
+            "_id": uuid.uuid4().hex,
+            "username": username,
+            "display_name": display_name,
+            "password_hash": password_hash,
+            "created_at": datetime.now(UTC),
+        }
+        try:
+            await self._users.insert_one(doc)
+        except DuplicateKeyError as exc:
+            raise UsernameTaken() from exc
+        return to_user(doc)
+
+    async def get_with_hash(self, username: str) -> tuple[User, str] | None:
+        doc = await self._users.find_one({"username": username.strip().lower()})
+        if doc is None:
+            return None
+        return to_user(doc), doc["password_hash"]
+
+    async def get(self, user_id: str) -> User | None:
+        doc = await self._users.find_one({"_id": user_id}, PUBLIC_FIELDS)
+        return None if doc is None else to_user(doc)
+
+    async def get_many(self, user_ids: Iterable[str]) -> dict[str, User]:
+        ids = list(set(user_ids))
+        if not ids:
+            return {}
+        cursor = self._users.find({"_id": {"$in": ids}}, PUBLIC_FIELDS)
+        return {doc["_id"]: to_user(doc) async for doc in cursor}
+
+    async def search(self, prefix: str, *, limit: int, exclude: str | None = None) -> list[User]:
+        """Users whose username starts with `prefix` (case-insensitive), alphabetically."""
+        query: Document = {"username": {"$regex": f"^{re.escape(prefix.strip().lower())}"}}
+        if exclude is not None:
+            query["_id"] = {"$ne": exclude}
+        cursor = self._users.find(query, PUBLIC_FIELDS).sort("username", 1).limit(limit)
+        return [to_user(doc) async for doc in cursor]

@@ -1,0 +1,25 @@
+"""`python -m backend_services.message_service`: serve on LETSCHAT_HOST:LETSCHAT_PORT."""
+
+from __future__ import annotations
+
+from backend_services.core.config import MessageSettings
+from backend_services.message_service.app import create_app
+from backend_services.message_service.services import MessageServices
+from backend_services.web import serve
+
+
+def main() -> None:
+    settings = MessageSettings()
+    app = create_app(settings)
+    services: MessageServices = app.state.services
+    serve(
+        app,
+        settings,
+        port=settings.port,
+        ws_max_size=settings.max_frame_bytes,
+        before_shutdown=services.hub.drain,
+    )
+
+
+if __name__ == "__main__":
+    main()

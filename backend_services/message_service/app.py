@@ -1,0 +1,70 @@
+"""The message service: conversations and messages over REST, live delivery over `/ws`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+from fastapi import FastAPI
+
+from backend_services.core.broker import Broker, create_broker
+from backend_services.core.config import MessageSettings
+from backend_services.core.ratelimit import RateLimiter
+from backend_services.core.security import TokenIssuer
+from backend_services.core.sessions import SessionVerifier
+from backend_services.core.store import Store
+from backend_services.message_service import routes, websocket
+from backend_services.message_service.hub import Hub
+from backend_services.message_service.services import MessageServices
+from backend_services.web import health_router, install_error_handlers
+
+
+def create_app(
+    settings: MessageSettings, *, store: Store | None = None, broker: Broker | None = None
+) -> FastAPI:
+    """Build the app; the store and broker are created from settings unless given."""
+    store = store or Store.connect(
+        settings.mongodb_url,
+        settings.mongodb_db,
+        hole_grace=timedelta(seconds=settings.seq_hole_grace_seconds),
+    )
+    hub = Hub(
+        broker or create_broker(settings.redis_url),
+        store,
+        channel_prefix=settings.channel_prefix,
+        resume_limit=settings.resume_limit,
+        sweep_seconds=settings.session_sweep_seconds,
+    )
+    issuer = TokenIssuer(
+        secret=settings.jwt_secret.get_secret_value(),
+        audience=settings.jwt_audience,
+        lifetime=timedelta(minutes=settings.access_token_minutes),
+    )
+    services = MessageServices(
+        settings=settings,
+        store=store,
+        hub=hub,
+        verifier=SessionVerifier(issuer, store),
+        send_limiter=RateLimiter(
+            burst=settings.send_burst, rate_per_second=settings.send_rate_per_second
+        ),
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await store.database.ensure_indexes()
+        await hub.start()
+        try:
+            yield
+        finally:
+            await hub.stop()
+            await store.close()
+
+    app = FastAPI(title="Let's Chat message service", version="0.1.0", lifespan=lifespan)
+    app.state.services = services
+    install_error_handlers(app)
+    app.include_router(health_router({"mongodb": store.database.ping, "broker": hub.ping}))
+    app.include_router(routes.router)
+    app.include_router(websocket.router)
+    return app

@@ -1,0 +1,168 @@
+"""REST routes of the message service. Every route needs a bearer token."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Response, status
+
+from backend_services.core.errors import ValidationFailed
+from backend_services.core.schemas import (
+    AddMemberRequest,
+    Conversation,
+    CreateDirectRequest,
+    CreateGroupRequest,
+    GroupSummary,
+    Message,
+    MessagePage,
+    ReadRequest,
+    SendMessageRequest,
+)
+from backend_services.message_service.deps import CurrentSession, Services
+
+router = APIRouter()
+
+ConversationId = Annotated[str, Path(min_length=1, max_length=128)]
+SeqParam = Query(ge=0, le=2**53)
+
+
+@router.get("/conversations", tags=["conversations"])
+async def list_conversations(services: Services, session: CurrentSession) -> list[Conversation]:
+    """Your conversations, newest activity first."""
+    docs = await services.store.conversations.list_for(session.user.id)
+    return await services.store.conversations.views(docs, session.user.id)
+
+
+@router.get("/conversations/{conversation_id}", tags=["conversations"])
+async def get_conversation(
+    conversation_id: ConversationId, services: Services, session: CurrentSession
+) -> Conversation:
+    doc = await services.store.conversations.get_for_member(conversation_id, session.user.id)
+    return await services.store.conversations.view(doc, session.user.id)
+
+
+@router.post("/conversations/direct", tags=["conversations"])
+async def open_direct(
+    body: CreateDirectRequest, services: Services, session: CurrentSession, response: Response
+) -> Conversation:
+    """The one direct conversation with `user_id` (201 when it is new, 200 when it existed)."""
+    conversations = services.store.conversations
+    doc, created = await conversations.open_direct(session.user.id, body.user_id)
+    if created:
+        response.status_code = status.HTTP_201_CREATED
+        for member in doc["members"]:
+            await services.hub.publish_conversation(member, await conversations.view(doc, member))
+    return await conversations.view(doc, session.user.id)
+
+
+@router.post("/conversations/groups", status_code=201, tags=["conversations"])
+async def create_group(
+    body: CreateGroupRequest, services: Services, session: CurrentSession
+) -> Conversation:
+    conversations = services.store.conversations
+    doc = await conversations.create_group(
+        session.user.id, body.name, body.member_ids, is_public=body.is_public
+    )
+    for member in doc["members"]:
+        await services.hub.publish_conversation(member, await conversations.view(doc, member))
+    return await conversations.view(doc, session.user.id)
+
+
+@router.get("/groups", tags=["conversations"])
+async def search_groups(
+    services: Services,
+    _: CurrentSession,
+    q: Annotated[str, Query(max_length=80)] = "",
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> list[GroupSummary]:
+    """Public groups whose name starts with `q`."""
+    return await services.store.conversations.search_public(q, limit=limit)
+
+
+@router.post("/conversations/{conversation_id}/join", tags=["conversations"])
+async def join_group(
+    conversation_id: ConversationId, services: Services, session: CurrentSession
+) -> Conversation:
+    conversations = services.store.conversations
+    doc, added = await conversations.join(conversation_id, session.user.id)
+    view = await conversations.view(doc, session.user.id)
+    if added:
+        await services.hub.publish_conversation(session.user.id, view)
+    return view
+
+
+@router.post("/conversations/{conversation_id}/leave", status_code=204, tags=["conversations"])
+async def leave_group(
+    conversation_id: ConversationId, services: Services, session: CurrentSession
+) -> None:
+    await services.store.conversations.leave(conversation_id, session.user.id)
+    await services.hub.publish_left(session.user.id, conversation_id)
+
+
+@router.post("/conversations/{conversation_id}/members", tags=["conversations"])
+async def add_member(
+    conversation_id: ConversationId,
+    body: AddMemberRequest,
+    services: Services,
+    session: CurrentSession,
+) -> Conversation:
+    """Add someone to a group you belong to."""
+    conversations = services.store.conversations
+    doc, added = await conversations.add_member(conversation_id, session.user.id, body.user_id)
+    if added:
+        await services.hub.publish_conversation(
+            body.user_id, await conversations.view(doc, body.user_id)
+        )
+    return await conversations.view(doc, session.user.id)
+
+
+@router.get("/conversations/{conversation_id}/messages", tags=["messages"])
+async def list_messages(
+    conversation_id: ConversationId,
+    services: Services,
+    session: CurrentSession,
+    before_seq: Annotated[int | None, SeqParam] = None,
+    after_seq: Annotated[int | None, SeqParam] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+) -> MessagePage:
+    """A page of messages in ascending seq.
+
+    Without `after_seq`: the newest `limit` (before `before_seq` if given); `has_more` says older
+    ones exist. With `after_seq`: the oldest `limit` after it (and before `before_seq`), read
+    without skipping messages still being written; `has_more` says newer ones exist.
+    """
+    if after_seq is not None and before_seq is not None and before_seq <= after_seq + 1:
+        raise ValidationFailed("before_seq must be greater than after_seq + 1.")
+    await services.store.conversations.get_for_member(conversation_id, session.user.id)
+    messages = services.store.messages
+    if after_seq is None:
+        page, has_more = await messages.page(conversation_id, before_seq=before_seq, limit=limit)
+        return MessagePage(messages=page, has_more=has_more)
+    batch = await messages.read_after(
+        conversation_id, after_seq, limit=limit, before_seq=before_seq
+    )
+    return MessagePage(messages=batch.messages, has_more=batch.has_more)
+
+
+@router.post("/conversations/{conversation_id}/messages", status_code=201, tags=["messages"])
+async def send_message(
+    conversation_id: ConversationId,
+    body: SendMessageRequest,
+    services: Services,
+    session: CurrentSession,
+    response: Response,
+) -> Message:
+    """Send a message; a resend with the same `client_msg_id` returns the stored one (200)."""
+    msg, created = await services.send(session, conversation_id, body.body, body.client_msg_id)
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return msg
+
+
+@router.post("/conversations/{conversation_id}/read", tags=["messages"])
+async def mark_read(
+    conversation_id: ConversationId, body: ReadRequest, services: Services, session: CurrentSession
+) -> dict[str, str | int]:
+    """Move your read marker forward to `seq`; returns where it now is."""
+    seq = await services.mark_read(session, conversation_id, body.seq, origin=None)
+    return {"conversation_id": conversation_id, "seq": seq}

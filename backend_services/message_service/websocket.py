@@ -1,0 +1,187 @@
+"""The `/ws` endpoint: authenticate, then read client frames while a writer drains the queue."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from fastapi import APIRouter, WebSocket
+from pydantic import ValidationError
+from pymongo.errors import PyMongoError
+from starlette.websockets import WebSocketDisconnect, WebSocketState
+
+from backend_services.core.errors import (
+    AppError,
+    BadFrame,
+    CloseCode,
+    ServiceUnavailable,
+)
+from backend_services.core.schemas import (
+    AuthFrame,
+    PingFrame,
+    ReadFrame,
+    ResumeFrame,
+    SendFrame,
+    client_frame_adapter,
+)
+from backend_services.core.sessions import Session
+from backend_services.message_service import frames
+from backend_services.message_service.connection import Close, Connection
+from backend_services.message_service.services import MessageServices
+
+logger = logging.getLogger("letschat.ws")
+router = APIRouter()
+
+
+class _ClientGone(Exception):
+    pass
+
+
+async def _receive_text(websocket: WebSocket) -> str:
+    """The next text frame; a binary frame is answered with an error and skipped."""
+    while True:
+        event = await websocket.receive()
+        if event["type"] == "websocket.disconnect":
+            raise _ClientGone()
+        text = event.get("text")
+        if text is not None:
+            return str(text)
+        await websocket.send_text(frames.error(BadFrame("Frames must be JSON text.")))
+
+
+@router.websocket("/ws")
+async def websocket_endpoint(websocket: WebSocket) -> None:
+    services: MessageServices = websocket.app.state.services
+    origin = websocket.headers.get("origin")
+    if origin is not None and origin not in services.settings.allowed_origins:
+        # Closing before accepting answers the handshake with HTTP 403.
+        await websocket.close(CloseCode.ORIGIN_NOT_ALLOWED, "origin not allowed")
+        return
+    await websocket.accept()
+    try:
+        session = await _authenticate(websocket, services)
+    except _ClientGone:
+        return
+    except AppError as exc:
+        await websocket.close(exc.close_code or CloseCode.UNAUTHORIZED, exc.message)
+        return
+    connection = Connection(session, queue_size=services.settings.send_queue_size)
+    await services.hub.register(connection)
+    connection.push(frames.ready(session.user))
+    try:
+        await _run(websocket, services, connection)
+    finally:
+        await services.hub.unregister(connection)
+
+
+async def _authenticate(websocket: WebSocket, services: MessageServices) -> Session:
+    timeout = services.settings.auth_timeout_seconds
+    try:
+        async with asyncio.timeout(timeout):
+            text = await _receive_text(websocket)
+    except TimeoutError:
+        await websocket.close(CloseCode.AUTH_TIMEOUT, f"send an auth frame within {timeout:g} s")
+        raise _ClientGone() from None
+    try:
+        frame = client_frame_adapter.validate_json(text)
+    except ValidationError:
+        frame = None
+    if not isinstance(frame, AuthFrame):
+        await websocket.close(CloseCode.PROTOCOL_ERROR, "the first frame must be an auth frame")
+        raise _ClientGone()
+    try:
+        return await services.verifier.verify(frame.token)
+    except PyMongoError as exc:
+        raise ServiceUnavailable() from exc
+
+
+async def _run(websocket: WebSocket, services: MessageServices, connection: Connection) -> None:
+    """Read and write until either side stops; then stop the other."""
+    reader = asyncio.create_task(_read_loop(websocket, services, connection))
+    writer = asyncio.create_task(_write_loop(websocket, connection))
+    try:
+        await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (reader, writer):
+            task.cancel()
+        for task in (reader, writer):
+            with contextlib.suppress(asyncio.CancelledError, _ClientGone, WebSocketDisconnect):
+                await task
+
+
+async def _write_loop(websocket: WebSocket, connection: Connection) -> None:
+    while True:
+        item = await connection.outbox.get()
+        if isinstance(item, Close):
+            if websocket.application_state is WebSocketState.CONNECTED:
+                with contextlib.suppress(RuntimeError, OSError):
+                    await websocket.close(item.code, item.reason)
+            return
+        try:
+            await websocket.send_text(item)
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            return
+
+
+async def _read_loop(
+    websocket: WebSocket, services: MessageServices, connection: Connection
+) -> None:
+    while True:
+        text = await _receive_text(websocket)
+        try:
+            frame = client_frame_adapter.validate_json(text)
+        except ValidationError as exc:
+            connection.push(frames.error(BadFrame(_describe(exc))))
+            continue
+        try:
+            await _handle(frame, services, connection)
+        except AppError as exc:
+            connection.push(frames.error(exc, **_context(frame)))
+        except PyMongoError:
+            logger.warning("store unavailable while handling a %s frame", frame.type)
+            connection.push(frames.error(ServiceUnavailable(), **_context(frame)))
+
+
+async def _handle(
+    frame: AuthFrame | ResumeFrame | SendFrame | ReadFrame | PingFrame,
+    services: MessageServices,
+    connection: Connection,
+) -> None:
+    session = connection.session
+    if isinstance(frame, SendFrame):
+        msg, _ = await services.send(
+            session, frame.conversation_id, frame.body, frame.client_msg_id
+        )
+        connection.push(frames.ack(frame.client_msg_id, msg))
+    elif isinstance(frame, ReadFrame):
+        await services.mark_read(session, frame.conversation_id, frame.seq, origin=connection.id)
+    elif isinstance(frame, ResumeFrame):
+        await services.hub.resume(connection, dict(frame.cursors))
+    elif isinstance(frame, PingFrame):
+        connection.push(frames.PONG)
+    else:
+        raise BadFrame("Already authenticated.")
+
+
+def _context(frame: object) -> dict[str, str]:
+    """Echo what lets the client match an error to its request."""
+    context = {"frame_type": str(getattr(frame, "type", ""))}
+    for name in ("conversation_id", "client_msg_id"):
+        value = getattr(frame, name, None)
+        if isinstance(value, str):
+            context[name] = value
+    return context
+
+
+def _describe(exc: ValidationError) -> str:
+    errors = exc.errors()
+    if not errors:
+        return BadFrame.default_message
+    first = errors[0]
+    if first["type"] == "json_invalid":
+        return "Frames must be JSON objects."
+    if first["type"] in {"union_tag_not_found", "union_tag_invalid", "model_type"}:
+        return "Frames must be objects with a known `type`: auth, resume, send, read or ping."
+    location = ".".join(str(part) for part in first["loc"][1:]) or "frame"
+    return f"{location}: {first['msg']}"

@@ -1,0 +1,162 @@
+"""The HTTP edge both services share: error mapping, health routes, bearer auth, serving."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import uvicorn
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from backend_services.core.config import CommonSettings
+from backend_services.core.errors import AppError, ErrorCode, Unauthorized
+
+logger = logging.getLogger("letschat")
+
+HealthCheck = Callable[[], Awaitable[None]]
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: ErrorCode.UNAUTHORIZED.value,
+    403: "forbidden",
+    404: ErrorCode.NOT_FOUND.value,
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def error_response(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
+    headers = {}
+    if "retry_after" in extra:
+        retry_after = extra.pop("retry_after")
+        if retry_after is not None:
+            headers["Retry-After"] = str(retry_after)
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    return JSONResponse({"code": code, "message": message, **extra}, status, headers=headers)
+
+
+def _describe(errors: list[Any]) -> str:
+    first = errors[0] if errors else {}
+    location = ".".join(str(part) for part in first.get("loc", ()) if part != "body")
+    reason = first.get("msg", "invalid value")
+    return f"{location}: {reason}" if location else str(reason)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Every error leaves as `{code, message}`; nothing leaves as a bare 500 page."""
+
+    async def app_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, AppError)  # noqa: S101 - registered for AppError only
+        return error_response(exc.status, exc.code.value, exc.message, retry_after=exc.retry_after)
+
+    async def validation_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)  # noqa: S101
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+            for e in exc.errors()
+        ]
+        return error_response(
+            422, ErrorCode.VALIDATION_ERROR.value, _describe(errors), details=errors
+        )
+
+    async def http_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)  # noqa: S101
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        return error_response(exc.status_code, code, str(exc.detail))
+
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(500, ErrorCode.INTERNAL_ERROR.value, "Something went wrong.")
+
+    app.add_exception_handler(AppError, app_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected)
+
+
+def health_router(checks: Mapping[str, HealthCheck]) -> APIRouter:
+    """`/healthz`: the process serves requests. `/readyz`: every dependency answers."""
+    router = APIRouter(tags=["health"])
+
+    @router.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/readyz", response_model=None)
+    async def readyz() -> dict[str, Any] | JSONResponse:
+        results: dict[str, str] = {}
+        for name, check in checks.items():
+            try:
+                await check()
+            except Exception as exc:
+                results[name] = f"unavailable: {type(exc).__name__}"
+            else:
+                results[name] = "ok"
+        if all(result == "ok" for result in results.values()):
+            return {"status": "ok", "checks": results}
+        return error_response(
+            503, ErrorCode.SERVICE_UNAVAILABLE.value, "Not ready.", checks=results
+        )
+
+    return router
+
+
+def bearer_token(authorization: str | None) -> str:
+    """The token from an `Authorization: Bearer ...` header, or `Unauthorized`."""
+    if not authorization:
+        raise Unauthorized()
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized()
+    return token.strip()
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, with a hook that runs before it starts refusing and dropping connections."""
+
+    def __init__(
+        self, config: uvicorn.Config, before_shutdown: Callable[[], Awaitable[None]] | None
+    ) -> None:
+        super().__init__(config)
+        self._before_shutdown = before_shutdown
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self._before_shutdown is not None:
+            try:
+                await self._before_shutdown()
+            except Exception:
+                logger.exception("graceful shutdown hook failed")
+        await super().shutdown(sockets)
+
+
+def serve(
+    app: FastAPI,
+    settings: CommonSettings,
+    *,
+    port: int,
+    ws_max_size: int = 64 * 1024,
+    before_shutdown: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """Run `app` under uvicorn until SIGINT/SIGTERM."""
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        ws="websockets-sansio",
+        ws_max_size=ws_max_size,
+        proxy_headers=True,
+        server_header=False,
+        timeout_graceful_shutdown=10,
+    )
+    _Server(config, before_shutdown).run()

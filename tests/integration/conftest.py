@@ -1,0 +1,53 @@
+"""Integration fixtures: SecantusDB once per session, a fresh backend (own database and channel
+prefix) per test, the shared Redis at LETSCHAT_TEST_REDIS_URL."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.clients import Api
+from tests.support.processes import REPO_ROOT, Process, start_secantus
+from tests.support.stack import Stack, running_stack
+
+LOG_ROOT = REPO_ROOT / "test-artifacts" / "logs"
+
+
+@pytest.fixture(scope="session")
+def log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = LOG_ROOT / tmp_path_factory.getbasetemp().name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def mongo_url(tmp_path_factory: pytest.TempPathFactory, log_dir: Path) -> Iterator[str]:
+    proc: Process
+    proc, url = start_secantus(tmp_path_factory.mktemp("secantus"), log_dir)
+    try:
+        yield url
+    finally:
+        proc.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    return os.environ.get("LETSCHAT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture
+def stack(mongo_url: str, redis_url: str, log_dir: Path) -> Iterator[Stack]:
+    """Auth service and two message-service instances fanning out through Redis."""
+    with running_stack(mongo_url, redis_url, log_dir) as running:
+        yield running
+        assert not running.bad_log_lines(), "\n".join(running.bad_log_lines())
+
+
+@pytest.fixture
+async def api(stack: Stack) -> AsyncIterator[Api]:
+    client = Api(stack.auth_url, stack.messages[0].url)
+    yield client
+    await client.aclose()

@@ -1,0 +1,90 @@
+"""Delivery across instances: DMs, groups, own other tabs, read markers, new conversations."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.support.clients import Api, Socket
+from tests.support.stack import Stack
+
+
+async def test_direct_message_reaches_a_user_on_another_instance(stack: Stack, api: Api) -> None:
+    alice, bob = await api.register("alice"), await api.register("bob")
+    dm = await api.direct(alice, bob)
+    a = await Socket.open(stack.messages[0].ws_url, alice.token, resume={})
+    b = await Socket.open(stack.messages[1].ws_url, bob.token, resume={})
+
+    await a.send({"type": "send", "conversation_id": dm, "client_msg_id": "m1", "body": "hi bob"})
+
+    ack = await a.next("ack", client_msg_id="m1")
+    delivered = await b.next("message")
+    assert delivered["message"] == ack["message"]
+    assert delivered["message"]["body"] == "hi bob"
+    assert delivered["message"]["seq"] == 1
+    assert delivered["message"]["sender_name"] == alice.user["display_name"]
+    await a.close()
+    await b.close()
+
+
+async def test_group_message_reaches_every_member_and_the_senders_other_tab(
+    stack: Stack, api: Api
+) -> None:
+    alice, bob, carol = [await api.register(n) for n in ("alice", "bob", "carol")]
+    group = await api.group(alice, bob, carol)
+    alice_tab1 = await Socket.open(stack.messages[0].ws_url, alice.token, resume={})
+    alice_tab2 = await Socket.open(stack.messages[1].ws_url, alice.token, resume={})
+    b = await Socket.open(stack.messages[1].ws_url, bob.token, resume={})
+    c = await Socket.open(stack.messages[0].ws_url, carol.token, resume={})
+
+    await b.send({"type": "send", "conversation_id": group, "client_msg_id": "g1", "body": "hey all"})
+
+    for socket in (alice_tab1, alice_tab2, b, c):
+        frame = await socket.next("message")
+        assert frame["message"]["body"] == "hey all"
+        assert frame["message"]["conversation_id"] == group
+    for socket in (alice_tab1, alice_tab2, b, c):
+        await socket.close()
+
+
+async def test_read_marker_is_stored_and_echoed_to_the_users_other_sockets(
+    stack: Stack, api: Api
+) -> None:
+    alice, bob = await api.register("alice"), await api.register("bob")
+    dm = await api.direct(alice, bob)
+    for n in range(3):
+        await api.ok("POST", f"/conversations/{dm}/messages", alice, json={"body": f"m{n}", "client_msg_id": f"c{n}"})
+    bob_tab1 = await Socket.open(stack.messages[0].ws_url, bob.token, resume={})
+    bob_tab2 = await Socket.open(stack.messages[1].ws_url, bob.token, resume={})
+    listed = await api.ok("GET", "/conversations", bob)
+    assert listed[0]["unread"] == 3
+
+    await bob_tab1.send({"type": "read", "conversation_id": dm, "seq": 2})
+
+    echo = await bob_tab2.next("read")
+    assert echo == {"type": "read", "conversation_id": dm, "seq": 2}
+    listed = await api.ok("GET", "/conversations", bob)
+    assert listed[0]["unread"] == 1
+    assert listed[0]["last_read_seq"] == 2
+    await asyncio.sleep(0.3)
+    assert bob_tab1.of_type("read") == []  # The socket that moved it is not told.
+    await bob_tab1.close()
+    await bob_tab2.close()
+
+
+async def test_new_conversation_is_pushed_with_its_messages(stack: Stack, api: Api) -> None:
+    alice, bob, carol = [await api.register(n) for n in ("alice", "bob", "carol")]
+    c = await Socket.open(stack.messages[1].ws_url, carol.token, resume={})
+    group = await api.group(alice, bob)
+    await api.ok("POST", f"/conversations/{group}/messages", alice, json={"body": "before carol", "client_msg_id": "x1"})
+
+    await api.ok("POST", f"/conversations/{group}/members", bob, json={"user_id": carol.id})
+
+    pushed = await c.next("conversation")
+    assert pushed["conversation"]["id"] == group
+    assert {m["id"] for m in pushed["conversation"]["members"]} == {alice.id, bob.id, carol.id}
+    history = await c.next("message")
+    assert history["message"]["body"] == "before carol"
+    await api.ok("POST", f"/conversations/{group}/messages", alice, json={"body": "welcome", "client_msg_id": "x2"})
+    live = await c.next("message")
+    assert live["message"]["body"] == "welcome"
+    await c.close()
