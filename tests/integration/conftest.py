@@ -3,8 +3,9 @@ prefix) per test, the shared Redis at LETSCHAT_TEST_REDIS_URL."""
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -38,12 +39,31 @@ def redis_url() -> str:
     return os.environ.get("LETSCHAT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
+StackFactory = Callable[..., Stack]
+
+
 @pytest.fixture
-def stack(mongo_url: str, redis_url: str, log_dir: Path) -> Iterator[Stack]:
+def make_stack(mongo_url: str, redis_url: str, log_dir: Path) -> Iterator[StackFactory]:
+    """Start a backend with settings overrides (`redis_url=None` for the in-process broker)."""
+    with contextlib.ExitStack() as stacks:
+        started: list[Stack] = []
+
+        def make(*, instances: int = 2, redis: str | None = redis_url, **overrides: str) -> Stack:
+            running = stacks.enter_context(
+                running_stack(mongo_url, redis, log_dir, instances=instances, **overrides)
+            )
+            started.append(running)
+            return running
+
+        yield make
+        bad = [line for running in started for line in running.bad_log_lines()]
+        assert not bad, "\n".join(bad)
+
+
+@pytest.fixture
+def stack(make_stack: StackFactory) -> Stack:
     """Auth service and two message-service instances fanning out through Redis."""
-    with running_stack(mongo_url, redis_url, log_dir) as running:
-        yield running
-        assert not running.bad_log_lines(), "\n".join(running.bad_log_lines())
+    return make_stack()
 
 
 @pytest.fixture

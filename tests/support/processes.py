@@ -161,20 +161,18 @@ class Service(Process):
         self.wait_ready()
 
 
-def start_service(
+def service_process(
     module: str, name: str, env: Mapping[str, str], log_dir: Path, port: int | None = None
 ) -> Service:
+    """A not-yet-started `python -m backend_services.<module>` on a free port."""
     port = port or free_port()
-    service = Service(
+    return Service(
         name,
         [sys.executable, "-m", f"backend_services.{module}"],
-        log_dir / f"{name}.log",
+        log_dir / f"{name}-{port}.log",
         env={**env, "LETSCHAT_PORT": str(port)},
         port=port,
     )
-    service.start()
-    service.wait_ready()
-    return service
 
 
 @contextlib.contextmanager

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support.processes import Service, start_service
+from tests.support.processes import Service, service_process
 
 ALLOWED_ORIGIN = "http://allowed.test"
 JWT_SECRET = secrets.token_urlsafe(48)
@@ -64,12 +64,16 @@ def running_stack(
     mongo_url: str, redis_url: str | None, log_dir: Path, *, instances: int = 2, **overrides: str
 ) -> Iterator[Stack]:
     env = stack_env(mongo_url, redis_url, **overrides)
-    started: list[Service] = []
+    services = [service_process("auth_service", "auth", env, log_dir)] + [
+        service_process("message_service", f"message{index + 1}", env, log_dir)
+        for index in range(instances)
+    ]
     try:
-        started.append(start_service("auth_service", "auth", env, log_dir))
-        for index in range(instances):
-            started.append(start_service("message_service", f"message{index + 1}", env, log_dir))
-        yield Stack(auth=started[0], messages=started[1:], env=env)
+        for service in services:  # Start all, then wait: the imports overlap.
+            service.start()
+        for service in services:
+            service.wait_ready()
+        yield Stack(auth=services[0], messages=services[1:], env=env)
     finally:
-        for service in started:
+        for service in services:
             service.stop()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pymongo import DESCENDING, ReturnDocument
@@ -18,7 +18,7 @@ from backend_services.core.errors import (
     conversation_not_found,
 )
 from backend_services.core.schemas import MAX_GROUP_MEMBERS, Conversation, GroupSummary, User
-from backend_services.core.store.database import Database, Document
+from backend_services.core.store.database import Database, Document, stored_now
 from backend_services.core.store.messages import to_message
 from backend_services.core.store.users import UserStore
 
@@ -50,7 +50,7 @@ class ConversationStore:
             raise ValidationFailed("You can't start a direct conversation with yourself.")
         if await self._users.get(other) is None:
             raise _user_not_found()
-        now = datetime.now(UTC)
+        now = stored_now()
         new_doc = _new_conversation("direct", [me, other], now=now, created_by=me)
         new_doc.pop("_id")
         for _ in range(3):
@@ -77,9 +77,7 @@ class ConversationStore:
         found = await self._users.get_many(members)
         if len(found) != len(members):
             raise _user_not_found()
-        doc = _new_conversation(
-            "group", members, now=datetime.now(UTC), created_by=creator, name=name
-        )
+        doc = _new_conversation("group", members, now=stored_now(), created_by=creator, name=name)
         doc["is_public"] = is_public
         await self._conversations.insert_one(doc)
         return doc

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
 Document = dict[str, Any]
+
+
+def stored_now() -> datetime:
+    """The current UTC time at the precision MongoDB stores (milliseconds), so what a write
+    returns equals what a later read returns."""
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
 
 INDEXES: dict[str, list[IndexModel]] = {
     "users": [

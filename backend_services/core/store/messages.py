@@ -27,7 +27,7 @@ from backend_services.core.errors import (
     conversation_not_found,
 )
 from backend_services.core.schemas import MAX_BODY_CHARS, Message, User
-from backend_services.core.store.database import Database, Document
+from backend_services.core.store.database import Database, Document, stored_now
 
 MESSAGE_FIELDS = (
     "id",
@@ -102,7 +102,7 @@ class MessageStore:
                 "sender_name": sender.display_name,
                 "body": text,
                 "client_msg_id": client_msg_id,
-                "created_at": datetime.now(UTC),
+                "created_at": stored_now(),
             }
             try:
                 await self._messages.insert_one(doc)
@@ -230,7 +230,7 @@ class MessageStore:
 
     async def _tombstone(self, conversation_id: str, start: int, stop: int) -> None:
         """Mark seqs in [start, stop) as lost, unless their message arrives first."""
-        now = datetime.now(UTC)
+        now = stored_now()
         for seq in range(start, stop):
             try:
                 await self._messages.insert_one(

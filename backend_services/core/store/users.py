@@ -5,13 +5,12 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterable
-from datetime import UTC, datetime
 
 from pymongo.errors import DuplicateKeyError
 
 from backend_services.core.errors import UsernameTaken
 from backend_services.core.schemas import User
-from backend_services.core.store.database import Database, Document
+from backend_services.core.store.database import Database, Document, stored_now
 
 PUBLIC_FIELDS = {"_id": 1, "username": 1, "display_name": 1}
 
@@ -31,7 +30,7 @@ class UserStore:
             "username": username,
             "display_name": display_name,
             "password_hash": password_hash,
-            "created_at": datetime.now(UTC),
+            "created_at": stored_now(),
         }
         try:
             await self._users.insert_one(doc)
