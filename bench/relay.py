@@ -44,9 +44,7 @@ async def run_relay(port: int) -> None:
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with serve(
-        handler, "127.0.0.1", port, process_request=_readyz, max_size=MAX_FRAME_BYTES
-    ):
+    async with serve(handler, "127.0.0.1", port, process_request=_readyz, max_size=MAX_FRAME_BYTES):
         await stop.wait()
 
 
@@ -55,7 +53,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     port = parser.parse_args().port
     try:
-        import uvloop  # noqa: PLC0415 - optional, as in uvicorn's `loop="auto"`
+        import uvloop
     except ImportError:
         asyncio.run(run_relay(port))
     else:

@@ -53,7 +53,8 @@ class TokenIssuer:
 
     def issue(self, user_id: str, *, now: datetime | None = None) -> tuple[str, TokenClaims]:
         """Sign a new access token for `user_id`."""
-        issued_at = now or datetime.now(UTC)
+        # JWT times are whole seconds; truncating keeps the claims equal to what decode returns.
+        issued_at = (now or datetime.now(UTC)).replace(microsecond=0)
         claims = TokenClaims(
             user_id=user_id, token_id=uuid.uuid4().hex, expires_at=issued_at + self.lifetime
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from typing import Any
@@ -22,6 +23,7 @@ class RedisBroker:
         self._url = url
         self._redis: Redis | None = None
         self._pubsub: PubSub | None = None
+        self._reading: asyncio.Future[dict[str, Any] | None] | None = None
         # A channel only this instance listens on: the listening connection exists (and fails
         # loudly when Redis goes away) even before any user subscribes to anything.
         self._own_channel = f"letschat:instance:{uuid.uuid4().hex}"
@@ -44,6 +46,9 @@ class RedisBroker:
             raise BrokerDisconnected(str(exc)) from exc
 
     async def disconnect(self) -> None:
+        if self._reading is not None:
+            self._reading.cancel()
+            await asyncio.wait({self._reading})
         pubsub, redis = self._pubsub, self._redis
         self._pubsub = self._redis = None
         if pubsub is not None:
@@ -76,11 +81,23 @@ class RedisBroker:
     async def receive(self) -> Event:
         pubsub = self._require_pubsub()
         while True:
+            # Read in a task of our own, so `disconnect` can stop a read in progress: otherwise
+            # redis-py reconnects the closed connection under us and leaks it.
+            reading = asyncio.ensure_future(
+                pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
+            )
+            self._reading = reading
             try:
-                raw: dict[str, Any] | None = await pubsub.get_message(
-                    ignore_subscribe_messages=True, timeout=None
-                )
-            except _CONNECTION_ERRORS as exc:
+                await asyncio.wait({reading})
+            finally:
+                self._reading = None
+                if not reading.done():  # We were cancelled ourselves.
+                    reading.cancel()
+            if reading.cancelled():
+                raise BrokerDisconnected("redis broker was disconnected")
+            try:
+                raw: dict[str, Any] | None = reading.result()
+            except (*_CONNECTION_ERRORS, RuntimeError) as exc:
                 raise BrokerDisconnected(str(exc)) from exc
             if raw is not None and raw.get("type") == "message":
                 return Event(channel=raw["channel"], message=raw["data"])

@@ -1,0 +1,280 @@
+"""The load generator: one process, one event loop, every client socket of one benchmark phase.
+
+It runs apart from the servers so that clients never share their event loop. It connects all
+clients, sends `messages` frames at a fixed rate from the first `senders` clients, records the
+latency of every (message, recipient) delivery, and writes a JSON summary. It prints `phase send`
+and `phase done` on stdout so the harness can sample server CPU over exactly the measured window.
+
+    python -m bench.load SPEC.json RESULT.json
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import resource
+import sys
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+# Every delivered frame carries "bench:<index>:<send time in perf_counter ns>" in its body.
+STAMP = re.compile(r"bench:(\d+):(\d+)")
+MESSAGE_FRAME = '{"type":"message"'
+ERROR_FRAME = '{"type":"error"'
+# Handshakes in flight at once while connecting: enough to be quick, few enough for the backlog.
+CONNECT_CONCURRENCY = 64
+CONNECT_TIMEOUT = 60.0
+HANDSHAKE_TIMEOUT = 15.0
+# After the last send, wait this long without a new delivery before giving up on the rest.
+IDLE_GIVE_UP_SECONDS = 5.0
+# A fixed created_at, so relay frames are the same size as the message service's frames.
+RELAY_CREATED_AT = "2025-01-01T00:00:00.000000Z"
+
+
+@dataclass
+class Target:
+    url: str
+    token: str | None = None  # None: a bare relay socket (no auth frame, no resume).
+
+
+@dataclass
+class LoadSpec:
+    system: str  # "letschat" or "relay": which frames to speak.
+    targets: list[Target]
+    senders: int
+    messages: int
+    rate: float
+    conversation_id: str
+    compression: bool
+
+    @classmethod
+    def load(cls, path: Path) -> LoadSpec:
+        raw = json.loads(path.read_text())
+        raw["targets"] = [Target(**target) for target in raw["targets"]]
+        return cls(**raw)
+
+    def dump(self, path: Path) -> None:
+        path.write_text(json.dumps(asdict(self)))
+
+
+@dataclass
+class Recorder:
+    """Every delivery's latency, counted per message so duplicates and losses show."""
+
+    messages: int
+    sent_ns: list[int] = field(default_factory=list)
+    received: list[int] = field(init=False)
+    latencies_ns: list[int] = field(default_factory=list)
+    frame_bytes: int = 0
+    errors: int = 0
+    last_delivery_ns: int = 0
+    closes: Counter[str] = field(default_factory=Counter)
+
+    def __post_init__(self) -> None:
+        self.received = [0] * self.messages
+
+    def on_frame(self, raw: str) -> None:
+        if raw.startswith(MESSAGE_FRAME):
+            stamp = STAMP.search(raw)
+            if stamp is None:
+                return
+            now = time.perf_counter_ns()
+            self.latencies_ns.append(now - int(stamp.group(2)))
+            self.received[int(stamp.group(1))] += 1
+            self.frame_bytes += len(raw)
+            self.last_delivery_ns = now
+        elif raw.startswith(ERROR_FRAME):
+            self.errors += 1
+            if self.errors <= 3:
+                print(f"error frame: {raw[:300]}", file=sys.stderr)
+
+
+async def _read_forever(ws: ClientConnection, recorder: Recorder) -> None:
+    try:
+        async for raw in ws:
+            recorder.on_frame(raw if isinstance(raw, str) else raw.decode())
+    except ConnectionClosed:
+        pass
+    finally:
+        code = ws.close_code
+        recorder.closes[str(code)] += 1
+
+
+async def _next_of_type(ws: ClientConnection, type_: str) -> None:
+    prefix = f'{{"type":"{type_}"'
+    while True:
+        raw = await ws.recv()
+        if isinstance(raw, str) and raw.startswith(prefix):
+            return
+        if isinstance(raw, str) and raw.startswith(ERROR_FRAME):
+            raise RuntimeError(f"server refused the handshake: {raw[:300]}")
+
+
+async def _open(target: Target, compression: bool) -> ClientConnection:
+    ws = await connect(
+        target.url,
+        compression="deflate" if compression else None,
+        open_timeout=HANDSHAKE_TIMEOUT,
+        max_size=2**22,
+        # The benchmark measures fan-out, not keepalive; the servers still ping us as configured.
+        ping_interval=None,
+    )
+    if target.token is not None:
+        async with asyncio.timeout(HANDSHAKE_TIMEOUT):
+            await ws.send(json.dumps({"type": "auth", "token": target.token}))
+            await _next_of_type(ws, "ready")
+            await ws.send('{"type":"resume","cursors":{}}')
+            await _next_of_type(ws, "resumed")
+    return ws
+
+
+async def connect_all(spec: LoadSpec) -> list[ClientConnection]:
+    gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+
+    async def one(target: Target) -> ClientConnection:
+        async with gate:
+            return await _open(target, spec.compression)
+
+    async with asyncio.timeout(CONNECT_TIMEOUT):
+        return list(await asyncio.gather(*(one(target) for target in spec.targets)))
+
+
+def _frame(spec: LoadSpec, index: int, sent_ns: int) -> str:
+    body = f"bench:{index}:{sent_ns}"
+    client_msg_id = f"bench-{index}"
+    if spec.system == "letschat":
+        return json.dumps(
+            {
+                "type": "send",
+                "conversation_id": spec.conversation_id,
+                "client_msg_id": client_msg_id,
+                "body": body,
+            }
+        )
+    # Shaped and sized like the message service's `message` frame.
+    message = {
+        "id": f"{index:032x}",
+        "conversation_id": spec.conversation_id,
+        "seq": index + 1,
+        "sender_id": f"{index % spec.senders:032x}",
+        "sender_name": "bench00000",
+        "body": body,
+        "client_msg_id": client_msg_id,
+        "created_at": RELAY_CREATED_AT,
+    }
+    return json.dumps({"type": "message", "message": message}, separators=(",", ":"))
+
+
+async def send_all(spec: LoadSpec, senders: list[ClientConnection], recorder: Recorder) -> None:
+    """Send message i at start + i / rate (late ticks are sent at once, not skipped)."""
+    interval_ns = int(1e9 / spec.rate)
+    start = time.perf_counter_ns()
+    for index in range(spec.messages):
+        delay = start + index * interval_ns - time.perf_counter_ns()
+        if delay > 0:
+            await asyncio.sleep(delay / 1e9)
+        sent_ns = time.perf_counter_ns()
+        recorder.sent_ns.append(sent_ns)
+        await senders[index % len(senders)].send(_frame(spec, index, sent_ns))
+
+
+async def drain(recorder: Recorder, expected: int) -> None:
+    """Wait for every delivery, or until none has arrived for IDLE_GIVE_UP_SECONDS."""
+    last_count, last_progress = -1, time.monotonic()
+    while len(recorder.latencies_ns) < expected:
+        if len(recorder.latencies_ns) != last_count:
+            last_count, last_progress = len(recorder.latencies_ns), time.monotonic()
+        elif time.monotonic() - last_progress > IDLE_GIVE_UP_SECONDS:
+            return
+        await asyncio.sleep(0.05)
+
+
+def _percentile(sorted_values: list[int], fraction: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    index = min(len(sorted_values) - 1, int(fraction * len(sorted_values)))
+    return sorted_values[index] / 1e6
+
+
+def summarise(spec: LoadSpec, recorder: Recorder, connect_s: float, cpu_s: float) -> dict[str, Any]:
+    latencies = sorted(recorder.latencies_ns)
+    first_send = recorder.sent_ns[0] if recorder.sent_ns else 0
+    window_s = max(1e-9, (recorder.last_delivery_ns - first_send) / 1e9)
+    send_s = max(1e-9, (recorder.sent_ns[-1] - first_send) / 1e9) if recorder.sent_ns else 0.0
+    return {
+        "system": spec.system,
+        "clients": len(spec.targets),
+        "senders": spec.senders,
+        "messages": len(recorder.sent_ns),
+        "rate": spec.rate,
+        "achieved_rate": (len(recorder.sent_ns) - 1) / send_s if send_s else 0.0,
+        "expected": len(recorder.sent_ns) * len(spec.targets),
+        "deliveries": len(latencies),
+        "duplicates": sum(max(0, n - len(spec.targets)) for n in recorder.received),
+        "deliveries_per_s": len(latencies) / window_s,
+        "window_s": window_s,
+        "p50_ms": _percentile(latencies, 0.50),
+        "p90_ms": _percentile(latencies, 0.90),
+        "p99_ms": _percentile(latencies, 0.99),
+        "max_ms": latencies[-1] / 1e6 if latencies else float("nan"),
+        "frame_bytes": recorder.frame_bytes / max(1, len(latencies)),
+        "errors": recorder.errors,
+        "closes_during_run": dict(recorder.closes),
+        "connect_s": connect_s,
+        "client_cpu_s": cpu_s,
+    }
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _phase(name: str) -> None:
+    print(f"phase {name}", flush=True)
+
+
+async def run(spec: LoadSpec) -> dict[str, Any]:
+    started = time.monotonic()
+    sockets = await connect_all(spec)
+    connect_s = time.monotonic() - started
+    recorder = Recorder(spec.messages)
+    readers = [asyncio.create_task(_read_forever(ws, recorder)) for ws in sockets]
+    try:
+        _phase("send")
+        cpu_before = _cpu_seconds()
+        await send_all(spec, sockets[: spec.senders], recorder)
+        await drain(recorder, spec.messages * len(sockets))
+        cpu_s = _cpu_seconds() - cpu_before
+        _phase("done")
+        return summarise(spec, recorder, connect_s, cpu_s)
+    finally:
+        await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+        for reader in readers:
+            reader.cancel()
+        await asyncio.gather(*readers, return_exceptions=True)
+
+
+def main() -> None:
+    spec_path, result_path = Path(sys.argv[1]), Path(sys.argv[2])
+    spec = LoadSpec.load(spec_path)
+    try:
+        import uvloop
+    except ImportError:
+        result = asyncio.run(run(spec))
+    else:
+        result = uvloop.run(run(spec))
+    result_path.write_text(json.dumps(result))
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        main()

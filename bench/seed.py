@@ -1,0 +1,85 @@
+"""Benchmark accounts and the group they share, made without 1,000 bcrypt hashes.
+
+Registering through the auth service costs one bcrypt hash (cost 12, about 250 ms) per user, so
+1,000 users would take minutes. Instead every user is inserted through the project's own
+`UserStore.create` with ONE precomputed hash of the shared password (a real bcrypt hash: any of
+them can log in), and their access tokens are signed by `TokenIssuer` with the same secret and
+audience the services verify. To show the shortcut changes nothing the services can see, the
+group's creator logs in through the auth service, and that token creates the group over REST.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+import httpx
+
+from backend_services.core.schemas import MAX_GROUP_MEMBERS
+from backend_services.core.security import TokenIssuer, hash_password
+from backend_services.core.store import Store
+
+PASSWORD = "bench password, not a secret"  # noqa: S105 - throwaway accounts in a throwaway db
+BCRYPT_ROUNDS = 12  # AuthSettings' minimum: the hash is the same kind the auth service writes.
+JWT_AUDIENCE = "letschat"  # AuthSettings/MessageSettings default `jwt_audience`.
+# Long enough for the slowest full run; the sweep closes sockets whose token expired.
+TOKEN_LIFETIME = timedelta(minutes=30)
+INSERT_CONCURRENCY = 50
+
+
+@dataclass(frozen=True)
+class Account:
+    id: str
+    username: str
+    token: str
+
+
+async def create_users(mongo_url: str, db_name: str, count: int) -> list[Account]:
+    """Insert `count` users sharing one bcrypt hash; return them without tokens."""
+    password_hash = hash_password(PASSWORD, BCRYPT_ROUNDS)
+    prefix = uuid.uuid4().hex[:6]
+    store = Store.connect(mongo_url, db_name)
+    gate = asyncio.Semaphore(INSERT_CONCURRENCY)
+
+    async def one(index: int) -> Account:
+        username = f"bench{prefix}{index:05d}"
+        async with gate:
+            user = await store.users.create(username, password_hash, f"Bench {index}")
+        return Account(user.id, username, token="")
+
+    try:
+        return list(await asyncio.gather(*(one(index) for index in range(count))))
+    finally:
+        await store.close()
+
+
+def mint_tokens(accounts: list[Account], jwt_secret: str) -> list[Account]:
+    issuer = TokenIssuer(secret=jwt_secret, audience=JWT_AUDIENCE, lifetime=TOKEN_LIFETIME)
+    return [Account(a.id, a.username, issuer.issue(a.id)[0]) for a in accounts]
+
+
+def login(auth_url: str, account: Account) -> Account:
+    """Log in through the auth service (one real bcrypt check) and keep its token."""
+    response = httpx.post(
+        f"{auth_url}/auth/login",
+        json={"username": account.username, "password": PASSWORD},
+        timeout=30,
+    )
+    response.raise_for_status()
+    return Account(account.id, account.username, response.json()["access_token"])
+
+
+def create_group(message_url: str, creator: Account, members: list[Account]) -> str:
+    """POST /conversations/groups with every other account as a member; return its id."""
+    if len(members) + 1 > MAX_GROUP_MEMBERS:
+        raise ValueError(f"a group holds at most {MAX_GROUP_MEMBERS} members")
+    response = httpx.post(
+        f"{message_url}/conversations/groups",
+        headers={"Authorization": f"Bearer {creator.token}"},
+        json={"name": "bench fan-out", "member_ids": [m.id for m in members]},
+        timeout=120,
+    )
+    response.raise_for_status()
+    return str(response.json()["id"])

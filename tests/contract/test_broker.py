@@ -1,0 +1,95 @@
+"""The broker contract, run against the in-process and the Redis implementation alike."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from backend_services.core.broker import Broker, BrokerDisconnected, Event
+from backend_services.core.broker.redis import RedisBroker
+from tests.contract.conftest import REDIS_URL
+
+
+async def receive(broker: Broker, timeout: float = 2.0) -> Event:
+    async with asyncio.timeout(timeout):
+        return await broker.receive()
+
+
+async def assert_nothing_arrives(broker: Broker, wait: float = 0.3) -> None:
+    with pytest.raises(TimeoutError):
+        await receive(broker, wait)
+
+
+async def test_a_subscriber_receives_what_is_published(broker: Broker, channel: str) -> None:
+    await broker.subscribe(channel + "a")
+    await broker.publish(channel + "a", '{"hello": "wörld ✓"}')
+    assert await receive(broker) == Event(channel + "a", '{"hello": "wörld ✓"}')
+
+
+async def test_order_is_kept_within_a_channel(broker: Broker, channel: str) -> None:
+    await broker.subscribe(channel)
+    for n in range(50):
+        await broker.publish(channel, str(n))
+    assert [(await receive(broker)).message for _ in range(50)] == [str(n) for n in range(50)]
+
+
+async def test_only_subscribed_channels_are_received(broker: Broker, channel: str) -> None:
+    await broker.subscribe(channel + "yes")
+    await broker.publish(channel + "no", "ignored")
+    await broker.publish(channel + "yes", "wanted")
+    assert (await receive(broker)).message == "wanted"
+
+
+async def test_unsubscribe_stops_delivery(broker: Broker, channel: str) -> None:
+    await broker.subscribe(channel)
+    await broker.unsubscribe(channel)
+    await broker.publish(channel, "late")
+    await assert_nothing_arrives(broker)
+
+
+async def test_ping_answers_while_connected(broker: Broker) -> None:
+    await broker.ping()
+
+
+async def test_after_disconnect_everything_raises_disconnected(broker: Broker, channel: str) -> None:
+    await broker.subscribe(channel)
+    waiting = asyncio.create_task(broker.receive())
+    await asyncio.sleep(0.05)
+    await broker.disconnect()
+    with pytest.raises(BrokerDisconnected):
+        await asyncio.wait_for(waiting, 2)
+    with pytest.raises(BrokerDisconnected):
+        await broker.publish(channel, "x")
+    with pytest.raises(BrokerDisconnected):
+        await broker.ping()
+
+
+async def test_connect_again_starts_afresh(broker: Broker, channel: str) -> None:
+    await broker.subscribe(channel + "old")
+    await broker.disconnect()
+    await broker.connect()
+    await broker.subscribe(channel + "new")
+    await broker.publish(channel + "old", "forgotten")
+    await broker.publish(channel + "new", "fresh")
+    assert (await receive(broker)).message == "fresh"
+
+
+async def test_redis_fans_out_between_instances(channel: str) -> None:
+    sender, receiver = RedisBroker(REDIS_URL), RedisBroker(REDIS_URL)
+    await sender.connect()
+    await receiver.connect()
+    try:
+        await receiver.subscribe(channel)
+        await sender.publish(channel, "across")
+        assert (await receive(receiver)).message == "across"
+    finally:
+        await sender.disconnect()
+        await receiver.disconnect()
+
+
+async def test_an_unreachable_redis_raises_disconnected() -> None:
+    broker = RedisBroker("redis://127.0.0.1:1/0")
+    with pytest.raises(BrokerDisconnected):
+        await broker.connect()
+    await broker.disconnect()

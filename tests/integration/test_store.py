@@ -1,0 +1,131 @@
+"""The store against a real MongoDB-wire server: seq allocation, holes and tombstones."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+
+from backend_services.core.schemas import User
+from backend_services.core.store import Store
+
+GRACE = timedelta(seconds=0.3)
+
+
+@pytest.fixture
+async def store(mongo_url: str) -> AsyncIterator[Store]:
+    store = Store.connect(mongo_url, f"test_{uuid.uuid4().hex[:12]}", hole_grace=GRACE)
+    await store.database.ensure_indexes()
+    yield store
+    await store.database.client.drop_database(store.database.db.name)
+    await store.close()
+
+
+@pytest.fixture
+async def pair(store: Store) -> tuple[User, User, str]:
+    alice = await store.users.create(f"a{uuid.uuid4().hex[:8]}", "x", "Alice")
+    bob = await store.users.create(f"b{uuid.uuid4().hex[:8]}", "x", "Bob")
+    doc, _ = await store.conversations.open_direct(alice.id, bob.id)
+    return alice, bob, doc["_id"]
+
+
+async def allocate_without_writing(store: Store, conversation_id: str) -> int:
+    """What a writer does before it dies: take a seq and never write the message."""
+    doc = await store.database.db["conversations"].find_one_and_update(
+        {"_id": conversation_id}, {"$inc": {"last_seq": 1}}, return_document=True
+    )
+    assert doc is not None
+    return int(doc["last_seq"])
+
+
+async def test_a_reader_waits_for_a_message_still_being_written(
+    store: Store, pair: tuple[User, User, str]
+) -> None:
+    alice, _, dm = pair
+    slow_seq = await allocate_without_writing(store, dm)
+    await store.messages.append(dm, alice, "second", "c2")
+    reading = asyncio.create_task(store.messages.read_after(dm, 0, limit=10))
+    await asyncio.sleep(0.1)
+    assert not reading.done()
+
+    await store.database.db["messages"].insert_one(
+        {
+            "_id": uuid.uuid4().hex,
+            "conversation_id": dm,
+            "seq": slow_seq,
+            "sender_id": alice.id,
+            "sender_name": "Alice",
+            "body": "first",
+            "client_msg_id": "c1",
+            "created_at": (await store.messages.page(dm, before_seq=None, limit=1))[0][0].created_at,
+        }
+    )
+
+    batch = await reading
+    assert [m.body for m in batch.messages] == ["first", "second"]
+    assert batch.through_seq == 2
+
+
+async def test_a_seq_whose_writer_died_is_tombstoned_after_the_grace_period(
+    store: Store, pair: tuple[User, User, str]
+) -> None:
+    alice, bob, dm = pair
+    await allocate_without_writing(store, dm)
+    await store.messages.append(dm, alice, "after the crash", "c2")
+
+    batch = await store.messages.read_after(dm, 0, limit=10)
+
+    assert [(m.seq, m.body) for m in batch.messages] == [(2, "after the crash")]
+    assert batch.through_seq == 2
+    page, has_more = await store.messages.page(dm, before_seq=None, limit=10)
+    assert [m.seq for m in page] == [2]
+    assert not has_more
+    view = await store.conversations.view(await store.conversations.get_for_member(dm, bob.id), bob.id)
+    assert view.unread == 1
+
+
+async def test_a_writer_whose_seq_was_tombstoned_takes_a_fresh_one(
+    store: Store, pair: tuple[User, User, str]
+) -> None:
+    alice, _, dm = pair
+    await store.database.db["messages"].insert_one(
+        {
+            "_id": uuid.uuid4().hex,
+            "conversation_id": dm,
+            "seq": 1,
+            "tombstone": True,
+            "sender_id": "",
+            "client_msg_id": "~lost~1",
+            "created_at": (await store.conversations.get_for_member(dm, alice.id))["created_at"],
+        }
+    )
+
+    msg, created = await store.messages.append(dm, alice, "late", "c1")
+
+    assert created
+    assert msg.seq == 2
+    batch = await store.messages.read_after(dm, 0, limit=10)
+    assert [m.body for m in batch.messages] == ["late"]
+
+
+async def test_resends_return_the_stored_message_and_sender_has_read_it(
+    store: Store, pair: tuple[User, User, str]
+) -> None:
+    alice, bob, dm = pair
+    first, created = await store.messages.append(dm, alice, "  hi  ", "same")
+    again, created_again = await store.messages.append(dm, alice, "different body", "same")
+
+    assert created
+    assert not created_again
+    assert again == first
+    assert first.body == "hi"
+    conversation = await store.conversations.get_for_member(dm, alice.id)
+    alice_view = await store.conversations.view(conversation, alice.id)
+    bob_view = await store.conversations.view(conversation, bob.id)
+    assert (alice_view.unread, bob_view.unread) == (0, 1)
+    assert alice_view.last_message == first
+    assert alice_view.name == "Bob"
+    assert bob_view.name == "Alice"

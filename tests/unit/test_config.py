@@ -1,0 +1,58 @@
+"""Settings: defaults that run a fresh clone, refusals that protect production."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from backend_services.core.config import DEV_JWT_SECRET, AuthSettings, MessageSettings
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("LETSCHAT_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir("/")  # No .env file is read from the repository.
+
+
+def test_development_runs_on_defaults() -> None:
+    settings = MessageSettings()
+    assert settings.jwt_secret.get_secret_value() == DEV_JWT_SECRET
+    assert settings.redis_url is None
+    assert settings.port == 8002
+    assert AuthSettings().port == 8001
+
+
+@pytest.mark.parametrize("environment", ["production", "test"])
+@pytest.mark.parametrize("secret", [None, "short-secret", DEV_JWT_SECRET])
+def test_outside_development_a_default_or_short_secret_is_refused(
+    monkeypatch: pytest.MonkeyPatch, environment: str, secret: str | None
+) -> None:
+    monkeypatch.setenv("LETSCHAT_ENVIRONMENT", environment)
+    if secret is not None:
+        monkeypatch.setenv("LETSCHAT_JWT_SECRET", secret)
+    with pytest.raises(ValidationError, match="LETSCHAT_JWT_SECRET"):
+        AuthSettings()
+
+
+def test_production_starts_with_a_strong_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LETSCHAT_ENVIRONMENT", "production")
+    monkeypatch.setenv("LETSCHAT_JWT_SECRET", "k" * 32)
+    assert AuthSettings().jwt_secret.get_secret_value() == "k" * 32
+
+
+def test_origins_are_a_comma_separated_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LETSCHAT_ALLOWED_ORIGINS", "https://chat.example.com, http://localhost:3000")
+    assert MessageSettings().allowed_origins == ["https://chat.example.com", "http://localhost:3000"]
+
+
+@pytest.mark.parametrize(("name", "value"), [("ACCESS_TOKEN_MINUTES", "61"), ("BCRYPT_ROUNDS", "10")])
+def test_limits_that_protect_users_cannot_be_loosened(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(f"LETSCHAT_{name}", value)
+    with pytest.raises(ValidationError):
+        AuthSettings()
