@@ -38,7 +38,7 @@ def create_app(settings: AuthSettings, *, store: Store | None = None) -> FastAPI
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await store.database.ensure_indexes()
+        await store.database.prepare()
         try:
             yield
         finally:

@@ -5,16 +5,28 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+)
 
 MAX_BODY_CHARS = 4000
 MAX_GROUP_MEMBERS = 1000
 
+
+def _fold_case(value: object) -> object:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+# "Alice" registers as "alice": names are unique case-insensitively and shown lower-case.
 Username = Annotated[
     str,
-    StringConstraints(
-        strip_whitespace=True, to_lower=True, min_length=3, max_length=32, pattern=r"^[a-z0-9_.-]+$"
-    ),
+    BeforeValidator(_fold_case),
+    StringConstraints(min_length=3, max_length=32, pattern=r"^[a-z0-9_.-]+$"),
 ]
 # Characters, not bytes: passwords are pre-hashed, so bcrypt's 72-byte limit never truncates one.
 Password = Annotated[str, StringConstraints(min_length=8, max_length=128)]

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import PyMongoError
+
+logger = logging.getLogger("letschat.store")
+# A database container or a just-launched SecantusDB may take a while to accept connections.
+STARTUP_WAIT_SECONDS = 60.0
 
 Document = dict[str, Any]
 
@@ -61,6 +69,20 @@ class Database:
             appname="letschat",
         )
         self.db: AsyncDatabase[Document] = self.client[name]
+
+    async def prepare(self) -> None:
+        """Wait for the server (it may still be starting), then create the indexes."""
+        deadline = time.monotonic() + STARTUP_WAIT_SECONDS
+        while True:
+            try:
+                await self.ping()
+                break
+            except PyMongoError:
+                if time.monotonic() > deadline:
+                    raise
+                logger.info("waiting for MongoDB at startup")
+                await asyncio.sleep(1)
+        await self.ensure_indexes()
 
     async def ensure_indexes(self) -> None:
         """Create the indexes (idempotent); run at every service start."""
