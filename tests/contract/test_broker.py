@@ -52,7 +52,9 @@ async def test_ping_answers_while_connected(broker: Broker) -> None:
     await broker.ping()
 
 
-async def test_after_disconnect_everything_raises_disconnected(broker: Broker, channel: str) -> None:
+async def test_after_disconnect_everything_raises_disconnected(
+    broker: Broker, channel: str
+) -> None:
     await broker.subscribe(channel)
     waiting = asyncio.create_task(broker.receive())
     await asyncio.sleep(0.05)

@@ -36,7 +36,9 @@ async def test_group_message_reaches_every_member_and_the_senders_other_tab(
     b = await Socket.open(stack.messages[1].ws_url, bob.token, resume={})
     c = await Socket.open(stack.messages[0].ws_url, carol.token, resume={})
 
-    await b.send({"type": "send", "conversation_id": group, "client_msg_id": "g1", "body": "hey all"})
+    await b.send(
+        {"type": "send", "conversation_id": group, "client_msg_id": "g1", "body": "hey all"}
+    )
 
     for socket in (alice_tab1, alice_tab2, b, c):
         frame = await socket.next("message")
@@ -52,7 +54,12 @@ async def test_read_marker_is_stored_and_echoed_to_the_users_other_sockets(
     alice, bob = await api.register("alice"), await api.register("bob")
     dm = await api.direct(alice, bob)
     for n in range(3):
-        await api.ok("POST", f"/conversations/{dm}/messages", alice, json={"body": f"m{n}", "client_msg_id": f"c{n}"})
+        await api.ok(
+            "POST",
+            f"/conversations/{dm}/messages",
+            alice,
+            json={"body": f"m{n}", "client_msg_id": f"c{n}"},
+        )
     bob_tab1 = await Socket.open(stack.messages[0].ws_url, bob.token, resume={})
     bob_tab2 = await Socket.open(stack.messages[1].ws_url, bob.token, resume={})
     listed = await api.ok("GET", "/conversations", bob)
@@ -75,7 +82,12 @@ async def test_new_conversation_is_pushed_with_its_messages(stack: Stack, api: A
     alice, bob, carol = [await api.register(n) for n in ("alice", "bob", "carol")]
     c = await Socket.open(stack.messages[1].ws_url, carol.token, resume={})
     group = await api.group(alice, bob)
-    await api.ok("POST", f"/conversations/{group}/messages", alice, json={"body": "before carol", "client_msg_id": "x1"})
+    await api.ok(
+        "POST",
+        f"/conversations/{group}/messages",
+        alice,
+        json={"body": "before carol", "client_msg_id": "x1"},
+    )
 
     await api.ok("POST", f"/conversations/{group}/members", bob, json={"user_id": carol.id})
 
@@ -84,7 +96,12 @@ async def test_new_conversation_is_pushed_with_its_messages(stack: Stack, api: A
     assert {m["id"] for m in pushed["conversation"]["members"]} == {alice.id, bob.id, carol.id}
     history = await c.next("message")
     assert history["message"]["body"] == "before carol"
-    await api.ok("POST", f"/conversations/{group}/messages", alice, json={"body": "welcome", "client_msg_id": "x2"})
+    await api.ok(
+        "POST",
+        f"/conversations/{group}/messages",
+        alice,
+        json={"body": "welcome", "client_msg_id": "x2"},
+    )
     live = await c.next("message")
     assert live["message"]["body"] == "welcome"
     await c.close()

@@ -21,9 +21,14 @@ def _ready(port: int) -> bool:
 
 def _launcher(data_dir: Path, log_dir: Path, ports: dict[str, int]) -> Process:
     env = {name: str(port) for name, port in ports.items()}
-    env.update({"LETSCHAT_DATA_DIR": str(data_dir), "LETSCHAT_MONGODB_URL": "", "LETSCHAT_REDIS_URL": ""})
+    env.update(
+        {"LETSCHAT_DATA_DIR": str(data_dir), "LETSCHAT_MONGODB_URL": "", "LETSCHAT_REDIS_URL": ""}
+    )
     return Process(
-        "launcher", [sys.executable, str(REPO_ROOT / "scripts" / "run.py")], log_dir / "launcher.log", env=env
+        "launcher",
+        [sys.executable, str(REPO_ROOT / "scripts" / "run.py")],
+        log_dir / "launcher.log",
+        env=env,
     )
 
 

@@ -25,19 +25,30 @@ async def test_a_redis_restart_loses_nothing(make_stack: StackFactory, log_dir: 
         dm = await api.direct(alice, bob)
         a = await Socket.open(stack.messages[0].ws_url, alice.token, resume={})
         b = await Socket.open(stack.messages[1].ws_url, bob.token, resume={})
-        await a.send({"type": "send", "conversation_id": dm, "client_msg_id": "m0", "body": "before"})
+        await a.send(
+            {"type": "send", "conversation_id": dm, "client_msg_id": "m0", "body": "before"}
+        )
         await b.wait_for(lambda _: len(b.messages(dm)) == 1)
 
         redis.stop()
         wait_until(lambda: _ready(stack.messages[1].url) == 503, 10, "readyz to report Redis down")
         for n in range(1, 4):
-            await a.send({"type": "send", "conversation_id": dm, "client_msg_id": f"m{n}", "body": f"during {n}"})
+            await a.send(
+                {
+                    "type": "send",
+                    "conversation_id": dm,
+                    "client_msg_id": f"m{n}",
+                    "body": f"during {n}",
+                }
+            )
             await a.next("ack", client_msg_id=f"m{n}")  # Stored in MongoDB, so acked.
         redis = start_redis(log_dir, port)
 
         await b.wait_for(lambda _: len(b.messages(dm)) == 4, timeout=20)
         wait_until(lambda: _ready(stack.messages[1].url) == 200, 20, "readyz to recover")
-        await a.send({"type": "send", "conversation_id": dm, "client_msg_id": "m4", "body": "after"})
+        await a.send(
+            {"type": "send", "conversation_id": dm, "client_msg_id": "m4", "body": "after"}
+        )
         await b.wait_for(lambda _: len(b.messages(dm)) == 5)
         await a.wait_for(lambda _: len(a.messages(dm)) == 5)  # The sender's own instance too.
         bodies = ["before", "during 1", "during 2", "during 3", "after"]

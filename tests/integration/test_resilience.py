@@ -24,7 +24,9 @@ def assert_in_order_once(messages: list[Frame], expected_bodies: list[str]) -> N
     assert seqs == sorted(set(seqs)), f"out of order or duplicated: {seqs}"
 
 
-async def test_a_client_that_was_away_resumes_exactly_what_it_missed(stack: Stack, api: Api) -> None:
+async def test_a_client_that_was_away_resumes_exactly_what_it_missed(
+    stack: Stack, api: Api
+) -> None:
     alice, bob = await api.register("alice"), await api.register("bob")
     dm = await api.direct(alice, bob)
     a = await Socket.open(stack.messages[0].ws_url, alice.token, resume={})
@@ -50,7 +52,9 @@ async def test_a_client_that_was_away_resumes_exactly_what_it_missed(stack: Stac
 async def test_resume_without_a_cursor_delivers_a_new_conversation(stack: Stack, api: Api) -> None:
     alice, bob = await api.register("alice"), await api.register("bob")
     dm = await api.direct(alice, bob)
-    await api.ok("POST", f"/conversations/{dm}/messages", alice, json={"body": "hello", "client_msg_id": "h"})
+    await api.ok(
+        "POST", f"/conversations/{dm}/messages", alice, json={"body": "hello", "client_msg_id": "h"}
+    )
 
     b = await Socket.open(stack.messages[1].ws_url, bob.token, resume={"some-other-id": 5})
 
@@ -142,7 +146,9 @@ async def test_fifty_concurrent_senders_on_two_instances_get_unique_gap_free_seq
     watcher = await Socket.open(stack.messages[1].ws_url, members[0].token, resume={})
 
     await asyncio.gather(*(s.send(send_frame(group, f"c{i}")) for i, s in enumerate(senders)))
-    acks = await asyncio.gather(*(s.next("ack", client_msg_id=f"c{i}") for i, s in enumerate(senders)))
+    acks = await asyncio.gather(
+        *(s.next("ack", client_msg_id=f"c{i}") for i, s in enumerate(senders))
+    )
 
     assert sorted(ack["message"]["seq"] for ack in acks) == list(range(1, 51))
     await watcher.wait_for(lambda _: len(watcher.messages(group)) >= 50)
@@ -162,7 +168,12 @@ async def test_a_resend_is_stored_once_and_delivered_once(stack: Stack, api: Api
     first = (await a1.next("ack", client_msg_id="same"))["message"]
     await a2.send(send_frame(dm, "same", "once"))
     again = (await a2.next("ack", client_msg_id="same"))["message"]
-    rest = await api.call("POST", f"/conversations/{dm}/messages", alice, json={"body": "once", "client_msg_id": "same"})
+    rest = await api.call(
+        "POST",
+        f"/conversations/{dm}/messages",
+        alice,
+        json={"body": "once", "client_msg_id": "same"},
+    )
 
     assert again == first
     assert rest.status_code == 200
@@ -180,7 +191,9 @@ async def test_concurrent_duplicate_sends_store_one_message_and_do_not_stall(
 ) -> None:
     alice, bob = await api.register("alice"), await api.register("bob")
     dm = await api.direct(alice, bob)
-    tabs = [await Socket.open(stack.messages[i % 2].ws_url, alice.token, resume={}) for i in range(6)]
+    tabs = [
+        await Socket.open(stack.messages[i % 2].ws_url, alice.token, resume={}) for i in range(6)
+    ]
     b = await Socket.open(stack.messages[0].ws_url, bob.token, resume={})
 
     await asyncio.gather(*(t.send(send_frame(dm, "dup", "racing")) for t in tabs))
@@ -207,7 +220,12 @@ async def test_sigterm_closes_sockets_with_1012_and_clients_resume_elsewhere(
     api.message_url = other.url
 
     assert await b.wait_closed() == 1012
-    await api.ok("POST", f"/conversations/{dm}/messages", alice, json={"body": "while away", "client_msg_id": "w"})
+    await api.ok(
+        "POST",
+        f"/conversations/{dm}/messages",
+        alice,
+        json={"body": "while away", "client_msg_id": "w"},
+    )
     b2 = await Socket.open(other.ws_url, bob.token, resume={dm: 0})
     assert [m["body"] for m in b2.messages(dm)] == ["while away"]
     await b2.close()

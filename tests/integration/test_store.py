@@ -47,6 +47,7 @@ async def test_a_reader_waits_for_a_message_still_being_written(
     alice, _, dm = pair
     slow_seq = await allocate_without_writing(store, dm)
     await store.messages.append(dm, alice, "second", "c2")
+    (second,), _ = await store.messages.page(dm, before_seq=None, limit=1)
     reading = asyncio.create_task(store.messages.read_after(dm, 0, limit=10))
     await asyncio.sleep(0.1)
     assert not reading.done()
@@ -60,7 +61,7 @@ async def test_a_reader_waits_for_a_message_still_being_written(
             "sender_name": "Alice",
             "body": "first",
             "client_msg_id": "c1",
-            "created_at": (await store.messages.page(dm, before_seq=None, limit=1))[0][0].created_at,
+            "created_at": second.created_at,
         }
     )
 
@@ -83,7 +84,9 @@ async def test_a_seq_whose_writer_died_is_tombstoned_after_the_grace_period(
     page, has_more = await store.messages.page(dm, before_seq=None, limit=10)
     assert [m.seq for m in page] == [2]
     assert not has_more
-    view = await store.conversations.view(await store.conversations.get_for_member(dm, bob.id), bob.id)
+    view = await store.conversations.view(
+        await store.conversations.get_for_member(dm, bob.id), bob.id
+    )
     assert view.unread == 1
 
 

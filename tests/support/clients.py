@@ -60,7 +60,9 @@ class Api:
         headers = account.headers if account else {}
         return await self.http.request(method, f"{base}{path}", headers=headers, **kwargs)
 
-    async def ok(self, method: str, path: str, account: Account | None = None, **kwargs: Any) -> Any:
+    async def ok(
+        self, method: str, path: str, account: Account | None = None, **kwargs: Any
+    ) -> Any:
         response = await self.call(method, path, account, **kwargs)
         assert response.is_success, f"{method} {path}: {response.status_code} {response.text}"
         return None if response.status_code == 204 else response.json()
@@ -74,7 +76,11 @@ class Api:
             "POST",
             "/conversations/groups",
             owner,
-            json={"name": unique_name("g"), "member_ids": [m.id for m in members], "is_public": public},
+            json={
+                "name": unique_name("g"),
+                "member_ids": [m.id for m in members],
+                "is_public": public,
+            },
         )
         return str(body["id"])
 
@@ -100,7 +106,12 @@ class Socket:
 
     @classmethod
     async def open(
-        cls, url: str, token: str | None = None, *, origin: str | None = None, resume: dict[str, int] | None = None
+        cls,
+        url: str,
+        token: str | None = None,
+        *,
+        origin: str | None = None,
+        resume: dict[str, int] | None = None,
     ) -> Socket:
         """Connect and, given a token, authenticate (and resume, given cursors)."""
         headers = {"Origin": origin} if origin else None
@@ -124,7 +135,9 @@ class Socket:
     async def send(self, frame: Frame | str) -> None:
         await self.ws.send(frame if isinstance(frame, str) else json.dumps(frame))
 
-    async def wait_for(self, predicate: Callable[[list[Frame]], bool], timeout: float = 10.0) -> None:
+    async def wait_for(
+        self, predicate: Callable[[list[Frame]], bool], timeout: float = 10.0
+    ) -> None:
         async with asyncio.timeout(timeout):
             while not predicate(self.frames):
                 if self._reader.done():

@@ -120,10 +120,14 @@ def start_redis(log_dir: Path, port: int | None = None) -> Process:
         f"redis-{port}",
         [
             shutil.which("redis-server") or "redis-server",
-            "--bind", "127.0.0.1",
-            "--port", str(port),
-            "--save", "",
-            "--appendonly", "no",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
         ],
         log_dir / f"redis-{port}.log",
     )

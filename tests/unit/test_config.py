@@ -45,14 +45,39 @@ def test_production_starts_with_a_strong_secret(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_origins_are_a_comma_separated_list(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LETSCHAT_ALLOWED_ORIGINS", "https://chat.example.com, http://localhost:3000")
-    assert MessageSettings().allowed_origins == ["https://chat.example.com", "http://localhost:3000"]
+    monkeypatch.setenv(
+        "LETSCHAT_ALLOWED_ORIGINS", "https://chat.example.com, http://localhost:3000"
+    )
+    assert MessageSettings().allowed_origins == [
+        "https://chat.example.com",
+        "http://localhost:3000",
+    ]
 
 
-@pytest.mark.parametrize(("name", "value"), [("ACCESS_TOKEN_MINUTES", "61"), ("BCRYPT_ROUNDS", "10")])
+@pytest.mark.parametrize(
+    ("name", "value"), [("ACCESS_TOKEN_MINUTES", "61"), ("BCRYPT_ROUNDS", "10")]
+)
 def test_limits_that_protect_users_cannot_be_loosened(
     monkeypatch: pytest.MonkeyPatch, name: str, value: str
 ) -> None:
     monkeypatch.setenv(f"LETSCHAT_{name}", value)
     with pytest.raises(ValidationError):
         AuthSettings()
+
+
+def test_env_example_documents_every_setting_and_nothing_else() -> None:
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).parents[2] / ".env.example").read_text()
+    documented = set(re.findall(r"^#?\s*(LETSCHAT_[A-Z_]+)=", text, flags=re.MULTILINE))
+    fields = {f"LETSCHAT_{name.upper()}" for name in AuthSettings.model_fields}
+    fields |= {f"LETSCHAT_{name.upper()}" for name in MessageSettings.model_fields}
+    launcher = {
+        "LETSCHAT_AUTH_PORT",
+        "LETSCHAT_MESSAGE_PORT",
+        "LETSCHAT_SECOND_MESSAGE_PORT",
+        "LETSCHAT_EMBEDDED_MONGODB_PORT",
+        "LETSCHAT_DATA_DIR",
+    }
+    assert documented == fields | launcher
