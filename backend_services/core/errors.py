@@ -142,6 +142,10 @@ class ServiceUnavailable(AppError):
     default_message = "A backing service is unavailable; try again shortly."
 
 
+class InternalError(AppError):
+    """A bug: logged in full, reported to the client without details."""
+
+
 def conversation_not_found() -> NotFound:
     """The same answer for a missing conversation and one the caller may not see."""
     return NotFound("Conversation not found.")

@@ -51,14 +51,19 @@ class Connection:
         if self.closing is not None:
             return
         if self.outbox.qsize() >= self.queue_size:
-            self.close(CloseCode.SLOW_CONSUMER, "too far behind; reconnect and resume")
+            self.close(
+                CloseCode.SLOW_CONSUMER, "too far behind; reconnect and resume", discard=True
+            )
             return
         self.outbox.put_nowait(text)
 
-    def close(self, code: int, reason: str) -> None:
-        """Ask the writer to close the socket after what is already queued."""
+    def close(self, code: int, reason: str, *, discard: bool = False) -> None:
+        """Ask the writer to close the socket after what is queued (or at once, with `discard`:
+        the client resumes from its cursor, so nothing queued is lost to it)."""
         if self.closing is None:
             self.closing = Close(code, reason)
+            while discard and not self.outbox.empty():
+                self.outbox.get_nowait()
             self.outbox.put_nowait(self.closing)
 
     def follows(self, conversation_id: str) -> bool:

@@ -278,7 +278,11 @@ class Hub:
                 if await self._reconnect():
                     delay = RECONNECT_FIRST_DELAY
                 continue
-            await self._dispatch(event)
+            try:
+                await self._dispatch(event)
+            except Exception:
+                # One bad event must not stop fan-out for everyone on this instance.
+                logger.exception("could not dispatch an event on %s", event.channel)
 
     async def _reconnect(self) -> bool:
         try:

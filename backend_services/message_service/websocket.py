@@ -15,6 +15,7 @@ from backend_services.core.errors import (
     AppError,
     BadFrame,
     CloseCode,
+    InternalError,
     ServiceUnavailable,
 )
 from backend_services.core.schemas import (
@@ -141,6 +142,9 @@ async def _read_loop(
         except PyMongoError:
             logger.warning("store unavailable while handling a %s frame", frame.type)
             connection.push(frames.error(ServiceUnavailable(), **_context(frame)))
+        except Exception:
+            logger.exception("failed to handle a %s frame", frame.type)
+            connection.push(frames.error(InternalError(), **_context(frame)))
 
 
 async def _handle(
