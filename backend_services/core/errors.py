@@ -36,6 +36,7 @@ class CloseCode:
     """WebSocket close codes used by the message service."""
 
     SERVICE_RESTART = 1012  # RFC 6455: server restarting, reconnect (elsewhere).
+    TRY_AGAIN_LATER = 1013  # RFC 6455: a backing service is down; reconnect with backoff.
     MESSAGE_TOO_BIG = 1009
     SLOW_CONSUMER = 4000  # Fell too far behind; reconnect and resume from cursors.
     PROTOCOL_ERROR = 4500  # First frame was not a valid auth frame.
@@ -51,7 +52,9 @@ class AppError(Exception):
 
     code: ClassVar[ErrorCode] = ErrorCode.INTERNAL_ERROR
     status: ClassVar[int] = 500
-    close_code: ClassVar[int | None] = None  # None: the socket stays open, an error frame is sent.
+    # How a socket is closed when this error ends it (during authentication). After that, errors
+    # are answered with an error frame and the socket stays open.
+    close_code: ClassVar[int | None] = None
     default_message: ClassVar[str] = "Something went wrong."
 
     def __init__(self, message: str | None = None, *, retry_after: int | None = None) -> None:
@@ -139,6 +142,7 @@ class BadFrame(AppError):
 class ServiceUnavailable(AppError):
     code = ErrorCode.SERVICE_UNAVAILABLE
     status = 503
+    close_code = CloseCode.TRY_AGAIN_LATER
     default_message = "A backing service is unavailable; try again shortly."
 
 

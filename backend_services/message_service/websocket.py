@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 
 from fastapi import APIRouter, WebSocket
@@ -133,7 +134,7 @@ async def _read_loop(
         try:
             frame = client_frame_adapter.validate_json(text)
         except ValidationError as exc:
-            connection.push(frames.error(BadFrame(_describe(exc))))
+            connection.push(frames.error(BadFrame(_describe(exc)), **_raw_context(text)))
             continue
         try:
             await _handle(frame, services, connection)
@@ -175,6 +176,22 @@ def _context(frame: object) -> dict[str, str]:
         value = getattr(frame, name, None)
         if isinstance(value, str):
             context[name] = value
+    return context
+
+
+def _raw_context(text: str) -> dict[str, str]:
+    """For a frame that failed validation: echo its ids if it has any, so a client can tell
+    which pending message the error is about."""
+    try:
+        raw = json.loads(text)
+    except ValueError:
+        return {}
+    if not isinstance(raw, dict):
+        return {}
+    fields = ("type", "conversation_id", "client_msg_id")
+    context = {name: raw[name] for name in fields if isinstance(raw.get(name), str)}
+    if "type" in context:
+        context["frame_type"] = context.pop("type")
     return context
 
 
