@@ -1,0 +1,57 @@
+// Small browser-side helpers the Python UI calls (window.letschat.*) or relies on.
+(function () {
+  "use strict";
+
+  function messages() {
+    return document.getElementById("messages");
+  }
+
+  window.letschat = {
+    scrollToFirstUnread: function () {
+      // After the conversation renders: the first unread message, else the newest.
+      requestAnimationFrame(function () {
+        var marker = document.getElementById("first-unread");
+        if (marker) marker.scrollIntoView({ block: "center" });
+        else window.letschat.scrollToNewest();
+      });
+    },
+    scrollToNewest: function () {
+      var list = messages();
+      if (list) list.scrollTop = 0; // column-reverse: 0 is the bottom
+    },
+    askNotificationPermission: function () {
+      if ("Notification" in window && Notification.permission === "default") {
+        Notification.requestPermission();
+      }
+    },
+    notify: function (title, body) {
+      if (!("Notification" in window) || Notification.permission !== "granted") return;
+      if (!document.hidden) return; // The in-page popup is enough while the tab is visible.
+      new Notification(title, { body: body });
+    },
+  };
+
+  // Enter sends, Shift+Enter is a newline.
+  document.addEventListener("keydown", function (event) {
+    var target = event.target;
+    if (!target || target.id !== "composer" || event.key !== "Enter") return;
+    if (event.shiftKey || event.isComposing) return;
+    event.preventDefault();
+    if (target.value.trim() && target.form) target.form.requestSubmit();
+  });
+
+  // Scrolling up to the top of a conversation loads older messages.
+  var observed = null;
+  var observer = new IntersectionObserver(function (entries) {
+    entries.forEach(function (entry) {
+      if (entry.isIntersecting && !entry.target.disabled) entry.target.click();
+    });
+  });
+  new MutationObserver(function () {
+    var button = document.getElementById("load-older");
+    if (button === observed) return;
+    if (observed) observer.unobserve(observed);
+    observed = button;
+    if (button) observer.observe(button);
+  }).observe(document.documentElement, { childList: true, subtree: true });
+})();

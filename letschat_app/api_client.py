@@ -1,0 +1,229 @@
+"""The only module that talks to backend_services: REST over httpx, the live socket over websockets.
+
+It imports nothing from backend_services but the wire schemas.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from backend_services.core.schemas import Conversation, GroupSummary, Message, TokenResponse, User
+
+AUTH_URL = os.environ.get("LETSCHAT_AUTH_URL", "http://127.0.0.1:8001").rstrip("/")
+MESSAGE_URL = os.environ.get("LETSCHAT_MESSAGE_URL", "http://127.0.0.1:8002").rstrip("/")
+WS_URL = os.environ.get(
+    "LETSCHAT_WS_URL", MESSAGE_URL.replace("http", "ws", 1) + "/ws"
+)
+# Generous for bcrypt on a busy box, short enough that a dead service is reported quickly.
+TIMEOUT = httpx.Timeout(15.0, connect=5.0)
+BATCH_LIMIT = 500
+
+
+class ApiError(Exception):
+    """A `{code, message}` answer from a service, or a network failure (code `unreachable`)."""
+
+    def __init__(self, code: str, message: str, status: int = 0, retry_after: int | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+        self.retry_after = retry_after
+
+    @property
+    def ends_session(self) -> bool:
+        return self.status == 401
+
+
+class SocketRejected(Exception):
+    """The live socket was closed with a 4500-4999 code: do not reconnect with this token."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+_client: httpx.AsyncClient | None = None
+
+
+def _http() -> httpx.AsyncClient:
+    global _client  # noqa: PLW0603 - one connection pool per process
+    if _client is None:
+        _client = httpx.AsyncClient(timeout=TIMEOUT)
+    return _client
+
+
+async def _request(method: str, url: str, token: str | None = None, **kwargs: Any) -> Any:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        response = await _http().request(method, url, headers=headers, **kwargs)
+    except httpx.HTTPError as exc:
+        raise ApiError("unreachable", "Can't reach Let's Chat right now. Try again.") from exc
+    if response.is_success:
+        return None if response.status_code == 204 else response.json()
+    try:
+        body = response.json()
+        code, message = str(body["code"]), str(body["message"])
+    except (ValueError, KeyError, TypeError):
+        code, message = "http_error", f"Unexpected answer ({response.status_code})."
+    retry_after = response.headers.get("Retry-After")
+    raise ApiError(
+        code, message, response.status_code, int(retry_after) if retry_after else None
+    )
+
+
+# --- auth service ---------------------------------------------------------------------------
+
+
+async def register(username: str, password: str, display_name: str | None) -> TokenResponse:
+    body: dict[str, Any] = {"username": username, "password": password}
+    if display_name:
+        body["display_name"] = display_name
+    return TokenResponse.model_validate(
+        await _request("POST", f"{AUTH_URL}/auth/register", json=body), strict=False
+    )
+
+
+async def login(username: str, password: str) -> TokenResponse:
+    body = {"username": username, "password": password}
+    return TokenResponse.model_validate(
+        await _request("POST", f"{AUTH_URL}/auth/login", json=body), strict=False
+    )
+
+
+async def me(token: str) -> User:
+    return User.model_validate(await _request("GET", f"{AUTH_URL}/auth/me", token))
+
+
+async def logout(token: str) -> None:
+    await _request("POST", f"{AUTH_URL}/auth/logout", token)
+
+
+async def search_users(token: str, prefix: str) -> list[User]:
+    found = await _request("GET", f"{AUTH_URL}/users", token, params={"q": prefix, "limit": 10})
+    return [User.model_validate(user) for user in found]
+
+
+# --- message service ------------------------------------------------------------------------
+
+
+def parse_conversation(raw: Any) -> Conversation:
+    return Conversation.model_validate(raw, strict=False)
+
+
+async def conversations(token: str) -> list[Conversation]:
+    return [parse_conversation(c) for c in await _request("GET", f"{MESSAGE_URL}/conversations", token)]
+
+
+async def open_direct(token: str, user_id: str) -> Conversation:
+    body = {"user_id": user_id}
+    return parse_conversation(await _request("POST", f"{MESSAGE_URL}/conversations/direct", token, json=body))
+
+
+async def create_group(token: str, name: str, member_ids: list[str], is_public: bool) -> Conversation:
+    body = {"name": name, "member_ids": member_ids, "is_public": is_public}
+    return parse_conversation(await _request("POST", f"{MESSAGE_URL}/conversations/groups", token, json=body))
+
+
+async def public_groups(token: str, prefix: str) -> list[GroupSummary]:
+    found = await _request("GET", f"{MESSAGE_URL}/groups", token, params={"q": prefix})
+    return [GroupSummary.model_validate(group) for group in found]
+
+
+async def join(token: str, conversation_id: str) -> Conversation:
+    return parse_conversation(await _request("POST", f"{MESSAGE_URL}/conversations/{conversation_id}/join", token))
+
+
+async def leave(token: str, conversation_id: str) -> None:
+    await _request("POST", f"{MESSAGE_URL}/conversations/{conversation_id}/leave", token)
+
+
+async def add_member(token: str, conversation_id: str, user_id: str) -> Conversation:
+    url = f"{MESSAGE_URL}/conversations/{conversation_id}/members"
+    return parse_conversation(await _request("POST", url, token, json={"user_id": user_id}))
+
+
+async def older_messages(
+    token: str, conversation_id: str, before_seq: int | None, limit: int = 50
+) -> tuple[list[Message], bool]:
+    params: dict[str, int] = {"limit": limit}
+    if before_seq is not None:
+        params["before_seq"] = before_seq
+    url = f"{MESSAGE_URL}/conversations/{conversation_id}/messages"
+    page = await _request("GET", url, token, params=params)
+    return [parse_message(m) for m in page["messages"]], bool(page["has_more"])
+
+
+def parse_message(raw: Any) -> Message:
+    return Message.model_validate(raw, strict=False)
+
+
+# --- the live socket ------------------------------------------------------------------------
+
+
+@dataclass
+class LiveSocket:
+    """One authenticated `/ws` connection."""
+
+    ws: ClientConnection
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        await self.ws.send(json.dumps(frame))
+
+    async def frames(self, idle_timeout: float) -> AsyncIterator[list[dict[str, Any]]]:
+        """Batches of frames: whatever has arrived, or an empty batch after `idle_timeout`."""
+        while True:
+            batch: list[dict[str, Any]] = []
+            try:
+                async with asyncio.timeout(idle_timeout):
+                    batch.append(json.loads(await self.ws.recv()))
+            except TimeoutError:
+                yield batch
+                continue
+            except ConnectionClosed as exc:
+                _raise_if_rejected(exc)
+                raise
+            # Take what is already buffered too, so a burst (a resume) is one state update.
+            while len(batch) < BATCH_LIMIT:
+                try:
+                    batch.append(json.loads(await asyncio.wait_for(self.ws.recv(), 0.002)))
+                except (TimeoutError, ConnectionClosed):
+                    break
+            yield batch
+
+
+def _raise_if_rejected(exc: ConnectionClosed) -> None:
+    received = exc.rcvd
+    if received is not None and 4500 <= received.code <= 4999:
+        raise SocketRejected(received.code, received.reason) from exc
+
+
+@asynccontextmanager
+async def live_socket(token: str) -> AsyncIterator[LiveSocket]:
+    """Connect and authenticate; raise `SocketRejected` if the token is refused."""
+    async with connect(WS_URL, open_timeout=10, max_size=2**22, ping_interval=20) as ws:
+        await ws.send(json.dumps({"type": "auth", "token": token}))
+        try:
+            ready = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        except ConnectionClosed as exc:
+            _raise_if_rejected(exc)
+            raise
+        if ready.get("type") != "ready":
+            raise ConnectionError(f"unexpected first frame: {ready.get('type')}")
+        yield LiveSocket(ws)
+
+
+async def conversation(token: str, conversation_id: str) -> Conversation:
+    return parse_conversation(
+        await _request("GET", f"{MESSAGE_URL}/conversations/{conversation_id}", token)
+    )

@@ -1,0 +1,198 @@
+"""The open conversation: header, messages (text only, never HTML) and the composer."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from letschat_app.components.dialogs import members_dialog
+from letschat_app.state.chat import ChatState
+from letschat_app.state.models import MessageItem
+
+
+def _status(message: MessageItem) -> rx.Component:
+    return rx.match(
+        message.status,
+        ("pending", rx.text("Sending…", size="1", color_scheme="gray", class_name="msg-status")),
+        (
+            "failed",
+            rx.hstack(
+                rx.text("Not sent", size="1", color_scheme="red", class_name="msg-status"),
+                rx.button(
+                    "Retry",
+                    size="1",
+                    variant="soft",
+                    color_scheme="red",
+                    on_click=ChatState.retry(message.client_msg_id),
+                ),
+                align="center",
+                spacing="2",
+            ),
+        ),
+        rx.moment(message.timestamp, format="HH:mm", local=True, size="1", color="var(--gray-10)"),
+    )
+
+
+def _bubble(message: MessageItem) -> rx.Component:
+    mine = message.mine
+    return rx.vstack(
+        rx.cond(
+            message.seq == ChatState.first_unread_seq,
+            rx.hstack(
+                rx.divider(),
+                rx.text("New messages", size="1", color_scheme="red", white_space="nowrap"),
+                rx.divider(),
+                align="center",
+                width="100%",
+                id="first-unread",
+            ),
+        ),
+        rx.box(
+            rx.cond(~mine, rx.text(message.sender_name, size="1", weight="bold", class_name="msg-sender")),
+            # Text, never markup: whatever a message says is shown literally.
+            rx.text(message.body, size="2", white_space="pre-wrap", word_break="break-word", class_name="msg-body"),
+            _status(message),
+            padding_x="3",
+            padding_y="2",
+            border_radius="var(--radius-4)",
+            max_width="min(75%, 640px)",
+            background=rx.cond(mine, "var(--accent-4)", "var(--gray-3)"),
+            opacity=rx.cond(message.status == "sent", "1", "0.75"),
+            class_name=rx.cond(mine, "message mine", "message theirs"),
+            data_status=message.status,
+        ),
+        align=rx.cond(mine, "end", "start"),
+        width="100%",
+        spacing="1",
+    )
+
+
+def _message_list() -> rx.Component:
+    # column-reverse starts scrolled to the newest message and keeps the view still when older
+    # messages are added above (scrollTop is measured from the bottom).
+    return rx.box(
+        rx.vstack(
+            rx.cond(
+                ChatState.has_older,
+                rx.center(
+                    rx.button(
+                        "Load older messages",
+                        on_click=ChatState.load_older,
+                        loading=ChatState.loading_older,
+                        variant="ghost",
+                        size="1",
+                        id="load-older",
+                    ),
+                    width="100%",
+                ),
+            ),
+            rx.cond(
+                ChatState.messages.length() == 0,
+                rx.center(rx.text("No messages yet. Say hello!", color_scheme="gray", size="2"), padding="6"),
+            ),
+            rx.foreach(ChatState.messages, _bubble),
+            spacing="2",
+            padding="3",
+            width="100%",
+        ),
+        id="messages",
+        display="flex",
+        flex_direction="column-reverse",
+        overflow_y="auto",
+        flex="1",
+        min_height="0",
+        position="relative",
+    )
+
+
+def _composer() -> rx.Component:
+    return rx.form(
+        rx.hstack(
+            rx.text_area(
+                name="body",
+                id="composer",
+                placeholder="Type a message",
+                rows="1",
+                auto_height=True,
+                max_length=4000,
+                flex="1",
+                size="3",
+                enter_key_submit=False,
+            ),
+            rx.button(rx.icon("send", size=16), "Send", type="submit", size="3"),
+            align="end",
+            width="100%",
+            padding="3",
+            border_top="1px solid var(--gray-5)",
+        ),
+        on_submit=ChatState.send,
+        reset_on_submit=True,
+        width="100%",
+    )
+
+
+def _header() -> rx.Component:
+    chat = ChatState.active
+    return rx.hstack(
+        rx.icon_button(
+            rx.icon("arrow_left"),
+            on_click=ChatState.close_chat,
+            variant="ghost",
+            display=rx.breakpoints(initial="flex", md="none"),
+            aria_label="Back to conversations",
+        ),
+        rx.vstack(
+            rx.heading(chat.name, size="4", id="chat-title"),
+            rx.text(
+                rx.cond(chat.kind == "group", f"{chat.member_count} members", "Direct message"),
+                size="1",
+                color_scheme="gray",
+            ),
+            spacing="0",
+        ),
+        rx.spacer(),
+        rx.icon_button(
+            rx.cond(chat.muted, rx.icon("bell_off"), rx.icon("bell")),
+            on_click=ChatState.toggle_mute(chat.id),
+            variant="ghost",
+            aria_label=rx.cond(chat.muted, "Unmute", "Mute"),
+            title=rx.cond(chat.muted, "Unmute", "Mute"),
+        ),
+        rx.cond(chat.kind == "group", members_dialog()),
+        align="center",
+        width="100%",
+        padding="3",
+        border_bottom="1px solid var(--gray-5)",
+    )
+
+
+def conversation_panel() -> rx.Component:
+    return rx.cond(
+        ChatState.active_id != "",
+        rx.vstack(
+            _header(),
+            _message_list(),
+            rx.button(
+                "Jump to newest",
+                rx.icon("arrow_down", size=14),
+                on_click=rx.call_script("window.letschat && window.letschat.scrollToNewest()"),
+                size="1",
+                variant="soft",
+                position="absolute",
+                bottom="80px",
+                right="24px",
+                id="jump-newest",
+            ),
+            _composer(),
+            height="100%",
+            spacing="0",
+            position="relative",
+        ),
+        rx.center(
+            rx.vstack(
+                rx.icon("messages_square", size=48, color="var(--gray-8)"),
+                rx.text("Pick a conversation, or start one with “New chat”.", color_scheme="gray"),
+                align="center",
+            ),
+            height="100%",
+        ),
+    )

@@ -1,0 +1,316 @@
+"""Dialogs for starting things: a direct chat, a group, joining a public group, a group's members.
+Each dialog's own state sits beside it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import reflex as rx
+
+from letschat_app import api_client
+from letschat_app.state.chat import ChatState
+from letschat_app.state.models import GroupResult, Person, person
+
+
+class PeopleSearch(ChatState):
+    """Finding people by username prefix, for a new chat, a new group or adding a member."""
+
+    query: str = ""
+    people: list[Person] = []
+    picked: list[Person] = []
+    dialog_error: str = ""
+
+    @rx.event
+    async def search_people(self, query: str):  # noqa: ANN201 - Reflex event
+        self.query = query
+        if not query.strip():
+            self.people = []
+            return None
+        try:
+            found = await api_client.search_users(self.token, query.strip())
+        except api_client.ApiError as exc:
+            self.dialog_error = exc.message
+            return None
+        picked = {p.id for p in self.picked}
+        self.people = [person(u) for u in found if u.id not in picked]
+        return None
+
+    @rx.event
+    def reset_search(self, _: bool = True) -> None:
+        self.query, self.people, self.picked, self.dialog_error = "", [], [], ""
+
+    @rx.event
+    def pick(self, someone: dict[str, Any]) -> None:
+        self.picked = [*self.picked, Person(**someone)]
+        self.people = [p for p in self.people if p.id != someone["id"]]
+
+    @rx.event
+    def unpick(self, user_id: str) -> None:
+        self.picked = [p for p in self.picked if p.id != user_id]
+
+    @rx.event
+    async def start_direct(self, user_id: str):  # noqa: ANN201 - Reflex event
+        try:
+            conversation = await api_client.open_direct(self.token, user_id)
+        except api_client.ApiError as exc:
+            self.dialog_error = exc.message
+            return None
+        self.upsert_chat(conversation)
+        self.reset_search()
+        return [ChatState.open_chat(conversation.id), rx.set_focus("composer")]
+
+    @rx.event
+    async def create_group(self, form: dict[str, Any]):  # noqa: ANN201 - Reflex event
+        name = str(form.get("name", "")).strip()
+        if not name:
+            self.dialog_error = "Give the group a name."
+            return None
+        try:
+            conversation = await api_client.create_group(
+                self.token, name, [p.id for p in self.picked], bool(form.get("is_public"))
+            )
+        except api_client.ApiError as exc:
+            self.dialog_error = exc.message
+            return None
+        self.upsert_chat(conversation)
+        self.reset_search()
+        return ChatState.open_chat(conversation.id)
+
+
+def _person_row(someone: Person, action: rx.EventSpec, label: str) -> rx.Component:
+    return rx.hstack(
+        rx.avatar(fallback=someone.display_name[:2], size="2", radius="full"),
+        rx.vstack(
+            rx.text(someone.display_name, size="2", weight="medium"),
+            rx.text("@", someone.username, size="1", color_scheme="gray"),
+            spacing="0",
+        ),
+        rx.spacer(),
+        rx.button(label, size="1", on_click=action, type="button"),
+        align="center",
+        width="100%",
+        class_name="person-row",
+    )
+
+
+def _search_box(placeholder: str) -> rx.Component:
+    return rx.input(
+        placeholder=placeholder,
+        value=PeopleSearch.query,
+        on_change=PeopleSearch.search_people.debounce(200),
+        width="100%",
+        auto_focus=True,
+        name="people_query",
+    )
+
+
+def _dialog_error() -> rx.Component:
+    return rx.cond(
+        PeopleSearch.dialog_error != "",
+        rx.callout(PeopleSearch.dialog_error, icon="triangle_alert", color_scheme="red"),
+    )
+
+
+def new_chat_dialog() -> rx.Component:
+    return rx.dialog.root(
+        rx.dialog.trigger(rx.button(rx.icon("message_circle_plus", size=16), "New chat", size="2")),
+        rx.dialog.content(
+            rx.dialog.title("New chat"),
+            rx.dialog.description("Search people by username.", size="2"),
+            rx.vstack(
+                _search_box("Username"),
+                _dialog_error(),
+                rx.foreach(
+                    PeopleSearch.people,
+                    lambda p: rx.dialog.close(_person_row(p, PeopleSearch.start_direct(p.id), "Message")),
+                ),
+                rx.cond(
+                    (PeopleSearch.query != "") & (PeopleSearch.people.length() == 0),
+                    rx.text("Nobody by that name yet.", size="2", color_scheme="gray"),
+                ),
+                spacing="2",
+                margin_top="3",
+            ),
+        ),
+        on_open_change=PeopleSearch.reset_search,
+    )
+
+
+def new_group_dialog() -> rx.Component:
+    return rx.dialog.root(
+        rx.dialog.trigger(rx.button(rx.icon("users", size=16), "New group", size="2", variant="soft")),
+        rx.dialog.content(
+            rx.dialog.title("New group"),
+            rx.form(
+                rx.vstack(
+                    rx.input(name="name", placeholder="Group name", required=True, width="100%", max_length=80),
+                    rx.hstack(
+                        rx.foreach(
+                            PeopleSearch.picked,
+                            lambda p: rx.badge(
+                                p.display_name,
+                                rx.icon("x", size=12, on_click=PeopleSearch.unpick(p.id), cursor="pointer"),
+                                size="2",
+                            ),
+                        ),
+                        wrap="wrap",
+                    ),
+                    _search_box("Add people by username"),
+                    rx.foreach(PeopleSearch.people, lambda p: _person_row(p, PeopleSearch.pick(p), "Add")),
+                    rx.checkbox("Anyone can find and join this group", name="is_public"),
+                    _dialog_error(),
+                    rx.hstack(
+                        rx.dialog.close(rx.button("Cancel", variant="soft", color_scheme="gray", type="button")),
+                        rx.button("Create group", type="submit"),
+                        justify="end",
+                        width="100%",
+                    ),
+                    spacing="3",
+                ),
+                on_submit=PeopleSearch.create_group,
+            ),
+        ),
+        on_open_change=PeopleSearch.reset_search,
+    )
+
+
+class GroupBrowser(ChatState):
+    group_query: str = ""
+    groups: list[GroupResult] = []
+    browse_error: str = ""
+
+    @rx.event
+    async def find_groups(self, query: str = ""):  # noqa: ANN201 - Reflex event
+        self.group_query = query
+        try:
+            found = await api_client.public_groups(self.token, query.strip())
+        except api_client.ApiError as exc:
+            self.browse_error = exc.message
+            return
+        mine = {chat.id for chat in self.chats}
+        self.groups = [GroupResult(g.id, g.name, g.member_count) for g in found if g.id not in mine]
+        self.browse_error = ""
+
+    @rx.event
+    async def join_group(self, conversation_id: str):  # noqa: ANN201 - Reflex event
+        try:
+            conversation = await api_client.join(self.token, conversation_id)
+        except api_client.ApiError as exc:
+            self.browse_error = exc.message
+            return None
+        self.upsert_chat(conversation)
+        return ChatState.open_chat(conversation.id)
+
+
+def browse_groups_dialog() -> rx.Component:
+    return rx.dialog.root(
+        rx.dialog.trigger(rx.button(rx.icon("search", size=16), "Browse groups", size="2", variant="soft")),
+        rx.dialog.content(
+            rx.dialog.title("Public groups"),
+            rx.vstack(
+                rx.input(
+                    placeholder="Search groups",
+                    value=GroupBrowser.group_query,
+                    on_change=GroupBrowser.find_groups.debounce(200),
+                    width="100%",
+                ),
+                rx.cond(
+                    GroupBrowser.browse_error != "",
+                    rx.callout(GroupBrowser.browse_error, icon="triangle_alert", color_scheme="red"),
+                ),
+                rx.foreach(
+                    GroupBrowser.groups,
+                    lambda g: rx.hstack(
+                        rx.text(g.name, weight="medium"),
+                        rx.text(g.member_count, " members", size="1", color_scheme="gray"),
+                        rx.spacer(),
+                        rx.dialog.close(rx.button("Join", size="1", on_click=GroupBrowser.join_group(g.id))),
+                        width="100%",
+                        align="center",
+                    ),
+                ),
+                rx.cond(
+                    GroupBrowser.groups.length() == 0,
+                    rx.text("No public groups to join yet.", size="2", color_scheme="gray"),
+                ),
+                spacing="2",
+                margin_top="3",
+            ),
+        ),
+        on_open_change=lambda _: GroupBrowser.find_groups(""),
+    )
+
+
+class MembersState(ChatState):
+    members: list[Person] = []
+    members_error: str = ""
+
+    @rx.event
+    async def load_members(self, _: bool = True):  # noqa: ANN201 - Reflex event
+        if not self.active_id:
+            return
+        try:
+            conversation = await api_client.conversation(self.token, self.active_id)
+        except api_client.ApiError as exc:
+            self.members_error = exc.message
+            return
+        self.members = [person(u) for u in conversation.members]
+        self.members_error = ""
+
+    @rx.event
+    async def add(self, someone: dict[str, Any]):  # noqa: ANN201 - Reflex event
+        try:
+            conversation = await api_client.add_member(self.token, self.active_id, someone["id"])
+        except api_client.ApiError as exc:
+            self.members_error = exc.message
+            return
+        self.members = [person(u) for u in conversation.members]
+        self.upsert_chat(conversation)
+
+    @rx.event
+    async def leave(self):  # noqa: ANN201 - Reflex event
+        conversation_id = self.active_id
+        try:
+            await api_client.leave(self.token, conversation_id)
+        except api_client.ApiError as exc:
+            self.members_error = exc.message
+            return
+        self.apply_left(conversation_id)
+
+
+def members_dialog() -> rx.Component:
+    return rx.dialog.root(
+        rx.dialog.trigger(rx.button(rx.icon("users", size=16), "Members", size="1", variant="soft")),
+        rx.dialog.content(
+            rx.dialog.title(ChatState.active.name),
+            rx.vstack(
+                rx.foreach(
+                    MembersState.members,
+                    lambda p: rx.hstack(
+                        rx.avatar(fallback=p.display_name[:2], size="2", radius="full"),
+                        rx.text(p.display_name, size="2"),
+                        rx.text("@", p.username, size="1", color_scheme="gray"),
+                        align="center",
+                        class_name="member-row",
+                    ),
+                ),
+                rx.divider(),
+                rx.text("Add someone", size="2", weight="medium"),
+                _search_box("Username"),
+                rx.foreach(PeopleSearch.people, lambda p: _person_row(p, MembersState.add(p), "Add")),
+                rx.cond(
+                    MembersState.members_error != "",
+                    rx.callout(MembersState.members_error, icon="triangle_alert", color_scheme="red"),
+                ),
+                rx.hstack(
+                    rx.dialog.close(rx.button("Leave group", color_scheme="red", variant="soft", on_click=MembersState.leave)),
+                    rx.spacer(),
+                    rx.dialog.close(rx.button("Done", variant="soft")),
+                    width="100%",
+                ),
+                spacing="2",
+                margin_top="3",
+            ),
+        ),
+        on_open_change=[MembersState.load_members, PeopleSearch.reset_search],
+    )

@@ -1,0 +1,116 @@
+"""The conversation list: who you are, how connected you are, and every chat with its badge."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from letschat_app.components.dialogs import browse_groups_dialog, new_chat_dialog, new_group_dialog
+from letschat_app.state.chat import ChatState
+from letschat_app.state.models import ChatItem
+
+
+def connection_badge() -> rx.Component:
+    return rx.match(
+        ChatState.connection,
+        ("connected", rx.badge("Connected", color_scheme="green", variant="soft", id="connection")),
+        ("reconnecting", rx.badge("Reconnecting…", color_scheme="orange", id="connection")),
+        rx.badge("Connecting…", color_scheme="gray", id="connection"),
+    )
+
+
+def _chat_row(chat: ChatItem) -> rx.Component:
+    selected = chat.id == ChatState.active_id
+    return rx.box(
+        rx.hstack(
+            rx.avatar(fallback=chat.name[:2], size="3", radius="full"),
+            rx.vstack(
+                rx.hstack(
+                    rx.text(chat.name, weight="bold", size="2", truncate=True),
+                    rx.cond(chat.muted, rx.icon("bell_off", size=14, color="var(--gray-9)")),
+                    align="center",
+                    spacing="1",
+                ),
+                rx.text(chat.preview, size="1", color_scheme="gray", truncate=True, width="100%"),
+                spacing="0",
+                min_width="0",
+                flex="1",
+            ),
+            rx.cond(
+                chat.unread > 0,
+                rx.badge(
+                    rx.cond(chat.unread > 99, "99+", chat.unread.to_string()),
+                    color_scheme=rx.cond(chat.muted, "gray", "red"),
+                    variant="solid",
+                    radius="full",
+                    class_name="unread-badge",
+                ),
+            ),
+            align="center",
+            width="100%",
+        ),
+        on_click=ChatState.open_chat(chat.id),
+        padding="2",
+        border_radius="var(--radius-3)",
+        background=rx.cond(selected, "var(--accent-4)", "transparent"),
+        _hover={"background": rx.cond(selected, "var(--accent-4)", "var(--gray-3)")},
+        cursor="pointer",
+        width="100%",
+        class_name="chat-row",
+        data_chat_name=chat.name,
+    )
+
+
+def _menu() -> rx.Component:
+    return rx.menu.root(
+        rx.menu.trigger(rx.icon_button(rx.icon("ellipsis_vertical"), variant="ghost", aria_label="Menu")),
+        rx.menu.content(
+            rx.menu.item(
+                rx.cond(ChatState.notify == "on", "Turn off notifications", "Turn on notifications"),
+                on_click=ChatState.set_notify(ChatState.notify != "on"),
+            ),
+            rx.menu.separator(),
+            rx.menu.item("Log out", on_click=ChatState.logout, color="red"),
+        ),
+    )
+
+
+def sidebar() -> rx.Component:
+    return rx.vstack(
+        rx.hstack(
+            rx.vstack(
+                rx.heading("Let's Chat", size="4"),
+                rx.text(ChatState.display_name, size="1", color_scheme="gray", id="me"),
+                spacing="0",
+            ),
+            rx.spacer(),
+            connection_badge(),
+            rx.button("Log out", on_click=ChatState.logout, variant="soft", size="1"),
+            _menu(),
+            align="center",
+            width="100%",
+        ),
+        rx.hstack(new_chat_dialog(), new_group_dialog(), browse_groups_dialog(), spacing="2", wrap="wrap"),
+        rx.cond(
+            ChatState.chats.length() > 0,
+            rx.scroll_area(
+                rx.vstack(rx.foreach(ChatState.chats, _chat_row), spacing="1", width="100%"),
+                type="auto",
+                flex="1",
+            ),
+            rx.center(
+                rx.text(
+                    "No conversations yet. Use “New chat” to message someone, or “New group”.",
+                    color_scheme="gray",
+                    size="2",
+                    align="center",
+                ),
+                flex="1",
+                padding="4",
+            ),
+        ),
+        height="100%",
+        padding="3",
+        spacing="3",
+        border_right="1px solid var(--gray-5)",
+        background="var(--gray-1)",
+    )

@@ -1,0 +1,13 @@
+"""Builds the app and registers its pages; nothing else."""
+
+import reflex as rx
+
+from letschat_app.pages.chat import ON_LOAD, chat_page
+from letschat_app.pages.login import LoginState, login_page
+
+app = rx.App(
+    head_components=[rx.script(src="/letschat.js")],
+    toaster=rx.toast.provider(position="top-right", close_button=True),
+)
+app.add_page(chat_page, route="/", title="Let's Chat", on_load=ON_LOAD)
+app.add_page(login_page, route="/login", title="Log in · Let's Chat", on_load=LoginState.leave_if_signed_in)

@@ -1,0 +1,111 @@
+"""What the UI shows, as plain dataclasses built from the wire schemas."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+
+from backend_services.core.schemas import Conversation, Message, User
+
+PREVIEW_CHARS = 80
+
+
+@dataclasses.dataclass
+class Person:
+    id: str = ""
+    username: str = ""
+    display_name: str = ""
+
+
+@dataclasses.dataclass
+class ChatItem:
+    """A conversation in the sidebar."""
+
+    id: str = ""
+    kind: str = "direct"
+    name: str = ""
+    preview: str = ""
+    unread: int = 0
+    last_seq: int = 0
+    last_read_seq: int = 0
+    is_public: bool = False
+    member_count: int = 0
+    muted: bool = False
+    last_activity: str = ""  # ISO time, for ordering
+
+
+@dataclasses.dataclass
+class MessageItem:
+    """A message in the open conversation; `status` is pending, sent or failed."""
+
+    key: str = ""
+    id: str = ""
+    conversation_id: str = ""
+    seq: int = 0
+    sender_id: str = ""
+    sender_name: str = ""
+    body: str = ""
+    time: str = ""
+    timestamp: str = ""
+    client_msg_id: str = ""
+    status: str = "sent"
+    mine: bool = False
+
+
+@dataclasses.dataclass
+class GroupResult:
+    id: str = ""
+    name: str = ""
+    member_count: int = 0
+
+
+def person(user: User) -> Person:
+    return Person(id=user.id, username=user.username, display_name=user.display_name)
+
+
+def preview(message: Message | None, viewer: str) -> str:
+    if message is None:
+        return ""
+    text = " ".join(message.body.split())
+    if len(text) > PREVIEW_CHARS:
+        text = text[: PREVIEW_CHARS - 1] + "…"
+    return f"You: {text}" if message.sender_id == viewer else text
+
+
+def chat_item(conversation: Conversation, viewer: str, muted: bool) -> ChatItem:
+    last = conversation.last_message
+    activity = last.created_at if last else conversation.created_at
+    return ChatItem(
+        id=conversation.id,
+        kind=conversation.kind,
+        name=conversation.name,
+        preview=preview(last, viewer),
+        unread=conversation.unread,
+        last_seq=conversation.last_seq,
+        last_read_seq=conversation.last_read_seq,
+        is_public=conversation.is_public,
+        member_count=len(conversation.members),
+        muted=muted,
+        last_activity=activity.isoformat(),
+    )
+
+
+def clock(moment: datetime) -> str:
+    return moment.strftime("%H:%M")
+
+
+def message_item(message: Message, viewer: str) -> MessageItem:
+    return MessageItem(
+        key=message.id,
+        id=message.id,
+        conversation_id=message.conversation_id,
+        seq=message.seq,
+        sender_id=message.sender_id,
+        sender_name=message.sender_name,
+        body=message.body,
+        time=clock(message.created_at),
+        timestamp=message.created_at.isoformat(),
+        client_msg_id=message.client_msg_id,
+        status="sent",
+        mine=message.sender_id == viewer,
+    )

@@ -1,0 +1,30 @@
+"""Reflex configuration. Service URLs and origins come from the environment (see .env.example)."""
+
+from __future__ import annotations
+
+import os
+
+import reflex as rx
+
+_frontend_port = int(os.environ.get("LETSCHAT_FRONTEND_PORT", "3000"))
+_backend_port = int(os.environ.get("LETSCHAT_REFLEX_BACKEND_PORT", "8000"))
+
+config = rx.Config(
+    app_name="letschat_app",
+    frontend_port=_frontend_port,
+    backend_port=_backend_port,
+    api_url=os.environ.get("LETSCHAT_REFLEX_API_URL", f"http://127.0.0.1:{_backend_port}"),
+    deploy_url=os.environ.get("LETSCHAT_PUBLIC_URL", f"http://127.0.0.1:{_frontend_port}"),
+    telemetry_enabled=False,
+    show_built_with_reflex=False,
+    plugins=[rx.plugins.RadixThemesPlugin(theme=rx.theme(accent_color="indigo", radius="large"))],
+    disable_plugins=[rx.plugins.SitemapPlugin],
+    cors_allowed_origins=[
+        origin.strip()
+        for origin in os.environ.get(
+            "LETSCHAT_APP_ORIGINS",
+            f"http://localhost:{_frontend_port},http://127.0.0.1:{_frontend_port}",
+        ).split(",")
+        if origin.strip()
+    ],
+)
