@@ -40,6 +40,14 @@
     if (target.value.trim() && target.form) target.form.requestSubmit();
   });
 
+  // The page title follows the unread count the chat page publishes.
+  function syncTitle() {
+    var source = document.querySelector('meta[name="letschat-title"]');
+    if (source && source.content && document.title !== source.content) {
+      document.title = source.content;
+    }
+  }
+
   // Scrolling up to the top of a conversation loads older messages.
   var observed = null;
   var observer = new IntersectionObserver(function (entries) {
@@ -48,10 +56,16 @@
     });
   });
   new MutationObserver(function () {
+    syncTitle();
     var button = document.getElementById("load-older");
     if (button === observed) return;
     if (observed) observer.unobserve(observed);
     observed = button;
     if (button) observer.observe(button);
-  }).observe(document.documentElement, { childList: true, subtree: true });
+  }).observe(document.documentElement, {
+    childList: true,
+    subtree: true,
+    attributes: true,
+    attributeFilter: ["content"],
+  });
 })();

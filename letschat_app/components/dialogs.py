@@ -21,7 +21,7 @@ class PeopleSearch(ChatState):
     dialog_error: str = ""
 
     @rx.event
-    async def search_people(self, query: str):  # noqa: ANN201 - Reflex event
+    async def search_people(self, query: str):
         self.query = query
         if not query.strip():
             self.people = []
@@ -49,7 +49,7 @@ class PeopleSearch(ChatState):
         self.picked = [p for p in self.picked if p.id != user_id]
 
     @rx.event
-    async def start_direct(self, user_id: str):  # noqa: ANN201 - Reflex event
+    async def start_direct(self, user_id: str):
         try:
             conversation = await api_client.open_direct(self.token, user_id)
         except api_client.ApiError as exc:
@@ -57,10 +57,10 @@ class PeopleSearch(ChatState):
             return None
         self.upsert_chat(conversation)
         self.reset_search()
-        return [ChatState.open_chat(conversation.id), rx.set_focus("composer")]
+        return ChatState.open_chat(conversation.id)
 
     @rx.event
-    async def create_group(self, form: dict[str, Any]):  # noqa: ANN201 - Reflex event
+    async def create_group(self, form: dict[str, Any]):
         name = str(form.get("name", "")).strip()
         if not name:
             self.dialog_error = "Give the group a name."
@@ -122,14 +122,16 @@ def new_chat_dialog() -> rx.Component:
                 _dialog_error(),
                 rx.foreach(
                     PeopleSearch.people,
-                    lambda p: rx.dialog.close(_person_row(p, PeopleSearch.start_direct(p.id), "Message")),
+                    lambda p: rx.dialog.close(
+                        _person_row(p, PeopleSearch.start_direct(p.id), "Message")
+                    ),
                 ),
                 rx.cond(
                     (PeopleSearch.query != "") & (PeopleSearch.people.length() == 0),
                     rx.text("Nobody by that name yet.", size="2", color_scheme="gray"),
                 ),
                 spacing="2",
-                margin_top="3",
+                margin_top="var(--space-3)",
             ),
         ),
         on_open_change=PeopleSearch.reset_search,
@@ -138,29 +140,46 @@ def new_chat_dialog() -> rx.Component:
 
 def new_group_dialog() -> rx.Component:
     return rx.dialog.root(
-        rx.dialog.trigger(rx.button(rx.icon("users", size=16), "New group", size="2", variant="soft")),
+        rx.dialog.trigger(
+            rx.button(rx.icon("users", size=16), "New group", size="2", variant="soft")
+        ),
         rx.dialog.content(
             rx.dialog.title("New group"),
             rx.form(
                 rx.vstack(
-                    rx.input(name="name", placeholder="Group name", required=True, width="100%", max_length=80),
+                    rx.input(
+                        name="name",
+                        placeholder="Group name",
+                        required=True,
+                        width="100%",
+                        max_length=80,
+                    ),
                     rx.hstack(
                         rx.foreach(
                             PeopleSearch.picked,
                             lambda p: rx.badge(
                                 p.display_name,
-                                rx.icon("x", size=12, on_click=PeopleSearch.unpick(p.id), cursor="pointer"),
+                                rx.icon(
+                                    "x",
+                                    size=12,
+                                    on_click=PeopleSearch.unpick(p.id),
+                                    cursor="pointer",
+                                ),
                                 size="2",
                             ),
                         ),
                         wrap="wrap",
                     ),
                     _search_box("Add people by username"),
-                    rx.foreach(PeopleSearch.people, lambda p: _person_row(p, PeopleSearch.pick(p), "Add")),
+                    rx.foreach(
+                        PeopleSearch.people, lambda p: _person_row(p, PeopleSearch.pick(p), "Add")
+                    ),
                     rx.checkbox("Anyone can find and join this group", name="is_public"),
                     _dialog_error(),
                     rx.hstack(
-                        rx.dialog.close(rx.button("Cancel", variant="soft", color_scheme="gray", type="button")),
+                        rx.dialog.close(
+                            rx.button("Cancel", variant="soft", color_scheme="gray", type="button")
+                        ),
                         rx.button("Create group", type="submit"),
                         justify="end",
                         width="100%",
@@ -180,7 +199,7 @@ class GroupBrowser(ChatState):
     browse_error: str = ""
 
     @rx.event
-    async def find_groups(self, query: str = ""):  # noqa: ANN201 - Reflex event
+    async def find_groups(self, query: str = ""):
         self.group_query = query
         try:
             found = await api_client.public_groups(self.token, query.strip())
@@ -192,7 +211,7 @@ class GroupBrowser(ChatState):
         self.browse_error = ""
 
     @rx.event
-    async def join_group(self, conversation_id: str):  # noqa: ANN201 - Reflex event
+    async def join_group(self, conversation_id: str):
         try:
             conversation = await api_client.join(self.token, conversation_id)
         except api_client.ApiError as exc:
@@ -204,7 +223,9 @@ class GroupBrowser(ChatState):
 
 def browse_groups_dialog() -> rx.Component:
     return rx.dialog.root(
-        rx.dialog.trigger(rx.button(rx.icon("search", size=16), "Browse groups", size="2", variant="soft")),
+        rx.dialog.trigger(
+            rx.button(rx.icon("search", size=16), "Browse groups", size="2", variant="soft")
+        ),
         rx.dialog.content(
             rx.dialog.title("Public groups"),
             rx.vstack(
@@ -216,7 +237,9 @@ def browse_groups_dialog() -> rx.Component:
                 ),
                 rx.cond(
                     GroupBrowser.browse_error != "",
-                    rx.callout(GroupBrowser.browse_error, icon="triangle_alert", color_scheme="red"),
+                    rx.callout(
+                        GroupBrowser.browse_error, icon="triangle_alert", color_scheme="red"
+                    ),
                 ),
                 rx.foreach(
                     GroupBrowser.groups,
@@ -224,7 +247,9 @@ def browse_groups_dialog() -> rx.Component:
                         rx.text(g.name, weight="medium"),
                         rx.text(g.member_count, " members", size="1", color_scheme="gray"),
                         rx.spacer(),
-                        rx.dialog.close(rx.button("Join", size="1", on_click=GroupBrowser.join_group(g.id))),
+                        rx.dialog.close(
+                            rx.button("Join", size="1", on_click=GroupBrowser.join_group(g.id))
+                        ),
                         width="100%",
                         align="center",
                     ),
@@ -234,7 +259,7 @@ def browse_groups_dialog() -> rx.Component:
                     rx.text("No public groups to join yet.", size="2", color_scheme="gray"),
                 ),
                 spacing="2",
-                margin_top="3",
+                margin_top="var(--space-3)",
             ),
         ),
         on_open_change=lambda _: GroupBrowser.find_groups(""),
@@ -246,7 +271,7 @@ class MembersState(ChatState):
     members_error: str = ""
 
     @rx.event
-    async def load_members(self, _: bool = True):  # noqa: ANN201 - Reflex event
+    async def load_members(self, _: bool = True):
         if not self.active_id:
             return
         try:
@@ -258,7 +283,7 @@ class MembersState(ChatState):
         self.members_error = ""
 
     @rx.event
-    async def add(self, someone: dict[str, Any]):  # noqa: ANN201 - Reflex event
+    async def add(self, someone: dict[str, Any]):
         try:
             conversation = await api_client.add_member(self.token, self.active_id, someone["id"])
         except api_client.ApiError as exc:
@@ -268,7 +293,7 @@ class MembersState(ChatState):
         self.upsert_chat(conversation)
 
     @rx.event
-    async def leave(self):  # noqa: ANN201 - Reflex event
+    async def leave(self):
         conversation_id = self.active_id
         try:
             await api_client.leave(self.token, conversation_id)
@@ -280,7 +305,9 @@ class MembersState(ChatState):
 
 def members_dialog() -> rx.Component:
     return rx.dialog.root(
-        rx.dialog.trigger(rx.button(rx.icon("users", size=16), "Members", size="1", variant="soft")),
+        rx.dialog.trigger(
+            rx.button(rx.icon("users", size=16), "Members", size="1", variant="soft")
+        ),
         rx.dialog.content(
             rx.dialog.title(ChatState.active.name),
             rx.vstack(
@@ -297,19 +324,30 @@ def members_dialog() -> rx.Component:
                 rx.divider(),
                 rx.text("Add someone", size="2", weight="medium"),
                 _search_box("Username"),
-                rx.foreach(PeopleSearch.people, lambda p: _person_row(p, MembersState.add(p), "Add")),
+                rx.foreach(
+                    PeopleSearch.people, lambda p: _person_row(p, MembersState.add(p), "Add")
+                ),
                 rx.cond(
                     MembersState.members_error != "",
-                    rx.callout(MembersState.members_error, icon="triangle_alert", color_scheme="red"),
+                    rx.callout(
+                        MembersState.members_error, icon="triangle_alert", color_scheme="red"
+                    ),
                 ),
                 rx.hstack(
-                    rx.dialog.close(rx.button("Leave group", color_scheme="red", variant="soft", on_click=MembersState.leave)),
+                    rx.dialog.close(
+                        rx.button(
+                            "Leave group",
+                            color_scheme="red",
+                            variant="soft",
+                            on_click=MembersState.leave,
+                        )
+                    ),
                     rx.spacer(),
                     rx.dialog.close(rx.button("Done", variant="soft")),
                     width="100%",
                 ),
                 spacing="2",
-                margin_top="3",
+                margin_top="var(--space-3)",
             ),
         ),
         on_open_change=[MembersState.load_members, PeopleSearch.reset_search],

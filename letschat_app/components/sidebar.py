@@ -49,7 +49,7 @@ def _chat_row(chat: ChatItem) -> rx.Component:
             width="100%",
         ),
         on_click=ChatState.open_chat(chat.id),
-        padding="2",
+        padding="var(--space-2)",
         border_radius="var(--radius-3)",
         background=rx.cond(selected, "var(--accent-4)", "transparent"),
         _hover={"background": rx.cond(selected, "var(--accent-4)", "var(--gray-3)")},
@@ -62,10 +62,14 @@ def _chat_row(chat: ChatItem) -> rx.Component:
 
 def _menu() -> rx.Component:
     return rx.menu.root(
-        rx.menu.trigger(rx.icon_button(rx.icon("ellipsis_vertical"), variant="ghost", aria_label="Menu")),
+        rx.menu.trigger(
+            rx.icon_button(rx.icon("ellipsis_vertical"), variant="ghost", aria_label="Menu")
+        ),
         rx.menu.content(
             rx.menu.item(
-                rx.cond(ChatState.notify == "on", "Turn off notifications", "Turn on notifications"),
+                rx.cond(
+                    ChatState.notify == "on", "Turn off notifications", "Turn on notifications"
+                ),
                 on_click=ChatState.set_notify(ChatState.notify != "on"),
             ),
             rx.menu.separator(),
@@ -89,7 +93,9 @@ def sidebar() -> rx.Component:
             align="center",
             width="100%",
         ),
-        rx.hstack(new_chat_dialog(), new_group_dialog(), browse_groups_dialog(), spacing="2", wrap="wrap"),
+        rx.hstack(
+            new_chat_dialog(), new_group_dialog(), browse_groups_dialog(), spacing="2", wrap="wrap"
+        ),
         rx.cond(
             ChatState.chats.length() > 0,
             rx.scroll_area(
@@ -105,11 +111,11 @@ def sidebar() -> rx.Component:
                     align="center",
                 ),
                 flex="1",
-                padding="4",
+                padding="var(--space-4)",
             ),
         ),
         height="100%",
-        padding="3",
+        padding="var(--space-3)",
         spacing="3",
         border_right="1px solid var(--gray-5)",
         background="var(--gray-1)",

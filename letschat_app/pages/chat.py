@@ -15,24 +15,11 @@ ON_LOAD = [SessionState.require_session, ChatState.load_chats, LiveState.connect
 
 
 def _layout() -> rx.Component:
-    chat_open = ChatState.active_id != ""
+    # Which pane shows on a narrow screen is decided in assets/letschat.css by `chat-open`.
     return rx.flex(
-        rx.box(
-            sidebar(),
-            width=rx.breakpoints(initial="100%", md="340px"),
-            flex_shrink="0",
-            height="100%",
-            display=rx.cond(chat_open, rx.breakpoints(initial="none", md="block"), "block"),
-            id="sidebar",
-        ),
-        rx.box(
-            conversation_panel(),
-            flex="1",
-            min_width="0",
-            height="100%",
-            display=rx.cond(chat_open, "block", rx.breakpoints(initial="none", md="block")),
-            id="conversation",
-        ),
+        rx.box(sidebar(), id="sidebar", flex_shrink="0", height="100%"),
+        rx.box(conversation_panel(), id="conversation", flex="1", min_width="0", height="100%"),
+        class_name=rx.cond(ChatState.active_id != "", "layout chat-open", "layout"),
         height="100dvh",
         width="100%",
         overflow="hidden",
@@ -41,7 +28,8 @@ def _layout() -> rx.Component:
 
 def chat_page() -> rx.Component:
     return rx.fragment(
-        rx.el.title(ChatState.page_title),
+        # letschat.js keeps document.title equal to this (React won't replace the page's title).
+        rx.el.meta(name="letschat-title", content=ChatState.page_title),
         rx.cond(
             ChatState.error != "",
             rx.callout(
@@ -60,7 +48,11 @@ def chat_page() -> rx.Component:
         rx.cond(
             SessionState.signed_in,
             _layout(),
-            # The token disappeared (logged out in another tab): leave with an explanation.
-            rx.center(rx.spinner(), height="100dvh", on_mount=SessionState.session_gone),
+            rx.cond(
+                rx.State.is_hydrated,
+                # The token disappeared (logged out in another tab): leave, saying why.
+                rx.center(rx.spinner(), height="100dvh", on_mount=SessionState.session_gone),
+                rx.center(rx.spinner(), height="100dvh"),
+            ),
         ),
     )

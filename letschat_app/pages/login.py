@@ -27,11 +27,11 @@ class LoginState(SessionState):
         self.error = ""
 
     @rx.event
-    def leave_if_signed_in(self):  # noqa: ANN201 - Reflex event
+    def leave_if_signed_in(self):
         return rx.redirect(HOME_ROUTE) if self.token else None
 
     @rx.event
-    async def submit(self, form: dict[str, Any]):  # noqa: ANN201 - Reflex event
+    async def submit(self, form: dict[str, Any]):
         username = str(form.get("username", "")).strip()
         password = str(form.get("password", ""))
         if not username or not password:
@@ -88,7 +88,9 @@ def login_page() -> rx.Component:
                     rx.heading("Let's Chat", size="7"),
                     rx.cond(
                         LoginState.notice != "",
-                        rx.callout(LoginState.notice, icon="info", color_scheme="blue", width="100%"),
+                        rx.callout(
+                            LoginState.notice, icon="info", color_scheme="blue", width="100%"
+                        ),
                     ),
                     rx.text(
                         rx.cond(signing_up, "Create your account.", "Log in to your team chat."),
@@ -109,7 +111,11 @@ def login_page() -> rx.Component:
                     rx.cond(
                         LoginState.error != "",
                         rx.callout(
-                            LoginState.error, icon="triangle_alert", color_scheme="red", width="100%", role="alert"
+                            LoginState.error,
+                            icon="triangle_alert",
+                            color_scheme="red",
+                            width="100%",
+                            role="alert",
                         ),
                     ),
                     rx.button(
@@ -140,6 +146,6 @@ def login_page() -> rx.Component:
             size="4",
         ),
         min_height="100dvh",
-        padding="4",
+        padding="var(--space-4)",
         background="var(--gray-2)",
     )

@@ -72,7 +72,7 @@ class ChatState(SessionState):
     # --- loading ---------------------------------------------------------------------------
 
     @rx.event
-    async def load_chats(self):  # noqa: ANN201 - Reflex event
+    async def load_chats(self):
         if not self.token:
             return None
         try:
@@ -100,7 +100,7 @@ class ChatState(SessionState):
     # --- opening a conversation ------------------------------------------------------------
 
     @rx.event
-    async def open_chat(self, conversation_id: str):  # noqa: ANN201 - Reflex event
+    async def open_chat(self, conversation_id: str):
         chat = next((c for c in self.chats if c.id == conversation_id), None)
         if chat is None:
             return None
@@ -123,7 +123,7 @@ class ChatState(SessionState):
         self.messages = []
 
     @rx.event
-    async def load_older(self):  # noqa: ANN201 - Reflex event
+    async def load_older(self):
         conversation_id = self.active_id
         if not conversation_id or self.loading_older or not self.has_older:
             return
@@ -167,7 +167,9 @@ class ChatState(SessionState):
         if not newest or (newest <= chat.last_read_seq and chat.unread == 0):
             return
         self.chats = [
-            _replace(c, unread=0, last_read_seq=max(c.last_read_seq, newest)) if c.id == chat.id else c
+            _replace(c, unread=0, last_read_seq=max(c.last_read_seq, newest))
+            if c.id == chat.id
+            else c
             for c in self.chats
         ]
         self._enqueue({"type": "read", "conversation_id": chat.id, "seq": newest})
@@ -207,7 +209,12 @@ class ChatState(SessionState):
 
     def _send_frame(self, client_msg_id: str) -> dict[str, Any]:
         conversation_id, body, _ = self._pending[client_msg_id]
-        return {"type": "send", "conversation_id": conversation_id, "client_msg_id": client_msg_id, "body": body}
+        return {
+            "type": "send",
+            "conversation_id": conversation_id,
+            "client_msg_id": client_msg_id,
+            "body": body,
+        }
 
     def _enqueue(self, frame: dict[str, Any]) -> None:
         queue = outbox(self.router.session.client_token)
@@ -240,7 +247,12 @@ class ChatState(SessionState):
                     preview=preview(message, self.user_id),
                     last_activity=message.created_at.isoformat(),
                 )
-            if chat.id == conversation_id and from_other and not known and message.seq > chat.last_read_seq:
+            if (
+                chat.id == conversation_id
+                and from_other
+                and not known
+                and message.seq > chat.last_read_seq
+            ):
                 chat = _replace(chat, unread=chat.unread + 1)
             chats.append(chat)
         self.chats = sorted(chats, key=lambda c: c.last_activity, reverse=True)
@@ -301,7 +313,7 @@ class ChatState(SessionState):
         self.chats = [_replace(c, muted=c.id in muted) for c in self.chats]
 
     @rx.event
-    def set_notify(self, enabled: bool):  # noqa: ANN201 - Reflex event
+    def set_notify(self, enabled: bool):
         self.notify = "on" if enabled else "off"
         if enabled:
             return rx.call_script("window.letschat && window.letschat.askNotificationPermission()")

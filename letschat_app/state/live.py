@@ -45,7 +45,7 @@ def _tab_open(client_token: str) -> bool:
 
 class LiveState(ChatState):
     @rx.event(background=True)
-    async def connect(self):  # noqa: ANN201 - Reflex event
+    async def connect(self):
         client_token = self.router.session.client_token
         if client_token in RUNNING:
             return
@@ -72,14 +72,18 @@ class LiveState(ChatState):
                             if event == "resumed":
                                 delay = BACKOFF_FIRST
                             elif event == "idle":
-                                gone_for = 0.0 if _tab_open(client_token) else gone_for + IDLE_TICK_SECONDS
+                                gone_for = (
+                                    0.0 if _tab_open(client_token) else gone_for + IDLE_TICK_SECONDS
+                                )
                                 if gone_for >= TAB_GONE_SECONDS:
                                     return
                             else:
                                 yield event
                     finally:
                         writer.cancel()
-                        with contextlib.suppress(asyncio.CancelledError, WebSocketException, OSError):
+                        with contextlib.suppress(
+                            asyncio.CancelledError, WebSocketException, OSError
+                        ):
                             await writer
             except api_client.SocketRejected as rejected:
                 async with self:
@@ -163,7 +167,9 @@ class LiveState(ChatState):
         )
         if self.notify != "on":
             return toast
-        script = f"window.letschat && window.letschat.notify({json.dumps(title)}, {json.dumps(body)})"
+        script = (
+            f"window.letschat && window.letschat.notify({json.dumps(title)}, {json.dumps(body)})"
+        )
         return [toast, rx.call_script(script)]
 
 

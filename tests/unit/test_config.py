@@ -79,5 +79,24 @@ def test_env_example_documents_every_setting_and_nothing_else() -> None:
         "LETSCHAT_SECOND_MESSAGE_PORT",
         "LETSCHAT_EMBEDDED_MONGODB_PORT",
         "LETSCHAT_DATA_DIR",
+        "LETSCHAT_FRONTEND_PORT",
+        "LETSCHAT_REFLEX_BACKEND_PORT",
     }
-    assert documented == fields | launcher
+    # Read by the Reflex app (rxconfig.py, letschat_app/api_client.py, letschat_app/state/live.py).
+    web_app = {
+        "LETSCHAT_AUTH_URL",
+        "LETSCHAT_MESSAGE_URL",
+        "LETSCHAT_WS_URL",
+        "LETSCHAT_SEND_TIMEOUT_SECONDS",
+        "LETSCHAT_REFLEX_API_URL",
+        "LETSCHAT_PUBLIC_URL",
+        "LETSCHAT_APP_ORIGINS",
+    }
+    assert documented == fields | launcher | web_app
+    read_by_web_app = set()
+    for path in [
+        *Path(__file__).parents[2].glob("letschat_app/**/*.py"),
+        Path(__file__).parents[2] / "rxconfig.py",
+    ]:
+        read_by_web_app |= set(re.findall(r"\"(LETSCHAT_[A-Z_]+)\"", path.read_text()))
+    assert read_by_web_app - launcher == web_app

