@@ -230,37 +230,37 @@ class ChatState(SessionState):
     # --- applying what the service says (called by the live connection) -------------------
 
     def apply_message(self, message: Message) -> bool:
-        """Show a stored message; return True if it is news worth a popup."""
+        """Show a stored message; return True if it is news worth a popup.
+
+        Only a message newer than what the sidebar already accounts for counts as unread: a
+        resume may replay messages the conversation list has already counted.
+        """
         conversation_id = message.conversation_id
         if message.sender_id == self.user_id:
             self._pending.pop(message.client_msg_id, None)
-        known = any(m.id == message.id for m in self._cache.get(conversation_id, []))
         self._merge(conversation_id, [message_item(message, self.user_id)])
         self._show(conversation_id)
-        from_other = message.sender_id != self.user_id
+        news = False
         chats = []
         for chat in self.chats:
-            if chat.id == conversation_id and message.seq >= chat.last_seq:
+            if chat.id == conversation_id and message.seq > chat.last_seq:
+                news = message.sender_id != self.user_id and message.seq > chat.last_read_seq
                 chat = _replace(
                     chat,
                     last_seq=message.seq,
                     preview=preview(message, self.user_id),
                     last_activity=message.created_at.isoformat(),
+                    unread=chat.unread + 1 if news else chat.unread,
                 )
-            if (
-                chat.id == conversation_id
-                and from_other
-                and not known
-                and message.seq > chat.last_read_seq
-            ):
-                chat = _replace(chat, unread=chat.unread + 1)
             chats.append(chat)
         self.chats = sorted(chats, key=lambda c: c.last_activity, reverse=True)
         if conversation_id == self.active_id:
             self._mark_read()
             return False
-        chat = next((c for c in self.chats if c.id == conversation_id), None)
-        return from_other and not known and chat is not None and not chat.muted
+        return news and not self.chat_by_id(conversation_id).muted
+
+    def chat_by_id(self, conversation_id: str) -> ChatItem:
+        return next((c for c in self.chats if c.id == conversation_id), ChatItem())
 
     def apply_read(self, conversation_id: str, seq: int) -> None:
         """Another tab read up to `seq`: recount what is still unread here."""

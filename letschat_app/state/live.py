@@ -153,8 +153,8 @@ class LiveState(ChatState):
         return [self._popup(m, counts[cid]) for cid, m in news.items()], resumed, unknown
 
     def _popup(self, message: Message, count: int) -> Any:
-        chat = next((c for c in self.chats if c.id == message.conversation_id), None)
-        where = "" if chat is None or chat.kind == "direct" else f" in {chat.name}"
+        chat = self.chat_by_id(message.conversation_id)
+        where = f" in {chat.name}" if chat.kind == "group" else ""
         title = f"{message.sender_name}{where}"
         more = f" (+{count - 1} more)" if count > 1 else ""
         body = (message.body[:140] + "…" if len(message.body) > 140 else message.body) + more
