@@ -58,7 +58,7 @@ def _bubble(message: MessageItem) -> rx.Component:
                 message.body,
                 size="2",
                 white_space="pre-wrap",
-                word_break="break-word",
+                overflow_wrap="break-word",
                 class_name="msg-body",
             ),
             _status(message),

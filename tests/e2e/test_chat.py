@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 
+import httpx
 from playwright.async_api import Page, expect
 
 from tests.e2e.conftest import App, People, Person
@@ -212,3 +213,21 @@ async def test_the_layout_works_at_phone_width(people: People) -> None:
     await alice.shot("phone-conversation")
     await page.get_by_role("button", name="Back to conversations").click()
     await expect(page.locator("#sidebar")).to_be_visible()
+
+
+async def test_a_revoked_session_returns_to_the_login_page_saying_why(
+    people: People, app: App
+) -> None:
+    alice = await people.sign_up("alice")
+    token = await alice.page.evaluate("localStorage.getItem('letschat_token')")
+    assert token
+
+    async with httpx.AsyncClient() as http:
+        response = await http.post(
+            f"{app.stack.auth_url}/auth/logout", headers={"Authorization": f"Bearer {token}"}
+        )
+        assert response.status_code == 204
+
+    await expect(alice.page).to_have_url(f"{app.url}/login")
+    await expect(alice.page.get_by_text("You were logged out.")).to_be_visible()
+    assert await alice.page.evaluate("localStorage.getItem('letschat_token')") in ("", None)
