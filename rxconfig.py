@@ -11,7 +11,8 @@ _backend_port = int(os.environ.get("LETSCHAT_REFLEX_BACKEND_PORT", "8000"))
 
 config = rx.Config(
     app_name="letschat_app",
-    frontend_port=_frontend_port,
+    # No frontend_port here: Reflex treats it like the --frontend-port flag, which a backend-only
+    # production run refuses. The launcher and the images pass the ports they use.
     backend_port=_backend_port,
     api_url=os.environ.get("LETSCHAT_REFLEX_API_URL", f"http://127.0.0.1:{_backend_port}"),
     deploy_url=os.environ.get("LETSCHAT_PUBLIC_URL", f"http://127.0.0.1:{_frontend_port}"),

@@ -61,8 +61,16 @@ def _http() -> httpx.AsyncClient:
     return _client
 
 
-async def _request(method: str, url: str, token: str | None = None, **kwargs: Any) -> Any:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
+async def _request(
+    method: str,
+    url: str,
+    token: str | None = None,
+    headers: dict[str, str] | None = None,
+    **kwargs: Any,
+) -> Any:
+    headers = dict(headers or {})
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
     try:
         response = await _http().request(method, url, headers=headers, **kwargs)
     except httpx.HTTPError as exc:
@@ -90,10 +98,14 @@ async def register(username: str, password: str, display_name: str | None) -> To
     )
 
 
-async def login(username: str, password: str) -> TokenResponse:
+async def login(username: str, password: str, client_ip: str = "") -> TokenResponse:
+    """Log in on behalf of the browser at `client_ip`: the auth service throttles failures per
+    username and client, and every browser's requests reach it from this one process."""
     body = {"username": username, "password": password}
+    headers = {"X-Forwarded-For": client_ip} if client_ip else {}
     return TokenResponse.model_validate(
-        await _request("POST", f"{AUTH_URL}/auth/login", json=body), strict=False
+        await _request("POST", f"{AUTH_URL}/auth/login", json=body, headers=headers),
+        strict=False,
     )
 
 

@@ -110,6 +110,7 @@ def _message_list() -> rx.Component:
             width="100%",
         ),
         id="messages",
+        width="100%",
         display="flex",
         flex_direction="column-reverse",
         overflow_y="auto",

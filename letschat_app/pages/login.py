@@ -44,7 +44,7 @@ class LoginState(SessionState):
                 display_name = str(form.get("display_name", "")).strip() or None
                 response = await api_client.register(username, password, display_name)
             else:
-                response = await api_client.login(username, password)
+                response = await api_client.login(username, password, self.router.session.client_ip)
         except api_client.ApiError as exc:
             self.busy = False
             self.error = _explain(exc)

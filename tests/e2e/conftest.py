@@ -108,7 +108,8 @@ def _reflex(stack: Stack, port: int, log_dir: Path) -> Process:
         "LETSCHAT_APP_ORIGINS": f"http://127.0.0.1:{port},http://localhost:{port}",
     }
     reflex = str(Path(sys.executable).parent / "reflex")
-    args = [reflex, "run", "--env", "prod", "--single-port", "--backend-port", str(port)]
+    args = [reflex, "run", "--env", "prod", "--single-port"]
+    args += ["--frontend-port", str(port), "--backend-port", str(port)]
     args += ["--backend-host", "127.0.0.1", "--loglevel", "info"]
     return Process("reflex", args, log_dir / "reflex.log", env=env)
 
