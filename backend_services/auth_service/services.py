@@ -35,14 +35,13 @@ class AuthServices:
         """Check credentials; unknown users and wrong passwords fail alike, and slowly."""
         now = datetime.now(UTC)
         key = f"{request.username.strip().lower()}|{client}"
-        retry_after = await self.throttle.retry_after(key, now)
+        retry_after = await self.throttle.attempt(key, now)
         if retry_after is not None:
             raise TooManyAttempts(retry_after=retry_after)
         found = await self.store.users.get_with_hash(request.username)
         password_hash = found[1] if found else await self._unknown_user_hash()
         valid = await asyncio.to_thread(verify_password, request.password, password_hash)
         if found is None or not valid:
-            await self.throttle.record_failure(key, now)
             raise InvalidCredentials()
         await self.throttle.reset(key)
         return self._token_for(found[0])

@@ -205,7 +205,8 @@ async def test_me_needs_a_bearer_token(api: Api) -> None:
     account = await api.register("alice")
     assert await api.ok("GET", "/auth/me", account) == account.user
 
-    for headers in ({}, {"Authorization": account.token}, {"Authorization": "Bearer "}):
+    for authorization in (None, account.token, "Bearer", f"Basic {account.token}"):
+        headers = {"Authorization": authorization} if authorization else {}
         response = await api.http.get(f"{api.auth_url}/auth/me", headers=headers)
         assert_error(response, 401, "unauthorized")
         assert response.headers["WWW-Authenticate"] == "Bearer"

@@ -55,17 +55,16 @@ class ConversationStore:
         new_doc.pop("_id")
         for _ in range(3):
             try:
-                before = await self._conversations.find_one_and_update(
-                    {"_id": direct_id(me, other)},
-                    {"$setOnInsert": new_doc},
-                    upsert=True,
-                    return_document=ReturnDocument.BEFORE,
+                # Only the write that inserted reports an upserted id; a pre-image of None
+                # is not proof, since a racing upsert may match the winner's insert.
+                result = await self._conversations.update_one(
+                    {"_id": direct_id(me, other)}, {"$setOnInsert": new_doc}, upsert=True
                 )
             except DuplicateKeyError:
                 continue  # Two concurrent upserts: the other one inserted; read it.
             doc = await self._conversations.find_one({"_id": direct_id(me, other)})
             if doc is not None:
-                return doc, before is None
+                return doc, result.upserted_id is not None
         raise Conflict("Could not open the conversation; try again.")
 
     async def create_group(

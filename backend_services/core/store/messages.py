@@ -67,6 +67,10 @@ def normalise_body(body: str) -> str:
         raise ValidationFailed("A message can't be empty.")
     if len(text) > MAX_BODY_CHARS:
         raise MessageTooLong()
+    try:
+        text.encode()
+    except UnicodeEncodeError:  # A lone surrogate: valid JSON, but no BSON string can hold it.
+        raise ValidationFailed("A message must be valid Unicode text.") from None
     return text
 
 
