@@ -19,6 +19,13 @@ class PeopleSearch(ChatState):
     people: list[Person] = []
     picked: list[Person] = []
     dialog_error: str = ""
+    # The new-group dialog closes itself once the group exists (its submit button can't).
+    group_dialog_open: bool = False
+
+    @rx.event
+    def set_group_dialog_open(self, is_open: bool) -> None:
+        self.group_dialog_open = is_open
+        self.reset_search()
 
     @rx.event
     async def search_people(self, query: str):
@@ -74,6 +81,7 @@ class PeopleSearch(ChatState):
             return None
         self.upsert_chat(conversation)
         self.reset_search()
+        self.group_dialog_open = False
         return ChatState.open_chat(conversation.id)
 
 
@@ -174,7 +182,15 @@ def new_group_dialog() -> rx.Component:
                     rx.foreach(
                         PeopleSearch.people, lambda p: _person_row(p, PeopleSearch.pick(p), "Add")
                     ),
-                    rx.checkbox("Anyone can find and join this group", name="is_public"),
+                    # A native checkbox: a click on the label of Radix's one submitted the form.
+                    rx.el.label(
+                        rx.el.input(type="checkbox", name="is_public"),
+                        rx.text("Anyone can find and join this group", size="2"),
+                        display="flex",
+                        gap="var(--space-2)",
+                        align_items="center",
+                        cursor="pointer",
+                    ),
                     _dialog_error(),
                     rx.hstack(
                         rx.dialog.close(
@@ -189,7 +205,8 @@ def new_group_dialog() -> rx.Component:
                 on_submit=PeopleSearch.create_group,
             ),
         ),
-        on_open_change=PeopleSearch.reset_search,
+        open=PeopleSearch.group_dialog_open,
+        on_open_change=PeopleSearch.set_group_dialog_open,
     )
 
 
@@ -252,6 +269,7 @@ def browse_groups_dialog() -> rx.Component:
                         ),
                         width="100%",
                         align="center",
+                        class_name="group-row",
                     ),
                 ),
                 rx.cond(

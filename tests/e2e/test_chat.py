@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 
 import httpx
@@ -161,11 +162,11 @@ async def test_logging_out_in_one_tab_logs_out_the_other(people: People, app: Ap
 
     await alice.page.get_by_role("button", name="Log out").click()
 
-    await expect(alice.page).to_have_url(f"{app.url}/login")
-    await expect(second_tab).to_have_url(f"{app.url}/login")
+    await expect(alice.page).to_have_url(re.compile(r"/login/?$"))
+    await expect(second_tab).to_have_url(re.compile(r"/login/?$"))
     await expect(second_tab.get_by_role("button", name="Log in")).to_be_visible()
     await second_tab.goto(f"{app.url}/")
-    await expect(second_tab).to_have_url(f"{app.url}/login")
+    await expect(second_tab).to_have_url(re.compile(r"/login/?$"))
 
 
 async def test_markup_in_messages_is_shown_as_text(people: People) -> None:
@@ -228,6 +229,122 @@ async def test_a_revoked_session_returns_to_the_login_page_saying_why(
         )
         assert response.status_code == 204
 
-    await expect(alice.page).to_have_url(f"{app.url}/login")
+    await expect(alice.page).to_have_url(re.compile(r"/login/?$"))
     await expect(alice.page.get_by_text("You were logged out.")).to_be_visible()
     assert await alice.page.evaluate("localStorage.getItem('letschat_token')") in ("", None)
+
+
+async def test_after_a_backend_restart_the_app_reconnects_and_shows_what_was_missed(
+    people: People, app: App, message_service: Service
+) -> None:
+    alice = await people.sign_up("alice")
+    bob = await people.sign_up("bob")
+    await start_direct(alice, bob)
+    await send(alice, "before the restart")
+    await chat_row(bob.page, "Alice").click()
+    await expect(bubbles(bob.page, "before the restart")).to_have_count(1)
+    token = await alice.page.evaluate("localStorage.getItem('letschat_token')")
+    conversation_id = await _conversation_id(app, token)
+
+    message_service.stop()  # SIGTERM: sockets are closed with 1012.
+    await expect(bob.page.locator("#connection")).to_have_text("Reconnecting…")
+    async with httpx.AsyncClient() as http:
+        for n in range(3):
+            response = await http.post(
+                f"{app.stack.messages[1].url}/conversations/{conversation_id}/messages",
+                json={"body": f"during the restart {n}", "client_msg_id": f"restart-{n}"},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            assert response.status_code == 201, response.text
+    message_service.restart()
+
+    await expect(bob.page.locator("#connection")).to_have_text("Connected", timeout=30_000)
+    for n in range(3):
+        await expect(bubbles(bob.page, f"during the restart {n}")).to_have_count(1)
+    await expect(bob.page.locator(".message .msg-body")).to_have_count(4)
+
+
+async def _conversation_id(app: App, token: str) -> str:
+    async with httpx.AsyncClient() as http:
+        response = await http.get(
+            f"{app.stack.messages[1].url}/conversations",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    return str(response.json()[0]["id"])
+
+
+async def test_reading_in_one_tab_clears_the_badge_in_another(people: People, app: App) -> None:
+    alice = await people.sign_up("alice")
+    bob = await people.sign_up("bob")
+    other_tab = await bob.context.new_page()
+    await other_tab.goto(f"{app.url}/")
+    await start_direct(alice, bob)
+    await send(alice, "read me")
+    for page in (bob.page, other_tab):
+        await expect(chat_row(page, "Alice").locator(".unread-badge")).to_have_text("1")
+
+    await chat_row(bob.page, "Alice").click()
+
+    await expect(chat_row(other_tab, "Alice").locator(".unread-badge")).to_have_count(0)
+    await expect(other_tab).to_have_title("Let's Chat")
+
+
+async def test_wrong_credentials_and_a_taken_name_are_explained_inline(
+    people: People, app: App
+) -> None:
+    alice = await people.sign_up("alice")
+    stranger = await people.open("stranger")
+    page = stranger.page
+    await page.goto(f"{app.url}/login")
+    await page.get_by_label("Username").fill(alice.username)
+    await page.get_by_label("Password").fill("not the password")
+    await page.get_by_role("button", name="Log in").click()
+    await expect(page.get_by_role("alert")).to_have_text("Wrong username or password.")
+
+    await page.get_by_role("button", name="Create an account").click()
+    await page.get_by_label("Username").fill(alice.username)
+    await page.get_by_label("Password").fill("another good password")
+    await page.get_by_role("button", name="Sign up").click()
+    await expect(page.get_by_role("alert")).to_contain_text("taken")
+    await expect(page).to_have_url(re.compile(r"/login/?$"))
+
+
+async def test_public_groups_can_be_found_joined_and_left(people: People) -> None:
+    alice = await people.sign_up("alice")
+    bob = await people.sign_up("bob")
+    page = alice.page
+    await page.get_by_role("button", name="New group").click()
+    await page.get_by_placeholder("Group name").fill(f"Open {alice.username}")
+    await page.get_by_role("checkbox").check()
+    await page.get_by_role("button", name="Create group").click()
+    await expect(page.locator("#chat-title")).to_have_text(f"Open {alice.username}")
+    await send(alice, "welcome, anyone")
+
+    await bob.page.get_by_role("button", name="Browse groups").click()
+    await bob.page.get_by_placeholder("Search groups").fill(f"Open {alice.username}")
+    await (
+        bob.page.locator(".group-row")
+        .filter(has_text=f"Open {alice.username}")
+        .get_by_role("button", name="Join")
+        .click()
+    )
+    await expect(bob.page.locator("#chat-title")).to_have_text(f"Open {alice.username}")
+    await expect(bubbles(bob.page, "welcome, anyone")).to_have_count(1)
+
+    await bob.page.get_by_role("button", name="Members").click()
+    await bob.page.get_by_role("button", name="Leave group").click()
+    await expect(chat_row(bob.page, f"Open {alice.username}")).to_have_count(0)
+
+
+async def test_shift_enter_makes_a_new_line_and_enter_sends(people: People) -> None:
+    alice = await people.sign_up("alice")
+    bob = await people.sign_up("bob")
+    await start_direct(alice, bob)
+    composer = alice.page.get_by_placeholder("Type a message")
+    await composer.type("first line")
+    await composer.press("Shift+Enter")
+    await composer.type("second line")
+    await expect(alice.page.locator(".message")).to_have_count(0)
+    await composer.press("Enter")
+    await expect(bubbles(alice.page, "first line")).to_have_text("first line\nsecond line")
+    await expect(composer).to_have_value("")
