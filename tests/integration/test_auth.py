@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import jwt
 
-from tests.support.clients import PASSWORD, Account, Api, Socket, unique_name
+from tests.support.clients import PASSWORD, Account, Api, Socket, assert_error, unique_name
 from tests.support.stack import JWT_SECRET, Stack
 
 # AuthSettings.login_max_failures; the test stack leaves it at its default.
@@ -31,16 +31,6 @@ async def login(api: Api, username: str, password: str = PASSWORD) -> httpx.Resp
     return await api.http.post(
         f"{api.auth_url}/auth/login", json={"username": username, "password": password}
     )
-
-
-def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    """The response is the JSON error `{code, message}` with `status`; return its body."""
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["code"] == code, body
-    assert isinstance(body["message"], str)
-    assert body["message"]
-    return dict(body)
 
 
 def account_from(response: httpx.Response) -> Account:

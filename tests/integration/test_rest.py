@@ -8,20 +8,9 @@ from typing import Any
 
 import httpx
 
-from tests.support.clients import Account, Api, unique_name
+from backend_services.core.schemas import MAX_BODY_CHARS
+from tests.support.clients import Account, Api, assert_error, unique_name
 from tests.support.stack import Stack
-
-MAX_BODY_CHARS = 4000
-
-
-def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    """The response is the JSON error `{code, message}` with `status`; return its body."""
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["code"] == code, body
-    assert isinstance(body["message"], str)
-    assert body["message"]
-    return dict(body)
 
 
 async def send(

@@ -8,30 +8,19 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import jwt
 import pytest
 from websockets.exceptions import InvalidStatus
 
-from tests.support.clients import PASSWORD, Api, Frame, Socket, unique_name
+from backend_services.core.schemas import MAX_BODY_CHARS
+from tests.support.clients import PASSWORD, Api, Frame, Socket, assert_error, unique_name
 from tests.support.stack import ALLOWED_ORIGIN, JWT_SECRET, Stack
 
 AUDIENCE = "letschat"
 # AuthSettings.login_max_failures and MessageSettings.send_burst; the stack keeps the defaults.
 MAX_FAILURES = 5
 SEND_BURST = 30
-MAX_BODY_CHARS = 4000
 MAX_FRAME_BYTES = 64 * 1024
-
-
-def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    """The response is the JSON error `{code, message}` with `status`; return its body."""
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["code"] == code, body
-    assert isinstance(body["message"], str)
-    assert body["message"]
-    return dict(body)
 
 
 def bearer(token: str) -> dict[str, str]:

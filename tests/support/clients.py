@@ -22,6 +22,16 @@ def unique_name(prefix: str = "u") -> str:
     return f"{prefix}{uuid.uuid4().hex[:10]}"
 
 
+def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    """The response is the JSON error `{code, message}` with `status`; return its body."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["code"] == code, body
+    assert isinstance(body["message"], str)
+    assert body["message"]
+    return dict(body)
+
+
 @dataclass
 class Account:
     user: dict[str, Any]
