@@ -194,7 +194,7 @@ def conversation_panel() -> rx.Component:
                 size="1",
                 variant="soft",
                 position="absolute",
-                bottom="80px",
+                bottom="96px",
                 right="24px",
                 id="jump-newest",
             ),

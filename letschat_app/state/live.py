@@ -18,7 +18,7 @@ from websockets.exceptions import WebSocketException
 
 from backend_services.core.schemas import Message
 from letschat_app import api_client
-from letschat_app.state.chat import ChatState, outbox
+from letschat_app.state.chat import OUTBOXES, ChatState, outbox
 from letschat_app.state.session import SESSION_ENDED
 
 # A send with no ack after this long is shown as failed, with a retry button.
@@ -55,6 +55,8 @@ class LiveState(ChatState):
                 yield event
         finally:
             RUNNING.discard(client_token)
+            # Unacked sends live on in the state and go again after the next resume.
+            OUTBOXES.pop(client_token, None)
 
     async def _stay_connected(self, client_token: str) -> AsyncIterator[Any]:
         delay = BACKOFF_FIRST
@@ -122,7 +124,10 @@ class LiveState(ChatState):
                 yield ChatState.load_chats
             for event in events:
                 yield event
-            yield "resumed" if resumed else "idle" if not batch else None
+            if resumed:
+                yield "resumed"
+            elif not batch:
+                yield "idle"
 
     def _apply(self, batch: list[dict[str, Any]]) -> tuple[list[Any], bool, bool]:
         """Apply a batch of frames; return popups to show, whether `resumed` came, and whether

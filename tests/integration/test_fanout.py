@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import redis.asyncio as aioredis
+
 from tests.support.clients import Api, Socket
 from tests.support.stack import Stack
 
@@ -105,3 +107,25 @@ async def test_new_conversation_is_pushed_with_its_messages(stack: Stack, api: A
     live = await c.next("message")
     assert live["message"]["body"] == "welcome"
     await c.close()
+
+
+async def test_an_instance_subscribes_only_to_what_its_users_need(stack: Stack, api: Api) -> None:
+    alice, bob, carol = [await api.register(n) for n in ("alice", "bob", "carol")]
+    alice_and_bob = await api.direct(alice, bob)
+    bob_and_carol = await api.direct(bob, carol)
+    prefix = stack.env["LETSCHAT_CHANNEL_PREFIX"]
+    client = aioredis.Redis.from_url(stack.env["LETSCHAT_REDIS_URL"], decode_responses=True)
+    try:
+        a = await Socket.open(stack.messages[0].ws_url, alice.token, resume={})
+        channels = set(await client.pubsub_channels(f"{prefix}*"))
+        assert channels == {f"{prefix}user:{alice.id}", f"{prefix}conversation:{alice_and_bob}"}
+        assert f"{prefix}conversation:{bob_and_carol}" not in channels
+
+        await a.close()
+        for _ in range(50):
+            if not await client.pubsub_channels(f"{prefix}*"):
+                break
+            await asyncio.sleep(0.05)
+        assert await client.pubsub_channels(f"{prefix}*") == []
+    finally:
+        await client.aclose()
