@@ -48,15 +48,42 @@
     }
   }
 
-  // Scrolling up to the top of a conversation loads older messages.
+  // Scrolling up to the top of a conversation loads older messages. The message that was at
+  // the top stays where it was on screen while they are added above it.
+  var anchor = null;
   var observed = null;
   var observer = new IntersectionObserver(function (entries) {
     entries.forEach(function (entry) {
-      if (entry.isIntersecting && !entry.target.disabled) entry.target.click();
+      if (!entry.isIntersecting || entry.target.disabled) return;
+      var list = messages();
+      var first = list && list.querySelector(".message");
+      if (first) {
+        // By key, not by node: React reuses nodes by position, so the node may change message.
+        anchor = {
+          key: first.dataset.key,
+          top: first.getBoundingClientRect().top,
+          until: Date.now() + 3000,
+        };
+      }
+      entry.target.click();
     });
   });
+
+  function keepAnchor() {
+    if (!anchor) return;
+    var list = messages();
+    var el = list && list.querySelector('.message[data-key="' + CSS.escape(anchor.key) + '"]');
+    if (!el || Date.now() > anchor.until) {
+      anchor = null;
+      return;
+    }
+    var moved = el.getBoundingClientRect().top - anchor.top;
+    if (moved) list.scrollTop += moved;
+  }
+
   new MutationObserver(function () {
     syncTitle();
+    keepAnchor();
     var button = document.getElementById("load-older");
     if (button === observed) return;
     if (observed) observer.unobserve(observed);

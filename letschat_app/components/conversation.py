@@ -71,6 +71,7 @@ def _bubble(message: MessageItem) -> rx.Component:
             opacity=rx.cond(message.status == "sent", "1", "0.75"),
             class_name=rx.cond(mine, "message mine", "message theirs"),
             data_status=message.status,
+            data_key=message.key,
         ),
         align_items=rx.cond(mine, "flex-end", "flex-start"),
         width="100%",

@@ -44,6 +44,8 @@ class ChatState(SessionState):
     muted_json: str = rx.LocalStorage("[]", name="letschat_muted", sync=True)
     notify: str = rx.LocalStorage("off", name="letschat_notify", sync=True)
 
+    # The conversation list has been fetched: the live socket resumes from its cursors.
+    _chats_loaded: bool = False
     _cache: dict[str, list[MessageItem]] = {}
     _has_older: dict[str, bool] = {}
     # client_msg_id -> (conversation_id, body, time first sent)
@@ -81,6 +83,7 @@ class ChatState(SessionState):
             return self._api_failed(exc)
         muted = self._muted()
         self.chats = [chat_item(c, self.user_id, c.id in muted) for c in conversations]
+        self._chats_loaded = True
         self.error = ""
         return None
 

@@ -29,6 +29,8 @@ BACKOFF_FIRST, BACKOFF_MAX = 1.0, 30.0
 IDLE_TICK_SECONDS = 1.0
 # A tab whose browser side has been gone this long stops its live socket.
 TAB_GONE_SECONDS = 30.0
+# How long a new socket waits for the conversation list before resuming without it.
+CHATS_WAIT_SECONDS = 10.0
 
 CLOSE_NOTICES = {4502: SESSION_ENDED["token_expired"], 4503: SESSION_ENDED["token_revoked"]}
 
@@ -106,6 +108,12 @@ class LiveState(ChatState):
         self, socket: api_client.LiveSocket, client_token: str, token: str
     ) -> AsyncIterator[Any]:
         """Resume, then apply frames as they come. Yields "resumed", "idle" or UI events."""
+        # Resuming before the conversation list arrives would replay history it already counts.
+        for _ in range(int(CHATS_WAIT_SECONDS / 0.1)):
+            async with self:
+                if self._chats_loaded:
+                    break
+            await asyncio.sleep(0.1)
         async with self:
             cursors = {chat.id: chat.last_seq for chat in self.chats}
         await socket.send({"type": "resume", "cursors": cursors})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import signal
 
@@ -348,3 +349,64 @@ async def test_shift_enter_makes_a_new_line_and_enter_sends(people: People) -> N
     await composer.press("Enter")
     await expect(bubbles(alice.page, "first line")).to_have_text("first line\nsecond line")
     await expect(composer).to_have_value("")
+
+
+async def test_a_muted_conversation_gets_no_popup_and_no_title_count(people: People) -> None:
+    alice = await people.sign_up("alice")
+    bob = await people.sign_up("bob")
+    carol = await people.sign_up("carol")
+    await start_direct(alice, bob)
+    await send(alice, "first")
+    await chat_row(bob.page, "Alice").click()
+    await bob.page.get_by_role("button", name="Mute").click()
+    await expect(bob.page.get_by_role("button", name="Unmute")).to_be_visible()
+    await start_direct(bob, carol)  # Bob is looking at another conversation now.
+
+    await send(alice, "psst, muted")
+
+    await expect(chat_row(bob.page, "Alice")).to_contain_text("psst, muted")
+    await expect(chat_row(bob.page, "Alice").locator(".unread-badge")).to_have_text("1")
+    # Unread, yet neither a popup nor a count in the title.
+    await expect(bob.page).to_have_title("Let's Chat")
+    assert await bob.page.locator("[data-sonner-toast]").filter(has_text="psst").count() == 0
+
+
+async def test_scrolling_up_loads_older_messages_without_moving_the_view(
+    people: People, app: App
+) -> None:
+    alice = await people.sign_up("alice")
+    bob = await people.sign_up("bob")
+    await start_direct(alice, bob)
+    token = await alice.page.evaluate("localStorage.getItem('letschat_token')")
+    conversation_id = await _conversation_id(app, token)
+    # Alice writes the history from another device while this page is closed: it is paged in
+    # when the conversation opens, not pushed.
+    await alice.page.close()
+    async with httpx.AsyncClient() as http:
+        for n in range(70):
+            while True:
+                response = await http.post(
+                    f"{app.stack.messages[1].url}/conversations/{conversation_id}/messages",
+                    json={"body": f"history {n}", "client_msg_id": f"h{n}"},
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+                if response.status_code != 429:
+                    break
+                await asyncio.sleep(1)
+            assert response.status_code == 201, response.text
+    alice.page = await alice.context.new_page()
+    await alice.page.goto(f"{app.url}/")
+    await expect(alice.page.locator("#connection")).to_have_text("Connected")
+    await chat_row(alice.page, "Bob").click()
+    await expect(bubbles(alice.page, "history 69")).to_be_visible()
+    await expect(alice.page.locator(".message")).to_have_count(50)
+
+    await alice.page.locator("#messages").evaluate(
+        "list => { list.scrollTop = -list.scrollHeight; }"
+    )
+
+    await expect(alice.page.locator(".message")).to_have_count(70)
+    # The reader stays where they were (at "history 20"), not thrown to the top of the new page.
+    await expect(bubbles(alice.page, "history 20")).to_be_in_viewport()
+    await expect(bubbles(alice.page, "history 0")).not_to_be_in_viewport()
+    await expect(alice.page.locator("#load-older")).to_have_count(0)

@@ -19,17 +19,20 @@ def _ready(port: int) -> bool:
         return False
 
 
-def _launcher(data_dir: Path, log_dir: Path, ports: dict[str, int]) -> Process:
+def _serves_page(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/", timeout=5).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _launcher(data_dir: Path, log_dir: Path, ports: dict[str, int], *, web: bool) -> Process:
     env = {name: str(port) for name, port in ports.items()}
     env.update(
         {"LETSCHAT_DATA_DIR": str(data_dir), "LETSCHAT_MONGODB_URL": "", "LETSCHAT_REDIS_URL": ""}
     )
-    return Process(
-        "launcher",
-        [sys.executable, str(REPO_ROOT / "scripts" / "run.py")],
-        log_dir / "launcher.log",
-        env=env,
-    )
+    args = [sys.executable, str(REPO_ROOT / "scripts" / "run.py")]
+    return Process("launcher", args if web else [*args, "--no-web"], log_dir / "launcher.log", env)
 
 
 def test_run_command_serves_everything_and_keeps_data_across_restarts(
@@ -39,15 +42,21 @@ def test_run_command_serves_everything_and_keeps_data_across_restarts(
         "LETSCHAT_AUTH_PORT": free_port(),
         "LETSCHAT_MESSAGE_PORT": free_port(),
         "LETSCHAT_EMBEDDED_MONGODB_PORT": free_port(),
+        "LETSCHAT_FRONTEND_PORT": free_port(),
+        "LETSCHAT_REFLEX_BACKEND_PORT": free_port(),
     }
     auth, messages = ports["LETSCHAT_AUTH_PORT"], ports["LETSCHAT_MESSAGE_PORT"]
+    web_port = ports["LETSCHAT_FRONTEND_PORT"]
     username = unique_name("q")
     for attempt in range(2):
-        launcher = _launcher(tmp_path, log_dir, ports)
+        # The first run is the README's command as it is, web app included; the restart only
+        # needs the services.
+        launcher = _launcher(tmp_path, log_dir, ports, web=attempt == 0)
         launcher.start()
         try:
             wait_until(lambda: _ready(auth) and _ready(messages), 60, "the launched services")
             if attempt == 0:
+                wait_until(lambda: _serves_page(web_port), 300, "the web app's first page")
                 response = httpx.post(
                     f"http://127.0.0.1:{auth}/auth/register",
                     json={"username": username, "password": PASSWORD},
@@ -61,5 +70,5 @@ def test_run_command_serves_everything_and_keeps_data_across_restarts(
                 assert response.status_code == 200, response.text
         finally:
             launcher.signal(signal.SIGINT)
-            assert launcher.wait(30) is not None
+            assert launcher.wait(60) is not None
     assert (tmp_path / "secantus").is_dir()
