@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 import redis
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+# The key under which `CpuWindow.used` reports every core's busy time, ours or not.
+MACHINE = "machine"
 
 
 def process_cpu_seconds(pid: int) -> float:
@@ -25,6 +27,14 @@ def process_cpu_seconds(pid: int) -> float:
         return 0.0
     # After the command name: state is field 3 of the file, utime 14 and stime 15.
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores spent not idle, machine-wide (from /proc/stat)."""
+    with open("/proc/stat") as stat:
+        ticks = [int(value) for value in stat.readline().split()[1:]]
+    idle, iowait = ticks[3], ticks[4]
+    return (sum(ticks[:8]) - idle - iowait) / CLOCK_TICKS
 
 
 def redis_cpu_seconds(url: str) -> float:
@@ -52,6 +62,7 @@ class CpuWindow:
         sample = {name: process_cpu_seconds(pid) for name, pid in self.pids.items()}
         if self.redis_url is not None:
             sample["redis"] = redis_cpu_seconds(self.redis_url)
+        sample[MACHINE] = machine_busy_seconds()
         return sample
 
     def start(self) -> None:
@@ -62,3 +73,19 @@ class CpuWindow:
         self.wall_s = time.monotonic() - self._started
         after = self._sample()
         self.used = {name: after[name] - self._before.get(name, 0.0) for name in after}
+        ours = sum(seconds for name, seconds in self.used.items() if name != MACHINE)
+        # Whatever else ran on the box meanwhile (other jobs, the kernel's share of loopback).
+        self.used["others"] = max(0.0, self.used[MACHINE] - ours)
+
+
+def wait_for_quiet(max_wait_s: float, busy_below: float = 0.25) -> float:
+    """Wait (at most `max_wait_s`) for a second in which the machine is mostly idle; return the
+    busy fraction of all cores seen last. Other jobs on a shared box skew every figure."""
+    deadline = time.monotonic() + max_wait_s
+    cores = os.cpu_count() or 1
+    while True:
+        before, started = machine_busy_seconds(), time.monotonic()
+        time.sleep(1.0)
+        busy = (machine_busy_seconds() - before) / (cores * (time.monotonic() - started))
+        if busy < busy_below or time.monotonic() >= deadline:
+            return busy

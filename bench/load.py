@@ -22,19 +22,23 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from bench.wsclient import LeanSocket
 
-# Every delivered frame carries "bench:<index>:<send time in perf_counter ns>" in its body.
-STAMP = re.compile(r"bench:(\d+):(\d+)")
+# Every delivered frame carries "bench:<run tag>:<index>:<send time in perf_counter ns>" in its
+# body; the tag tells this run's messages from earlier runs' in the same group.
+STAMP = "bench:{tag}:(\\d+):(\\d+)"
 MESSAGE_FRAME = '{"type":"message"'
 ERROR_FRAME = '{"type":"error"'
+# The message service acknowledges each send once stored and published: the sender's view.
+ACK_FRAME = '{"type":"ack"'
 # Handshakes in flight at once while connecting: enough to be quick, few enough for the backlog.
 CONNECT_CONCURRENCY = 64
 CONNECT_TIMEOUT = 60.0
 HANDSHAKE_TIMEOUT = 15.0
-# After the last send, wait this long without a new delivery before giving up on the rest.
+# After the last send, wait this long without a new delivery before giving up on the rest,
+# and never longer than DRAIN_CAP_SECONDS in all (an overloaded system is reported, not awaited).
 IDLE_GIVE_UP_SECONDS = 5.0
+DRAIN_CAP_SECONDS = 60.0
 # A fixed created_at, so relay frames are the same size as the message service's frames.
 RELAY_CREATED_AT = "2025-01-01T00:00:00.000000Z"
 
@@ -54,6 +58,9 @@ class LoadSpec:
     rate: float
     conversation_id: str
     compression: bool
+    tag: str
+    # Resume cursors: where each socket's history starts (a reconnecting client sends its own).
+    cursors: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path) -> LoadSpec:
@@ -70,9 +77,12 @@ class Recorder:
     """Every delivery's latency, counted per message so duplicates and losses show."""
 
     messages: int
+    stamp: re.Pattern[str]
     sent_ns: list[int] = field(default_factory=list)
     received: list[int] = field(init=False)
     latencies_ns: list[int] = field(default_factory=list)
+    indexes: list[int] = field(default_factory=list)  # The message of each latency.
+    ack_latencies_ns: list[int] = field(default_factory=list)
     frame_bytes: int = 0
     errors: int = 0
     last_delivery_ns: int = 0
@@ -83,73 +93,60 @@ class Recorder:
 
     def on_frame(self, raw: str) -> None:
         if raw.startswith(MESSAGE_FRAME):
-            stamp = STAMP.search(raw)
+            stamp = self.stamp.search(raw)
             if stamp is None:
                 return
             now = time.perf_counter_ns()
+            index = int(stamp.group(1))
             self.latencies_ns.append(now - int(stamp.group(2)))
-            self.received[int(stamp.group(1))] += 1
+            self.indexes.append(index)
+            self.received[index] += 1
             self.frame_bytes += len(raw)
             self.last_delivery_ns = now
+        elif raw.startswith(ACK_FRAME):
+            stamp = self.stamp.search(raw)
+            if stamp is not None:
+                self.ack_latencies_ns.append(time.perf_counter_ns() - int(stamp.group(2)))
         elif raw.startswith(ERROR_FRAME):
             self.errors += 1
             if self.errors <= 3:
                 print(f"error frame: {raw[:300]}", file=sys.stderr)
 
 
-async def _read_forever(ws: ClientConnection, recorder: Recorder) -> None:
-    try:
-        async for raw in ws:
-            recorder.on_frame(raw if isinstance(raw, str) else raw.decode())
-    except ConnectionClosed:
-        pass
-    finally:
-        code = ws.close_code
-        recorder.closes[str(code)] += 1
-
-
-async def _next_of_type(ws: ClientConnection, type_: str) -> None:
-    prefix = f'{{"type":"{type_}"'
-    while True:
-        raw = await ws.recv()
-        if isinstance(raw, str) and raw.startswith(prefix):
-            return
-        if isinstance(raw, str) and raw.startswith(ERROR_FRAME):
-            raise RuntimeError(f"server refused the handshake: {raw[:300]}")
-
-
-async def _open(target: Target, compression: bool) -> ClientConnection:
-    ws = await connect(
-        target.url,
-        compression="deflate" if compression else None,
-        open_timeout=HANDSHAKE_TIMEOUT,
-        max_size=2**22,
-        # The benchmark measures fan-out, not keepalive; the servers still ping us as configured.
-        ping_interval=None,
-    )
-    if target.token is not None:
-        async with asyncio.timeout(HANDSHAKE_TIMEOUT):
-            await ws.send(json.dumps({"type": "auth", "token": target.token}))
-            await _next_of_type(ws, "ready")
-            await ws.send('{"type":"resume","cursors":{}}')
-            await _next_of_type(ws, "resumed")
+async def _open(target: Target, spec: LoadSpec) -> LeanSocket:
+    async with asyncio.timeout(HANDSHAKE_TIMEOUT):
+        ws = await LeanSocket.open(target.url, compression=spec.compression)
+        if target.token is not None:
+            ws.send(json.dumps({"type": "auth", "token": target.token}))
+            await ws.expect('{"type":"ready"')
+            ws.send(json.dumps({"type": "resume", "cursors": spec.cursors}))
+            await ws.expect('{"type":"resumed"')
     return ws
 
 
-async def connect_all(spec: LoadSpec) -> list[ClientConnection]:
+async def connect_all(spec: LoadSpec) -> list[LeanSocket]:
     gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
 
-    async def one(target: Target) -> ClientConnection:
+    async def one(target: Target) -> LeanSocket:
         async with gate:
-            return await _open(target, spec.compression)
+            return await _open(target, spec)
 
     async with asyncio.timeout(CONNECT_TIMEOUT):
         return list(await asyncio.gather(*(one(target) for target in spec.targets)))
 
 
+def _close_label(ws: LeanSocket) -> str:
+    return str(ws.close_code) if ws.close_code is not None else "1006 (no close frame)"
+
+
+def _watch_closes(sockets: list[LeanSocket], recorder: Recorder) -> None:
+    for ws in sockets:
+        ws.closed.add_done_callback(lambda _, ws=ws: recorder.closes.update([_close_label(ws)]))
+
+
 def _frame(spec: LoadSpec, index: int, sent_ns: int) -> str:
-    body = f"bench:{index}:{sent_ns}"
-    client_msg_id = f"bench-{index}"
+    body = f"bench:{spec.tag}:{index}:{sent_ns}"
+    client_msg_id = f"bench-{spec.tag}-{index}"
     if spec.system == "letschat":
         return json.dumps(
             {
@@ -173,23 +170,38 @@ def _frame(spec: LoadSpec, index: int, sent_ns: int) -> str:
     return json.dumps({"type": "message", "message": message}, separators=(",", ":"))
 
 
-async def send_all(spec: LoadSpec, senders: list[ClientConnection], recorder: Recorder) -> None:
-    """Send message i at start + i / rate (late ticks are sent at once, not skipped)."""
+def _open_sender(senders: list[LeanSocket], index: int) -> LeanSocket | None:
+    """Sender `index` round-robin, or the next one still open (a server may close one)."""
+    for offset in range(len(senders)):
+        sender = senders[(index + offset) % len(senders)]
+        if sender.is_open:
+            return sender
+    return None
+
+
+async def send_all(spec: LoadSpec, senders: list[LeanSocket], recorder: Recorder) -> None:
+    """Send message i at start + i / rate (late ticks are sent at once, not skipped); stop
+    early only if every sender's socket was closed."""
     interval_ns = int(1e9 / spec.rate)
     start = time.perf_counter_ns()
     for index in range(spec.messages):
         delay = start + index * interval_ns - time.perf_counter_ns()
         if delay > 0:
             await asyncio.sleep(delay / 1e9)
+        sender = _open_sender(senders, index)
+        if sender is None:
+            print(f"every sender was closed; sent {index} of {spec.messages}", file=sys.stderr)
+            return
         sent_ns = time.perf_counter_ns()
         recorder.sent_ns.append(sent_ns)
-        await senders[index % len(senders)].send(_frame(spec, index, sent_ns))
+        sender.send(_frame(spec, index, sent_ns))
 
 
 async def drain(recorder: Recorder, expected: int) -> None:
     """Wait for every delivery, or until none has arrived for IDLE_GIVE_UP_SECONDS."""
     last_count, last_progress = -1, time.monotonic()
-    while len(recorder.latencies_ns) < expected:
+    deadline = last_progress + DRAIN_CAP_SECONDS
+    while len(recorder.latencies_ns) < expected and time.monotonic() < deadline:
         if len(recorder.latencies_ns) != last_count:
             last_count, last_progress = len(recorder.latencies_ns), time.monotonic()
         elif time.monotonic() - last_progress > IDLE_GIVE_UP_SECONDS:
@@ -204,8 +216,17 @@ def _percentile(sorted_values: list[int], fraction: float) -> float:
     return sorted_values[index] / 1e6
 
 
+def medians_by_tenth(recorder: Recorder) -> list[float]:
+    """Median latency (ms) of the messages in each tenth of the run: a rising line is a backlog."""
+    tenths: list[list[int]] = [[] for _ in range(10)]
+    for index, latency in zip(recorder.indexes, recorder.latencies_ns, strict=True):
+        tenths[index * 10 // recorder.messages].append(latency)
+    return [_percentile(sorted(tenth), 0.5) for tenth in tenths if tenth]
+
+
 def summarise(spec: LoadSpec, recorder: Recorder, connect_s: float, cpu_s: float) -> dict[str, Any]:
     latencies = sorted(recorder.latencies_ns)
+    acks = sorted(recorder.ack_latencies_ns)
     first_send = recorder.sent_ns[0] if recorder.sent_ns else 0
     window_s = max(1e-9, (recorder.last_delivery_ns - first_send) / 1e9)
     send_s = max(1e-9, (recorder.sent_ns[-1] - first_send) / 1e9) if recorder.sent_ns else 0.0
@@ -214,6 +235,7 @@ def summarise(spec: LoadSpec, recorder: Recorder, connect_s: float, cpu_s: float
         "clients": len(spec.targets),
         "senders": spec.senders,
         "messages": len(recorder.sent_ns),
+        "messages_asked": spec.messages,
         "rate": spec.rate,
         "achieved_rate": (len(recorder.sent_ns) - 1) / send_s if send_s else 0.0,
         "expected": len(recorder.sent_ns) * len(spec.targets),
@@ -225,6 +247,10 @@ def summarise(spec: LoadSpec, recorder: Recorder, connect_s: float, cpu_s: float
         "p90_ms": _percentile(latencies, 0.90),
         "p99_ms": _percentile(latencies, 0.99),
         "max_ms": latencies[-1] / 1e6 if latencies else float("nan"),
+        "p50_ms_by_tenth": medians_by_tenth(recorder),
+        "acks": len(acks),
+        "ack_p50_ms": _percentile(acks, 0.50),
+        "ack_p99_ms": _percentile(acks, 0.99),
         "frame_bytes": recorder.frame_bytes / max(1, len(latencies)),
         "errors": recorder.errors,
         "closes_during_run": dict(recorder.closes),
@@ -246,8 +272,10 @@ async def run(spec: LoadSpec) -> dict[str, Any]:
     started = time.monotonic()
     sockets = await connect_all(spec)
     connect_s = time.monotonic() - started
-    recorder = Recorder(spec.messages)
-    readers = [asyncio.create_task(_read_forever(ws, recorder)) for ws in sockets]
+    recorder = Recorder(spec.messages, re.compile(STAMP.format(tag=re.escape(spec.tag))))
+    for ws in sockets:
+        ws.on_text = recorder.on_frame
+    _watch_closes(sockets, recorder)
     try:
         _phase("send")
         cpu_before = _cpu_seconds()
@@ -257,10 +285,9 @@ async def run(spec: LoadSpec) -> dict[str, Any]:
         _phase("done")
         return summarise(spec, recorder, connect_s, cpu_s)
     finally:
+        for ws in sockets:
+            ws.on_text = None
         await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
-        for reader in readers:
-            reader.cancel()
-        await asyncio.gather(*readers, return_exceptions=True)
 
 
 def main() -> None:

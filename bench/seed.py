@@ -11,6 +11,7 @@ group's creator logs in through the auth service, and that token creates the gro
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -20,6 +21,7 @@ import httpx
 from backend_services.core.schemas import MAX_GROUP_MEMBERS
 from backend_services.core.security import TokenIssuer, hash_password
 from backend_services.core.store import Store
+from tests.support.stack import Stack
 
 PASSWORD = "bench password, not a secret"  # noqa: S105 - throwaway accounts in a throwaway db
 BCRYPT_ROUNDS = 12  # AuthSettings' minimum: the hash is the same kind the auth service writes.
@@ -71,6 +73,24 @@ def login(auth_url: str, account: Account) -> Account:
     return Account(account.id, account.username, response.json()["access_token"])
 
 
+async def create_group_in_store(
+    mongo_url: str, db_name: str, creator: Account, members: list[Account]
+) -> str:
+    """The document POST /conversations/groups writes, without its per-member notifications.
+
+    No socket is connected yet, so those notifications would reach nobody; the route builds one
+    view (a 1,000-user lookup) per member for them, which is what makes it too slow here.
+    """
+    store = Store.connect(mongo_url, db_name)
+    try:
+        doc = await store.conversations.create_group(
+            creator.id, "bench fan-out", [m.id for m in members], is_public=False
+        )
+    finally:
+        await store.close()
+    return str(doc["_id"])
+
+
 def create_group(message_url: str, creator: Account, members: list[Account]) -> str:
     """POST /conversations/groups with every other account as a member; return its id."""
     if len(members) + 1 > MAX_GROUP_MEMBERS:
@@ -83,3 +103,37 @@ def create_group(message_url: str, creator: Account, members: list[Account]) -> 
     )
     response.raise_for_status()
     return str(response.json()["id"])
+
+
+@dataclass(frozen=True)
+class GroupSetup:
+    accounts: list[Account]  # The creator first; every account has a token.
+    group_id: str
+    seconds: float
+    message_url: str
+
+    def last_seq(self) -> int:
+        """The group's newest seq: a reconnecting client resumes from what it has seen."""
+        response = httpx.get(
+            f"{self.message_url}/conversations/{self.group_id}",
+            headers={"Authorization": f"Bearer {self.accounts[0].token}"},
+            timeout=30,
+        )
+        response.raise_for_status()
+        return int(response.json()["last_seq"])
+
+
+def seed_group(stack: Stack, clients: int, *, via: str) -> GroupSetup:
+    """Create `clients` users and one group of all of them (over REST or in the store)."""
+    started = time.monotonic()
+    env = stack.env
+    url, db = env["LETSCHAT_MONGODB_URL"], env["LETSCHAT_MONGODB_DB"]
+    accounts = mint_tokens(asyncio.run(create_users(url, db, clients)), env["LETSCHAT_JWT_SECRET"])
+    creator = login(stack.auth_url, accounts[0])
+    members = accounts[1:]
+    message_url = stack.messages[0].url
+    if via == "rest":
+        group_id = create_group(message_url, creator, members)
+    else:
+        group_id = asyncio.run(create_group_in_store(url, db, creator, members))
+    return GroupSetup([creator, *members], group_id, time.monotonic() - started, message_url)
