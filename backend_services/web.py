@@ -142,6 +142,7 @@ def serve(
     *,
     port: int,
     ws_max_size: int = 64 * 1024,
+    ws_compression: bool = False,
     before_shutdown: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
     """Run `app` under uvicorn until SIGINT/SIGTERM."""
@@ -155,6 +156,7 @@ def serve(
         log_level=settings.log_level.lower(),
         ws="websockets-sansio",
         ws_max_size=ws_max_size,
+        ws_per_message_deflate=ws_compression,
         proxy_headers=True,
         server_header=False,
         timeout_graceful_shutdown=10,

@@ -38,7 +38,7 @@ def create_app(settings: AuthSettings, *, store: Store | None = None) -> FastAPI
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await store.database.prepare()
+        await store.prepare()
         try:
             yield
         finally:

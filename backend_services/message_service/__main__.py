@@ -17,6 +17,7 @@ def main() -> None:
         settings,
         port=settings.port,
         ws_max_size=settings.max_frame_bytes,
+        ws_compression=settings.ws_compression,
         before_shutdown=services.hub.drain,
     )
 

@@ -53,7 +53,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await store.database.prepare()
+        await store.prepare()
         await hub.start()
         try:
             yield

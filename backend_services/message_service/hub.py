@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -230,11 +230,12 @@ class Hub:
             logger.warning("publish failed; delivering locally only")
             self._on_message(msg.conversation_id, text)
 
-    async def publish_conversation(self, user_id: str, view: Conversation) -> None:
-        """Tell `user_id`'s sockets about a conversation they now belong to."""
-        await self._publish_user(
-            user_id, {"kind": "conversation", "frame": frames.conversation(view), "id": view.id}
-        )
+    async def publish_conversation(self, user_ids: Iterable[str], view: Conversation) -> None:
+        """Tell these users' sockets about a conversation they now belong to."""
+        event = {"kind": "conversation", "frame": frames.conversation(view), "id": view.id}
+        text = json.dumps(event, separators=(",", ":"))
+        for user_id in user_ids:
+            await self._publish_user_text(user_id, text, kind="conversation")
 
     async def publish_left(self, user_id: str, conversation_id: str) -> None:
         await self._publish_user(
@@ -257,10 +258,13 @@ class Hub:
 
     async def _publish_user(self, user_id: str, event: dict[str, Any]) -> None:
         text = json.dumps(event, separators=(",", ":"))
+        await self._publish_user_text(user_id, text, kind=event["kind"])
+
+    async def _publish_user_text(self, user_id: str, text: str, *, kind: str) -> None:
         try:
             await self._broker.publish(self._user_channel(user_id), text)
         except BrokerDisconnected:
-            logger.warning("publish of a %s event failed; delivering locally only", event["kind"])
+            logger.warning("publish of a %s event failed; delivering locally only", kind)
             await self._on_user_event(user_id, text)
 
     # --- receiving ---------------------------------------------------------------------------

@@ -29,8 +29,7 @@ SeqParam = Query(ge=0, le=2**53)
 @router.get("/conversations", tags=["conversations"])
 async def list_conversations(services: Services, session: CurrentSession) -> list[Conversation]:
     """Your conversations, newest activity first."""
-    docs = await services.store.conversations.list_for(session.user.id)
-    return await services.store.conversations.views(docs, session.user.id)
+    return await services.store.conversations.list_for(session.user.id)
 
 
 @router.get("/conversations/{conversation_id}", tags=["conversations"])
@@ -51,7 +50,7 @@ async def open_direct(
     if created:
         response.status_code = status.HTTP_201_CREATED
         for member in doc["members"]:
-            await services.hub.publish_conversation(member, await conversations.view(doc, member))
+            await services.hub.publish_conversation([member], await conversations.view(doc, member))
     return await conversations.view(doc, session.user.id)
 
 
@@ -63,9 +62,10 @@ async def create_group(
     doc = await conversations.create_group(
         session.user.id, body.name, body.member_ids, is_public=body.is_public
     )
-    for member in doc["members"]:
-        await services.hub.publish_conversation(member, await conversations.view(doc, member))
-    return await conversations.view(doc, session.user.id)
+    # A new group looks the same to every member: nothing read, nothing unread.
+    view = await conversations.view(doc, session.user.id)
+    await services.hub.publish_conversation(doc["members"], view)
+    return view
 
 
 @router.get("/groups", tags=["conversations"])
@@ -87,7 +87,7 @@ async def join_group(
     doc, added = await conversations.join(conversation_id, session.user.id)
     view = await conversations.view(doc, session.user.id)
     if added:
-        await services.hub.publish_conversation(session.user.id, view)
+        await services.hub.publish_conversation([session.user.id], view)
     return view
 
 
@@ -111,7 +111,7 @@ async def add_member(
     doc, added = await conversations.add_member(conversation_id, session.user.id, body.user_id)
     if added:
         await services.hub.publish_conversation(
-            body.user_id, await conversations.view(doc, body.user_id)
+            [body.user_id], await conversations.view(doc, body.user_id)
         )
     return await conversations.view(doc, session.user.id)
 
@@ -133,7 +133,7 @@ async def list_messages(
     """
     if after_seq is not None and before_seq is not None and before_seq <= after_seq + 1:
         raise ValidationFailed("before_seq must be greater than after_seq + 1.")
-    await services.store.conversations.get_for_member(conversation_id, session.user.id)
+    await services.store.conversations.require_member(conversation_id, session.user.id)
     messages = services.store.messages
     if after_seq is None:
         page, has_more = await messages.page(conversation_id, before_seq=before_seq, limit=limit)

@@ -1,4 +1,10 @@
-"""The `/ws` endpoint: authenticate, then read client frames while a writer drains the queue."""
+"""The `/ws` endpoint: authenticate, then read, handle and write frames in three tasks.
+
+Reading is kept apart from handling so that a client pipelining sends while the store is slow
+still has its keepalive pongs read (uvicorn stops reading the transport once the application
+stops receiving, and then drops the client as unresponsive). Frames are still handled one at a
+time, in the order they came.
+"""
 
 from __future__ import annotations
 
@@ -34,6 +40,13 @@ from backend_services.message_service.services import MessageServices
 
 logger = logging.getLogger("letschat.ws")
 router = APIRouter()
+
+# Frames read ahead of the one being handled. A client with more than this in flight is sending
+# faster than the rate limit lets anyone, and is slowed by TCP backpressure.
+INBOX_SIZE = 64
+# How long the frame being handled when a socket ends may take to finish (the store's own
+# timeouts are shorter); past it the handler is cancelled.
+HANDLER_FINISH_SECONDS = 15.0
 
 
 class _ClientGone(Exception):
@@ -99,15 +112,25 @@ async def _authenticate(websocket: WebSocket, services: MessageServices) -> Sess
 
 
 async def _run(websocket: WebSocket, services: MessageServices, connection: Connection) -> None:
-    """Read and write until either side stops; then stop the other."""
-    reader = asyncio.create_task(_read_loop(websocket, services, connection))
+    """Read, handle and write until the client leaves or the socket is closed."""
+    inbox: asyncio.Queue[str | None] = asyncio.Queue(INBOX_SIZE)
+    reader = asyncio.create_task(_read_loop(websocket, inbox))
     writer = asyncio.create_task(_write_loop(websocket, connection))
+    handler = asyncio.create_task(_handle_loop(inbox, services, connection))
     try:
-        await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({reader, writer, handler}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         for task in (reader, writer):
             task.cancel()
-        for task in (reader, writer):
+        # Frames not handled yet are dropped: the client resends whatever was never acked. The
+        # frame being handled finishes, since stopping between storing a message and publishing
+        # it would leave other sockets to learn of it only at the next sweep.
+        while not inbox.empty():
+            inbox.get_nowait()
+        inbox.put_nowait(None)
+        _, pending = await asyncio.wait({handler}, timeout=HANDLER_FINISH_SECONDS)
+        for task in (reader, writer, *pending):
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError, _ClientGone, WebSocketDisconnect):
                 await task
 
@@ -126,11 +149,15 @@ async def _write_loop(websocket: WebSocket, connection: Connection) -> None:
             return
 
 
-async def _read_loop(
-    websocket: WebSocket, services: MessageServices, connection: Connection
-) -> None:
+async def _read_loop(websocket: WebSocket, inbox: asyncio.Queue[str | None]) -> None:
     while True:
-        text = await _receive_text(websocket)
+        await inbox.put(await _receive_text(websocket))
+
+
+async def _handle_loop(
+    inbox: asyncio.Queue[str | None], services: MessageServices, connection: Connection
+) -> None:
+    while (text := await inbox.get()) is not None:
         try:
             frame = client_frame_adapter.validate_json(text)
         except ValidationError as exc:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import redis.asyncio as aioredis
+from websockets.asyncio.client import connect
 
+from tests.integration.conftest import StackFactory
 from tests.support.clients import Api, Socket
 from tests.support.stack import Stack
 
@@ -129,3 +131,15 @@ async def test_an_instance_subscribes_only_to_what_its_users_need(stack: Stack, 
         assert await client.pubsub_channels(f"{prefix}*") == []
     finally:
         await client.aclose()
+
+
+async def test_sockets_are_compressed_only_when_configured(make_stack: StackFactory) -> None:
+    plain = make_stack(instances=1, redis=None)
+    compressed = make_stack(instances=1, redis=None, LETSCHAT_WS_COMPRESSION="true")
+
+    # The `websockets` client offers permessage-deflate on every handshake.
+    async with connect(plain.messages[0].ws_url) as ws:
+        assert "Sec-WebSocket-Extensions" not in ws.response.headers
+    async with connect(compressed.messages[0].ws_url) as ws:
+        accepted = ws.response.headers["Sec-WebSocket-Extensions"]
+        assert accepted.startswith("permessage-deflate")

@@ -5,17 +5,8 @@ from __future__ import annotations
 import asyncio
 
 from tests.integration.conftest import StackFactory
-from tests.support.clients import Api, Frame, Socket
+from tests.support.clients import Api, Frame, Socket, send_frame
 from tests.support.stack import Stack
-
-
-def send_frame(conversation_id: str, client_msg_id: str, body: str | None = None) -> Frame:
-    return {
-        "type": "send",
-        "conversation_id": conversation_id,
-        "client_msg_id": client_msg_id,
-        "body": body or f"body of {client_msg_id}",
-    }
 
 
 def assert_in_order_once(messages: list[Frame], expected_bodies: list[str]) -> None:
@@ -229,3 +220,39 @@ async def test_sigterm_closes_sockets_with_1012_and_clients_resume_elsewhere(
     b2 = await Socket.open(other.ws_url, bob.token, resume={dm: 0})
     assert [m["body"] for m in b2.messages(dm)] == ["while away"]
     await b2.close()
+
+
+async def test_pipelined_frames_are_answered_in_the_order_they_were_sent(
+    stack: Stack, api: Api
+) -> None:
+    alice, bob = await api.register("alice"), await api.register("bob")
+    dm = await api.direct(alice, bob)
+    a = await Socket.open(stack.messages[0].ws_url, alice.token, resume={})
+    ids = [f"p{n}" for n in range(20)]
+
+    for client_msg_id in ids:
+        await a.send(send_frame(dm, client_msg_id))
+    await a.send({"type": "ping"})
+
+    await a.next("pong")
+    acks = a.of_type("ack")
+    assert [ack["client_msg_id"] for ack in acks] == ids  # All answered before the ping.
+    assert [ack["message"]["seq"] for ack in acks] == list(range(1, 21))
+    await a.close()
+
+
+async def test_a_message_sent_just_before_the_socket_closes_is_stored_and_delivered(
+    stack: Stack, api: Api
+) -> None:
+    alice, bob = await api.register("alice"), await api.register("bob")
+    dm = await api.direct(alice, bob)
+    b = await Socket.open(stack.messages[1].ws_url, bob.token, resume={})
+    a = await Socket.open(stack.messages[0].ws_url, alice.token, resume={})
+
+    await a.send(send_frame(dm, "parting", "bye for now"))
+    await a.close()
+
+    delivered = await b.next("message")
+    assert delivered["message"]["body"] == "bye for now"
+    assert [m["body"] for m in await api.messages(bob, dm)] == ["bye for now"]
+    await b.close()

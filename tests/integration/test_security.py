@@ -13,7 +13,15 @@ import pytest
 from websockets.exceptions import InvalidStatus
 
 from backend_services.core.schemas import MAX_BODY_CHARS
-from tests.support.clients import PASSWORD, Api, Frame, Socket, assert_error, unique_name
+from tests.support.clients import (
+    PASSWORD,
+    Api,
+    Frame,
+    Socket,
+    assert_error,
+    send_frame,
+    unique_name,
+)
 from tests.support.stack import ALLOWED_ORIGIN, JWT_SECRET, Stack
 
 AUDIENCE = "letschat"
@@ -25,15 +33,6 @@ MAX_FRAME_BYTES = 64 * 1024
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
-
-
-def send_frame(conversation_id: str, client_msg_id: str, body: str = "hello") -> Frame:
-    return {
-        "type": "send",
-        "conversation_id": conversation_id,
-        "client_msg_id": client_msg_id,
-        "body": body,
-    }
 
 
 async def still_open(socket: Socket) -> None:

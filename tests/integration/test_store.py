@@ -34,11 +34,7 @@ async def pair(store: Store) -> tuple[User, User, str]:
 
 async def allocate_without_writing(store: Store, conversation_id: str) -> int:
     """What a writer does before it dies: take a seq and never write the message."""
-    doc = await store.database.db["conversations"].find_one_and_update(
-        {"_id": conversation_id}, {"$inc": {"last_seq": 1}}, return_document=True
-    )
-    assert doc is not None
-    return int(doc["last_seq"])
+    return await store.states.allocate(conversation_id)
 
 
 async def test_a_reader_waits_for_a_message_still_being_written(
@@ -132,3 +128,58 @@ async def test_resends_return_the_stored_message_and_sender_has_read_it(
     assert alice_view.last_message == first
     assert alice_view.name == "Bob"
     assert bob_view.name == "Alice"
+
+
+async def test_an_upgrade_moves_message_state_out_of_conversations_written_by_0_1(
+    store: Store, pair: tuple[User, User, str]
+) -> None:
+    alice, bob, _ = pair
+    db = store.database.db
+    created = (await store.conversations.get_for_member(pair[2], alice.id))["created_at"]
+    legacy = {
+        "_id": "legacy-group",
+        "kind": "group",
+        "name": "Old times",
+        "name_lower": "old times",
+        "is_public": True,
+        "members": [alice.id, bob.id],
+        "created_by": alice.id,
+        "created_at": created,
+        "last_activity_at": created,
+        "last_seq": 2,
+        "last_message_seq": 2,
+        "last_message": None,
+        "reads": {alice.id: 2, bob.id: 1},
+    }
+    await db["conversations"].insert_one(legacy)
+    for seq in (1, 2):
+        await db["messages"].insert_one(
+            {
+                "_id": uuid.uuid4().hex,
+                "conversation_id": "legacy-group",
+                "seq": seq,
+                "sender_id": alice.id,
+                "sender_name": "Alice",
+                "body": f"old {seq}",
+                "client_msg_id": f"old-{seq}",
+                "created_at": created,
+            }
+        )
+    await db["conversations"].create_index(
+        [("members", 1), ("last_activity_at", -1)], name="by_member"
+    )
+
+    await store.prepare()
+    await store.prepare()  # Idempotent: a second start changes nothing.
+
+    doc = await db["conversations"].find_one({"_id": "legacy-group"})
+    assert doc is not None
+    assert not {"last_seq", "last_message_seq", "last_message", "reads"} & doc.keys()
+    index_names = {index["name"] async for index in await db["conversations"].list_indexes()}
+    assert "by_member" not in index_names
+    bob_view = await store.conversations.view(doc, bob.id)
+    assert (bob_view.last_seq, bob_view.unread, bob_view.last_read_seq) == (2, 1, 1)
+    msg, _ = await store.messages.append("legacy-group", bob, "new", "new-1")
+    assert msg.seq == 3
+    alice_view = await store.conversations.view(doc, alice.id)
+    assert (alice_view.last_seq, alice_view.unread, alice_view.last_message) == (3, 1, msg)

@@ -22,6 +22,16 @@ def unique_name(prefix: str = "u") -> str:
     return f"{prefix}{uuid.uuid4().hex[:10]}"
 
 
+def send_frame(conversation_id: str, client_msg_id: str, body: str | None = None) -> Frame:
+    """A `send` frame; the body defaults to one naming the client_msg_id."""
+    return {
+        "type": "send",
+        "conversation_id": conversation_id,
+        "client_msg_id": client_msg_id,
+        "body": f"body of {client_msg_id}" if body is None else body,
+    }
+
+
 def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
     """The response is the JSON error `{code, message}` with `status`; return its body."""
     assert response.status_code == status, response.text

@@ -7,16 +7,21 @@ from datetime import timedelta
 from backend_services.core.store.conversations import ConversationStore, direct_id
 from backend_services.core.store.database import Database
 from backend_services.core.store.messages import Batch, MessageStore
+from backend_services.core.store.migrations import upgrade
+from backend_services.core.store.reads import ReadMarkers
+from backend_services.core.store.state import ConversationStates
 from backend_services.core.store.throttle import LoginThrottle
 from backend_services.core.store.tokens import RevokedTokens
 from backend_services.core.store.users import UserStore
 
 __all__ = [
     "Batch",
+    "ConversationStates",
     "ConversationStore",
     "Database",
     "LoginThrottle",
     "MessageStore",
+    "ReadMarkers",
     "RevokedTokens",
     "Store",
     "UserStore",
@@ -30,13 +35,20 @@ class Store:
     def __init__(self, database: Database, *, hole_grace: timedelta = timedelta(seconds=2)) -> None:
         self.database = database
         self.users = UserStore(database)
-        self.conversations = ConversationStore(database, self.users)
-        self.messages = MessageStore(database, hole_grace=hole_grace)
+        self.states = ConversationStates(database)
+        self.reads = ReadMarkers(database)
+        self.conversations = ConversationStore(database, self.users, self.states, self.reads)
+        self.messages = MessageStore(database, self.states, self.reads, hole_grace=hole_grace)
         self.revoked = RevokedTokens(database)
 
     @classmethod
     def connect(cls, url: str, name: str, *, hole_grace: timedelta = timedelta(seconds=2)) -> Store:
         return cls(Database(url, name), hole_grace=hole_grace)
+
+    async def prepare(self) -> None:
+        """Wait for the database, create indexes and upgrade data from earlier versions."""
+        await self.database.prepare()
+        await upgrade(self.database.db)
 
     async def close(self) -> None:
         await self.database.close()

@@ -1,14 +1,15 @@
-"""Conversations: direct pairs and groups, their members and read markers."""
+"""Conversations: direct pairs and groups, their members, and how each member sees them."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from pymongo import DESCENDING, ReturnDocument
+from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from backend_services.core.errors import (
@@ -20,6 +21,8 @@ from backend_services.core.errors import (
 from backend_services.core.schemas import MAX_GROUP_MEMBERS, Conversation, GroupSummary, User
 from backend_services.core.store.database import Database, Document, stored_now
 from backend_services.core.store.messages import to_message
+from backend_services.core.store.reads import ReadMarkers
+from backend_services.core.store.state import ConversationStates
 from backend_services.core.store.users import UserStore
 
 # Unread counts stop here; the UI shows "99+" long before.
@@ -37,10 +40,18 @@ def _user_not_found() -> NotFound:
 
 
 class ConversationStore:
-    def __init__(self, database: Database, users: UserStore) -> None:
+    def __init__(
+        self,
+        database: Database,
+        users: UserStore,
+        states: ConversationStates,
+        reads: ReadMarkers,
+    ) -> None:
         self._conversations = database.db["conversations"]
         self._messages = database.db["messages"]
         self._users = users
+        self._states = states
+        self._reads = reads
 
     # --- creation and membership -----------------------------------------------------------
 
@@ -64,6 +75,7 @@ class ConversationStore:
                 continue  # Two concurrent upserts: the other one inserted; read it.
             doc = await self._conversations.find_one({"_id": direct_id(me, other)})
             if doc is not None:
+                await self._states.create(doc["_id"], doc["created_at"])
                 return doc, result.upserted_id is not None
         raise Conflict("Could not open the conversation; try again.")
 
@@ -78,6 +90,7 @@ class ConversationStore:
             raise _user_not_found()
         doc = _new_conversation("group", members, now=stored_now(), created_by=creator, name=name)
         doc["is_public"] = is_public
+        await self._states.create(doc["_id"], doc["created_at"])
         await self._conversations.insert_one(doc)
         return doc
 
@@ -95,13 +108,15 @@ class ConversationStore:
     async def leave(self, conversation_id: str, user_id: str) -> None:
         result = await self._conversations.update_one(
             {"_id": conversation_id, "kind": "group", "members": user_id},
-            {"$pull": {"members": user_id}, "$unset": {f"reads.{user_id}": ""}},
+            {"$pull": {"members": user_id}},
         )
         if result.matched_count == 0:
             doc = await self.get_for_member(conversation_id, user_id)  # Raises if not a member.
             if doc["kind"] == "direct":
                 raise Conflict("You can't leave a direct conversation.")
             raise conversation_not_found()
+        # Whoever rejoins starts afresh, as any new member does.
+        await self._reads.forget(conversation_id, user_id)
 
     async def add_member(
         self, conversation_id: str, actor: str, user_id: str
@@ -129,12 +144,20 @@ class ConversationStore:
 
     # --- reads -------------------------------------------------------------------------------
 
-    async def get_for_member(self, conversation_id: str, user_id: str) -> Document:
+    async def get_for_member(
+        self, conversation_id: str, user_id: str, *, projection: Document | None = None
+    ) -> Document:
         """The conversation if `user_id` is a member, else the not-found a missing one gets."""
-        doc = await self._conversations.find_one({"_id": conversation_id, "members": user_id})
+        doc = await self._conversations.find_one(
+            {"_id": conversation_id, "members": user_id}, projection
+        )
         if doc is None:
             raise conversation_not_found()
         return doc
+
+    async def require_member(self, conversation_id: str, user_id: str) -> None:
+        """Raise the not-found a missing conversation gets unless `user_id` is a member."""
+        await self.get_for_member(conversation_id, user_id, projection={"_id": 1})
 
     async def ids_for(self, user_id: str) -> list[str]:
         cursor = self._conversations.find({"members": user_id}, {"_id": 1})
@@ -142,62 +165,78 @@ class ConversationStore:
 
     async def last_seqs(self, conversation_ids: Iterable[str]) -> dict[str, int]:
         """The newest written seq of each conversation."""
-        ids = list(conversation_ids)
-        if not ids:
-            return {}
-        cursor = self._conversations.find({"_id": {"$in": ids}}, {"last_message_seq": 1})
-        return {doc["_id"]: int(doc["last_message_seq"]) async for doc in cursor}
+        states = await self._states.get_many(conversation_ids)
+        return {cid: int(state["last_message_seq"]) for cid, state in states.items()}
 
-    async def list_for(self, user_id: str) -> list[Document]:
-        cursor = self._conversations.find({"members": user_id}).sort("last_activity_at", DESCENDING)
-        return [doc async for doc in cursor]
+    async def list_for(self, user_id: str) -> list[Conversation]:
+        """The user's conversations as they see them, most recent activity first."""
+        docs = [doc async for doc in self._conversations.find({"members": user_id})]
+        views = await self.views(docs, user_id)
+        return sorted(views, key=_last_activity, reverse=True)
 
     async def search_public(self, prefix: str, *, limit: int) -> list[GroupSummary]:
+        """Public groups whose name starts with `prefix`, most recent activity first."""
         query = {
             "kind": "group",
             "is_public": True,
             "name_lower": {"$regex": f"^{re.escape(prefix.strip().lower())}"},
         }
-        cursor = self._conversations.find(query).sort("last_activity_at", DESCENDING).limit(limit)
+        matching = [doc["_id"] async for doc in self._conversations.find(query, {"_id": 1})]
+        ids = await self._states.most_active(matching, limit=limit)
+        docs = {doc["_id"]: doc async for doc in self._conversations.find({"_id": {"$in": ids}})}
+        states = await self._states.get_many(ids)
         return [
             GroupSummary(
-                id=doc["_id"],
-                name=doc["name"],
-                member_count=len(doc["members"]),
-                last_seq=doc["last_message_seq"],
+                id=cid,
+                name=docs[cid]["name"],
+                member_count=len(docs[cid]["members"]),
+                last_seq=states[cid]["last_message_seq"],
             )
-            async for doc in cursor
+            for cid in ids
+            if cid in docs
         ]
 
     async def mark_read(self, conversation_id: str, user_id: str, seq: int) -> int:
         """Move the user's read marker forward (never back, never past the last message)."""
-        doc = await self.get_for_member(conversation_id, user_id)
-        target = min(seq, doc["last_message_seq"])
-        updated = await self._conversations.find_one_and_update(
-            {"_id": conversation_id, "members": user_id},
-            {"$max": {f"reads.{user_id}": target}},
-            projection={"reads": 1},
-            return_document=ReturnDocument.AFTER,
-        )
-        if updated is None:
-            raise conversation_not_found()
-        return int(updated.get("reads", {}).get(user_id, 0))
+        await self.require_member(conversation_id, user_id)
+        last_seq = (await self.last_seqs([conversation_id])).get(conversation_id, 0)
+        return await self._reads.advance(conversation_id, user_id, min(seq, last_seq))
 
     # --- views -------------------------------------------------------------------------------
 
     async def views(self, docs: list[Document], viewer: str) -> list[Conversation]:
         """Wire views of `docs` as `viewer` sees them: names, members and unread counts."""
-        users = await self._users.get_many(m for doc in docs for m in doc["members"])
-        return [await self._view(doc, viewer, users) for doc in docs]
+        ids = [doc["_id"] for doc in docs]
+        users, states, reads = await asyncio.gather(
+            self._users.get_many(m for doc in docs for m in doc["members"]),
+            self._states.get_many(ids),
+            self._reads.get_many(viewer, ids),
+        )
+        return list(
+            await asyncio.gather(
+                *(
+                    self._view(doc, viewer, users, states.get(doc["_id"]), reads.get(doc["_id"], 0))
+                    for doc in docs
+                )
+            )
+        )
 
     async def view(self, doc: Document, viewer: str) -> Conversation:
         return (await self.views([doc], viewer))[0]
 
-    async def _view(self, doc: Document, viewer: str, users: dict[str, User]) -> Conversation:
+    async def _view(
+        self,
+        doc: Document,
+        viewer: str,
+        users: dict[str, User],
+        state: Document | None,
+        last_read: int,
+    ) -> Conversation:
         members = [users[m] for m in doc["members"] if m in users]
-        last_read = int(doc.get("reads", {}).get(viewer, 0))
+        last_seq = 0 if state is None else int(state["last_message_seq"])
+        last_message = None if state is None else state.get("last_message")
         unread = 0
-        if doc["last_message_seq"] > last_read:
+        if last_seq > last_read:
             unread = await self._messages.count_documents(
                 {
                     "conversation_id": doc["_id"],
@@ -212,19 +251,22 @@ class ConversationStore:
             name = others[0].display_name if others else "Deleted user"
         else:
             name = doc["name"]
-        last_message = doc.get("last_message")
         return Conversation(
             id=doc["_id"],
             kind=doc["kind"],
             name=name,
             members=members,
             is_public=bool(doc.get("is_public", False)),
-            last_seq=doc["last_message_seq"],
+            last_seq=last_seq,
             last_message=None if last_message is None else to_message(last_message),
             unread=unread,
             last_read_seq=last_read,
             created_at=doc["created_at"],
         )
+
+
+def _last_activity(view: Conversation) -> datetime:
+    return view.created_at if view.last_message is None else view.last_message.created_at
 
 
 def _new_conversation(
@@ -239,10 +281,4 @@ def _new_conversation(
         "members": members,
         "created_by": created_by,
         "created_at": now,
-        "last_activity_at": now,
-        # `last_seq` is the allocation counter; `last_message_seq` the newest message written.
-        "last_seq": 0,
-        "last_message_seq": 0,
-        "last_message": None,
-        "reads": {},
     }

@@ -8,13 +8,18 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
+from pymongo import ASCENDING, AsyncMongoClient, IndexModel, ReturnDocument
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import PyMongoError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
 logger = logging.getLogger("letschat.store")
 # A database container or a just-launched SecantusDB may take a while to accept connections.
 STARTUP_WAIT_SECONDS = 60.0
+
+# Two upserts of the same new document can race; the loser fails with a duplicate key once, and
+# its retry finds the document.
+UPSERT_ATTEMPTS = 3
 
 Document = dict[str, Any]
 
@@ -26,12 +31,38 @@ def stored_now() -> datetime:
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
+async def upsert(
+    collection: AsyncCollection[Document],
+    key: str,
+    update: Document,
+    *,
+    projection: Document | None = None,
+) -> Document:
+    """Apply `update` to the document `_id == key`, creating it if needed; return it after."""
+    for attempt in range(1, UPSERT_ATTEMPTS + 1):
+        try:
+            doc = await collection.find_one_and_update(
+                {"_id": key},
+                update,
+                projection=projection,
+                upsert=True,
+                return_document=ReturnDocument.AFTER,
+            )
+        except DuplicateKeyError:
+            if attempt == UPSERT_ATTEMPTS:
+                raise
+            continue
+        if doc is not None:  # Always, for an upsert returning the document after.
+            return doc
+    raise RuntimeError(f"upsert of {key!r} returned nothing")
+
+
 INDEXES: dict[str, list[IndexModel]] = {
     "users": [
         IndexModel([("username", ASCENDING)], unique=True, name="username_unique"),
     ],
     "conversations": [
-        IndexModel([("members", ASCENDING), ("last_activity_at", DESCENDING)], name="by_member"),
+        IndexModel([("members", ASCENDING)], name="members"),
         IndexModel([("is_public", ASCENDING), ("name_lower", ASCENDING)], name="public_by_name"),
     ],
     "messages": [

@@ -1,10 +1,10 @@
 """Messages and their per-conversation sequence numbers.
 
-A message's `seq` comes from an atomic `$inc` on its conversation, and the message is written
-before anyone is told about it. Two writers can finish out of order (seq 6 written while 5 is still
-on its way), and a writer can die between allocating a seq and writing it. Readers that advance a
-cursor therefore read *contiguously*: they stop at a hole and wait for it to fill. A hole whose
-successor is older than the grace period is declared lost by writing a tombstone into it; the
+A message's `seq` comes from an atomic `$inc` on its conversation's state, and the message is
+written before anyone is told about it. Two writers can finish out of order (seq 6 written while 5
+is still on its way), and a writer can die between allocating a seq and writing it. Readers that
+advance a cursor therefore read *contiguously*: they stop at a hole and wait for it to fill. A hole
+whose successor is older than the grace period is declared lost by writing a tombstone into it; the
 unique index on `(conversation_id, seq)` makes the late writer (if it is alive) fail and take a
 fresh seq, so no message is ever skipped by a cursor and none is lost.
 """
@@ -17,7 +17,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import DuplicateKeyError
 
 from backend_services.core.errors import (
@@ -28,6 +28,8 @@ from backend_services.core.errors import (
 )
 from backend_services.core.schemas import MAX_BODY_CHARS, Message, User
 from backend_services.core.store.database import Database, Document, stored_now
+from backend_services.core.store.reads import ReadMarkers
+from backend_services.core.store.state import ConversationStates
 
 MESSAGE_FIELDS = (
     "id",
@@ -75,9 +77,18 @@ def normalise_body(body: str) -> str:
 
 
 class MessageStore:
-    def __init__(self, database: Database, *, hole_grace: timedelta) -> None:
+    def __init__(
+        self,
+        database: Database,
+        states: ConversationStates,
+        reads: ReadMarkers,
+        *,
+        hole_grace: timedelta,
+    ) -> None:
         self._messages = database.db["messages"]
         self._conversations = database.db["conversations"]
+        self._states = states
+        self._reads = reads
         self._hole_grace = hole_grace
 
     async def append(
@@ -85,19 +96,14 @@ class MessageStore:
     ) -> tuple[Message, bool]:
         """Store a message from a member; return it and whether it is new (False on a resend)."""
         text = normalise_body(body)
-        existing = await self._find_sent(conversation_id, sender.id, client_msg_id)
+        _, existing = await asyncio.gather(
+            self._require_member(conversation_id, sender.id),
+            self._find_sent(conversation_id, sender.id, client_msg_id),
+        )
         if existing is not None:
             return existing, False
         for _ in range(MAX_SEQ_ATTEMPTS):
-            counter = await self._conversations.find_one_and_update(
-                {"_id": conversation_id, "members": sender.id},
-                {"$inc": {"last_seq": 1}},
-                projection={"last_seq": 1},
-                return_document=ReturnDocument.AFTER,
-            )
-            if counter is None:
-                raise conversation_not_found()
-            seq = int(counter["last_seq"])
+            seq = await self._states.allocate(conversation_id)
             doc = {
                 "_id": uuid.uuid4().hex,
                 "conversation_id": conversation_id,
@@ -119,9 +125,20 @@ class MessageStore:
                         raise
                     return stored, False
                 continue  # Our seq was declared lost by a reader: take a fresh one.
-            await self._record_last(conversation_id, doc, sender.id)
+            await asyncio.gather(
+                self._states.record(conversation_id, doc),
+                # A sender has read everything up to what they just sent.
+                self._reads.advance(conversation_id, sender.id, seq),
+            )
             return to_message(doc), True
         raise ServiceUnavailable("The message could not be stored in time; send it again.")
+
+    async def _require_member(self, conversation_id: str, user_id: str) -> None:
+        member = await self._conversations.find_one(
+            {"_id": conversation_id, "members": user_id}, {"_id": 1}
+        )
+        if member is None:
+            raise conversation_not_found()
 
     async def _find_sent(
         self, conversation_id: str, sender_id: str, client_msg_id: str
@@ -133,33 +150,7 @@ class MessageStore:
                 "client_msg_id": client_msg_id,
             }
         )
-        if doc is None:
-            return None
-        if (
-            await self._conversations.find_one({"_id": conversation_id, "members": sender_id})
-            is None
-        ):
-            raise conversation_not_found()
-        return to_message(doc)
-
-    async def _record_last(self, conversation_id: str, doc: Document, sender_id: str) -> None:
-        seq = doc["seq"]
-        await asyncio.gather(
-            self._conversations.update_one(
-                {"_id": conversation_id, "last_message_seq": {"$lt": seq}},
-                {
-                    "$set": {
-                        "last_message_seq": seq,
-                        "last_message": doc,
-                        "last_activity_at": doc["created_at"],
-                    }
-                },
-            ),
-            # A sender has read everything up to what they just sent.
-            self._conversations.update_one(
-                {"_id": conversation_id}, {"$max": {f"reads.{sender_id}": seq}}
-            ),
-        )
+        return None if doc is None else to_message(doc)
 
     async def page(
         self, conversation_id: str, *, before_seq: int | None, limit: int

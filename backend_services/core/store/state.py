@@ -1,0 +1,84 @@
+"""What changes with every message in a conversation: its seq counter and its newest message.
+
+This lives apart from the conversation document on purpose. A group's document carries its member
+list under a multikey index, and every write to that document costs index maintenance that grows
+with the group (MongoDB rewrites the entries when an indexed field changes; SecantusDB revisits
+them on any update). Keeping the per-message writes on a small document of their own makes sending
+to a 1,000-member group cost what sending to a pair costs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from pymongo import DESCENDING
+
+from backend_services.core.store.database import Database, Document, upsert
+
+
+class ConversationStates:
+    """`{_id: conversation id, last_seq, last_message_seq, last_message, last_activity_at}`.
+
+    `last_seq` is the allocation counter; `last_message_seq` the newest message written, which
+    can trail the counter while a writer is mid-write.
+    """
+
+    def __init__(self, database: Database) -> None:
+        self._states = database.db["conversation_state"]
+
+    async def create(self, conversation_id: str, created_at: datetime) -> None:
+        """Start a conversation's state at seq 0 (a no-op if it exists)."""
+        await upsert(
+            self._states,
+            conversation_id,
+            {
+                "$setOnInsert": {
+                    "last_seq": 0,
+                    "last_message_seq": 0,
+                    "last_message": None,
+                    "last_activity_at": created_at,
+                }
+            },
+        )
+
+    async def allocate(self, conversation_id: str) -> int:
+        """The next seq of a conversation, unique even across instances."""
+        doc = await upsert(
+            self._states,
+            conversation_id,
+            {"$inc": {"last_seq": 1}},
+            projection={"last_seq": 1},
+        )
+        return int(doc["last_seq"])
+
+    async def record(self, conversation_id: str, message: Document) -> None:
+        """Make `message` the newest one unless a later seq got there first."""
+        await self._states.update_one(
+            {"_id": conversation_id, "last_message_seq": {"$lt": message["seq"]}},
+            {
+                "$set": {
+                    "last_message_seq": message["seq"],
+                    "last_message": message,
+                    "last_activity_at": message["created_at"],
+                }
+            },
+        )
+
+    async def get_many(self, conversation_ids: Iterable[str]) -> dict[str, Document]:
+        ids = list(conversation_ids)
+        if not ids:
+            return {}
+        return {doc["_id"]: doc async for doc in self._states.find({"_id": {"$in": ids}})}
+
+    async def most_active(self, conversation_ids: Iterable[str], *, limit: int) -> list[str]:
+        """Up to `limit` of the ids, most recent activity first."""
+        ids = list(conversation_ids)
+        if not ids:
+            return []
+        cursor = (
+            self._states.find({"_id": {"$in": ids}}, {"_id": 1})
+            .sort("last_activity_at", DESCENDING)
+            .limit(limit)
+        )
+        return [doc["_id"] async for doc in cursor]
