@@ -71,9 +71,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add(
         "--group-via",
         choices=("store", "rest"),
-        default="store",
-        help="create the group with ConversationStore.create_group (default) or over REST, "
-        "which takes far too long at 1,000 members today (see README)",
+        default="rest",
+        help="create the group with POST /conversations/groups (default), or directly with "
+        "ConversationStore.create_group",
     )
     add(
         "--quiet-wait",
