@@ -183,3 +183,19 @@ async def test_an_upgrade_moves_message_state_out_of_conversations_written_by_0_
     assert msg.seq == 3
     alice_view = await store.conversations.view(doc, alice.id)
     assert (alice_view.last_seq, alice_view.unread, alice_view.last_message) == (3, 1, msg)
+
+
+async def test_a_conversation_whose_state_was_never_written_gets_it_with_its_first_message(
+    store: Store, pair: tuple[User, User, str]
+) -> None:
+    alice, bob, dm = pair
+    await store.database.db["conversation_state"].delete_one({"_id": dm})  # A crash at creation.
+    doc = await store.conversations.get_for_member(dm, bob.id)
+    assert (await store.conversations.view(doc, bob.id)).last_seq == 0
+
+    msg, _ = await store.messages.append(dm, alice, "first", "c1")
+
+    assert msg.seq == 1
+    view = await store.conversations.view(doc, bob.id)
+    assert (view.last_seq, view.unread, view.last_message) == (1, 1, msg)
+    assert [c.id for c in await store.conversations.list_for(bob.id)] == [dm]

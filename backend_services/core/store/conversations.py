@@ -75,8 +75,10 @@ class ConversationStore:
                 continue  # Two concurrent upserts: the other one inserted; read it.
             doc = await self._conversations.find_one({"_id": direct_id(me, other)})
             if doc is not None:
-                await self._states.create(doc["_id"], doc["created_at"])
-                return doc, result.upserted_id is not None
+                created = result.upserted_id is not None
+                if created:
+                    await self._states.create(doc["_id"], doc["created_at"])
+                return doc, created
         raise Conflict("Could not open the conversation; try again.")
 
     async def create_group(

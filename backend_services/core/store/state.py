@@ -14,7 +14,7 @@ from datetime import datetime
 
 from pymongo import DESCENDING
 
-from backend_services.core.store.database import Database, Document, upsert
+from backend_services.core.store.database import Database, Document, stored_now, upsert
 
 
 class ConversationStates:
@@ -44,10 +44,19 @@ class ConversationStates:
 
     async def allocate(self, conversation_id: str) -> int:
         """The next seq of a conversation, unique even across instances."""
+        # The state normally exists from the conversation's creation; should that write have
+        # been lost (a crash in between), the first message creates it whole.
         doc = await upsert(
             self._states,
             conversation_id,
-            {"$inc": {"last_seq": 1}},
+            {
+                "$inc": {"last_seq": 1},
+                "$setOnInsert": {
+                    "last_message_seq": 0,
+                    "last_message": None,
+                    "last_activity_at": stored_now(),
+                },
+            },
             projection={"last_seq": 1},
         )
         return int(doc["last_seq"])
