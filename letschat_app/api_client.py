@@ -211,10 +211,13 @@ class LiveSocket:
             except ConnectionClosed as exc:
                 _raise_if_rejected(exc)
                 raise
-            # Take what is already buffered too, so a burst (a resume) is one state update.
+            # Take what is already buffered too, so a burst (a resume) is one state update, but
+            # never wait for more: a lone frame goes to the browser at once. recv() returns a
+            # buffered message without suspending, and cancelling it loses nothing.
             while len(batch) < BATCH_LIMIT:
                 try:
-                    batch.append(json.loads(await asyncio.wait_for(self.ws.recv(), 0.002)))
+                    async with asyncio.timeout(0):
+                        batch.append(json.loads(await self.ws.recv()))
                 except (TimeoutError, ConnectionClosed):
                     break
             yield batch

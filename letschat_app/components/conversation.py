@@ -9,9 +9,11 @@ from letschat_app.state.chat import ChatState
 from letschat_app.state.models import MessageItem
 
 
-def _status(message: MessageItem) -> rx.Component:
+def _status(
+    status: rx.Var[str], timestamp: rx.Var[str], client_msg_id: rx.Var[str]
+) -> rx.Component:
     return rx.match(
-        message.status,
+        status,
         ("pending", rx.text("Sending…", size="1", color_scheme="gray", class_name="msg-status")),
         (
             "failed",
@@ -22,23 +24,33 @@ def _status(message: MessageItem) -> rx.Component:
                     size="1",
                     variant="soft",
                     color_scheme="red",
-                    on_click=ChatState.retry(message.client_msg_id),
+                    on_click=ChatState.retry(client_msg_id),
                 ),
                 align="center",
                 spacing="2",
             ),
         ),
-        rx.moment(
-            message.timestamp, format="HH:mm", local=True, font_size="11px", color="var(--gray-10)"
-        ),
+        rx.moment(timestamp, format="HH:mm", local=True, font_size="11px", color="var(--gray-10)"),
     )
 
 
-def _bubble(message: MessageItem) -> rx.Component:
-    mine = message.mine
+# A memoized component with plain props: when a message arrives, React renders only the bubbles
+# whose props changed (the new one), not every message of the conversation again.
+@rx.memo
+def message_bubble(
+    message_key: rx.Var[str],
+    sender_name: rx.Var[str],
+    body: rx.Var[str],
+    timestamp: rx.Var[str],
+    client_msg_id: rx.Var[str],
+    status: rx.Var[str],
+    mine: rx.Var[bool],
+    first_unread: rx.Var[bool],
+    rest: rx.RestProp,
+) -> rx.Component:
     return rx.vstack(
         rx.cond(
-            (ChatState.first_unread_seq > 0) & (message.seq == ChatState.first_unread_seq),
+            first_unread,
             rx.hstack(
                 rx.divider(),
                 rx.text("New messages", size="1", color_scheme="red", white_space="nowrap"),
@@ -51,31 +63,47 @@ def _bubble(message: MessageItem) -> rx.Component:
         rx.box(
             rx.cond(
                 ~mine,
-                rx.text(message.sender_name, size="1", weight="bold", class_name="msg-sender"),
+                rx.text(sender_name, size="1", weight="bold", class_name="msg-sender"),
             ),
             # Text, never markup: whatever a message says is shown literally.
             rx.text(
-                message.body,
+                body,
                 size="2",
                 white_space="pre-wrap",
                 overflow_wrap="break-word",
                 class_name="msg-body",
             ),
-            _status(message),
+            _status(status, timestamp, client_msg_id),
             padding_x="var(--space-3)",
             padding_y="var(--space-2)",
             border_radius="var(--radius-4)",
             max_width="75%",
             width="fit-content",
             background=rx.cond(mine, "var(--accent-4)", "var(--gray-3)"),
-            opacity=rx.cond(message.status == "sent", "1", "0.75"),
+            opacity=rx.cond(status == "sent", "1", "0.75"),
             class_name=rx.cond(mine, "message mine", "message theirs"),
-            data_status=message.status,
-            data_key=message.key,
+            data_status=status,
+            data_key=message_key,
         ),
+        rest,
         align_items=rx.cond(mine, "flex-end", "flex-start"),
         width="100%",
         spacing="1",
+    )
+
+
+def _bubble(message: MessageItem) -> rx.Component:
+    return message_bubble(
+        message_key=message.key,
+        sender_name=message.sender_name,
+        body=message.body,
+        timestamp=message.timestamp,
+        client_msg_id=message.client_msg_id,
+        status=message.status,
+        mine=message.mine,
+        first_unread=(ChatState.first_unread_seq > 0) & (message.seq == ChatState.first_unread_seq),
+        # By message, not by position: loading older messages above keeps the rendered ones.
+        key=message.key,
     )
 
 

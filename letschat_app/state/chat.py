@@ -148,6 +148,9 @@ class ChatState(SessionState):
     def _merge(self, conversation_id: str, items: list[MessageItem]) -> None:
         """Add stored messages to a conversation's cache: each once, in seq order, with any
         pending send they confirm replaced and the still-pending ones last."""
+        cache = self._cache.get(conversation_id)
+        if len(items) == 1 and cache is not None and _append_newest(cache, items[0]):
+            return
         incoming = {m.id for m in items}
         confirmed = {m.client_msg_id for m in items if m.mine}
         kept = [
@@ -160,12 +163,12 @@ class ChatState(SessionState):
 
     def _show(self, conversation_id: str) -> None:
         if conversation_id == self.active_id:
-            self.messages = list(self._cache.get(conversation_id, []))
+            self.messages = list(_untracked(self._cache.get(conversation_id, [])))
             self.has_older = self._has_older.get(conversation_id, False)
 
     def _mark_read(self) -> None:
         """The open conversation is being read: move the marker to its newest message."""
-        newest = max((m.seq for m in self.messages if m.status == "sent"), default=0)
+        newest = next((m.seq for m in reversed(_untracked(self.messages)) if m.status == "sent"), 0)
         chat = self.active
         if not newest or (newest <= chat.last_read_seq and chat.unread == 0):
             return
@@ -180,7 +183,7 @@ class ChatState(SessionState):
     # --- sending ---------------------------------------------------------------------------
 
     @rx.event
-    def send(self, form: dict[str, Any]) -> None:
+    async def send(self, form: dict[str, Any]) -> None:
         body = str(form.get("body", "")).strip()
         if not body or not self.active_id:
             return
@@ -196,9 +199,12 @@ class ChatState(SessionState):
             status="pending",
             mine=True,
         )
+        self._enqueue(self._send_frame(client_msg_id))
+        # One turn of the loop lets this tab's socket writer put the frame on the wire before
+        # this event's state delta (the whole open conversation) is built and sent.
+        await asyncio.sleep(0)
         self._cache.setdefault(self.active_id, []).append(pending)
         self._show(self.active_id)
-        self._enqueue(self._send_frame(client_msg_id))
 
     @rx.event
     def retry(self, client_msg_id: str) -> None:
@@ -329,3 +335,32 @@ class ChatState(SessionState):
 
 def _replace(chat: ChatItem, **changes: Any) -> ChatItem:
     return dataclasses.replace(chat, **changes)
+
+
+def _untracked(value: Any) -> Any:
+    """The object behind Reflex's change-tracking proxy, to read (never to change) a whole list
+    at once: through the proxy every element read wraps the element in a proxy of its own."""
+    return getattr(value, "__wrapped__", value)
+
+
+def _append_newest(cache: list[MessageItem], item: MessageItem) -> bool:
+    """`_merge` for the common cases, in time independent of the conversation's length: a
+    message newer than every stored one goes after them, before the unsent ones, and replaces
+    the pending send it confirms; the newest stored one again (its ack and its message frame
+    both carry it) changes nothing. Return False to leave any other case to `_merge`."""
+    # The cache is in `_merge` order: stored messages by seq, then the unsent ones.
+    position = len(cache)
+    while position and cache[position - 1].status != "sent":
+        position -= 1
+    newest = cache[position - 1] if position else None
+    known = newest is not None and newest.id == item.id
+    if newest is not None and newest.seq >= item.seq and not known:
+        return False
+    if item.mine:
+        for index in range(position, len(cache)):
+            if cache[index].client_msg_id == item.client_msg_id:
+                del cache[index]
+                break
+    if not known:
+        cache.insert(position, item)
+    return True
