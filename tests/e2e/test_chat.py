@@ -410,3 +410,52 @@ async def test_scrolling_up_loads_older_messages_without_moving_the_view(
     await expect(bubbles(alice.page, "history 20")).to_be_in_viewport()
     await expect(bubbles(alice.page, "history 0")).not_to_be_in_viewport()
     await expect(alice.page.locator("#load-older")).to_have_count(0)
+
+
+# Records each browser notification the page creates (still creating the real one) and lets the
+# test say whether the tab counts as hidden: headless Chromium never hides a tab by itself.
+RECORD_NOTIFICATIONS = """
+window.__notifications = [];
+window.__hidden = false;
+const RealNotification = window.Notification;
+window.Notification = class extends RealNotification {
+  constructor(title, options) {
+    super(title, options);
+    window.__notifications.push({ title: title, body: (options || {}).body });
+  }
+};
+Object.defineProperty(document, "hidden", { configurable: true, get: () => window.__hidden });
+"""
+
+
+async def test_opted_in_notifications_reach_a_hidden_tab_only(people: People, app: App) -> None:
+    alice = await people.sign_up("alice")
+    bob = await people.sign_up("bob")
+    await bob.context.grant_permissions(["notifications"], origin=app.url)
+    await bob.context.add_init_script(RECORD_NOTIFICATIONS)
+    await bob.page.reload()
+    await expect(bob.page.locator("#connection")).to_have_text("Connected")
+    await bob.page.evaluate("window.__hidden = true")
+    await start_direct(alice, bob)
+
+    await send(alice, "before opting in")
+    await expect(chat_row(bob.page, "Alice")).to_contain_text("before opting in")
+    await bob.page.get_by_role("button", name="Menu").click()
+    await bob.page.get_by_role("menuitem", name="Turn on notifications").click()
+    await send(alice, "while hidden")
+
+    shown = bob.page.locator("[data-sonner-toast]").filter(has_text="while hidden")
+    await expect(shown).to_have_count(1)
+    await bob.page.wait_for_function("window.__notifications.length > 0")
+    assert await bob.page.evaluate("window.__notifications") == [
+        {"title": "Alice", "body": "while hidden"}
+    ]
+
+    await bob.page.evaluate("window.__hidden = false")
+    await send(alice, "while looking")
+    looking = bob.page.locator("[data-sonner-toast]").filter(has_text="while looking")
+    await expect(looking).to_have_count(1)  # The popup, from the same update as any notification.
+    await bob.page.get_by_role("button", name="Menu").click()
+    await expect(bob.page.get_by_role("menuitem", name="Turn off notifications")).to_be_visible()
+    await bob.page.keyboard.press("Escape")
+    assert len(await bob.page.evaluate("window.__notifications")) == 1
