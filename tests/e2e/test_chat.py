@@ -442,6 +442,9 @@ async def test_opted_in_notifications_reach_a_hidden_tab_only(people: People, ap
     await expect(chat_row(bob.page, "Alice")).to_contain_text("before opting in")
     await bob.page.get_by_role("button", name="Menu").click()
     await bob.page.get_by_role("menuitem", name="Turn on notifications").click()
+    await bob.page.get_by_role("button", name="Menu").click()  # The choice has been applied:
+    await expect(bob.page.get_by_role("menuitem", name="Turn off notifications")).to_be_visible()
+    await bob.page.keyboard.press("Escape")
     await send(alice, "while hidden")
 
     shown = bob.page.locator("[data-sonner-toast]").filter(has_text="while hidden")
@@ -455,7 +458,4 @@ async def test_opted_in_notifications_reach_a_hidden_tab_only(people: People, ap
     await send(alice, "while looking")
     looking = bob.page.locator("[data-sonner-toast]").filter(has_text="while looking")
     await expect(looking).to_have_count(1)  # The popup, from the same update as any notification.
-    await bob.page.get_by_role("button", name="Menu").click()
-    await expect(bob.page.get_by_role("menuitem", name="Turn off notifications")).to_be_visible()
-    await bob.page.keyboard.press("Escape")
     assert len(await bob.page.evaluate("window.__notifications")) == 1
