@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import reflex as rx
 
 from letschat_app.components.dialogs import members_dialog
@@ -11,7 +13,7 @@ from letschat_app.state.models import MessageItem
 
 def _status(
     status: rx.Var[str], timestamp: rx.Var[str], client_msg_id: rx.Var[str]
-) -> rx.Component:
+) -> rx.Component | rx.Var[Any]:
     return rx.match(
         status,
         ("pending", rx.text("Sending…", size="1", color_scheme="gray", class_name="msg-status")),

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import reflex as rx
+from reflex.event import EventType
 
 from letschat_app import api_client
 from letschat_app.state.chat import ChatState
@@ -16,8 +17,8 @@ class PeopleSearch(ChatState):
     """Finding people by username prefix, for a new chat, a new group or adding a member."""
 
     query: str = ""
-    people: list[Person] = []
-    picked: list[Person] = []
+    people: rx.Field[list[Person]] = rx.field([])
+    picked: rx.Field[list[Person]] = rx.field([])
     dialog_error: str = ""
     # The new-group dialog closes itself once the group exists (its submit button can't).
     group_dialog_open: bool = False
@@ -25,7 +26,7 @@ class PeopleSearch(ChatState):
     @rx.event
     def set_group_dialog_open(self, is_open: bool) -> None:
         self.group_dialog_open = is_open
-        self.reset_search()
+        self._clear_search()
 
     @rx.event
     async def search_people(self, query: str):
@@ -44,6 +45,10 @@ class PeopleSearch(ChatState):
 
     @rx.event
     def reset_search(self, _: bool = True) -> None:
+        """A dialog opened or closed: start the next search afresh."""
+        self._clear_search()
+
+    def _clear_search(self) -> None:
         self.query, self.people, self.picked, self.dialog_error = "", [], [], ""
 
     @rx.event
@@ -63,7 +68,7 @@ class PeopleSearch(ChatState):
             self.dialog_error = exc.message
             return None
         self.upsert_chat(conversation)
-        self.reset_search()
+        self._clear_search()
         return ChatState.open_chat(conversation.id)
 
     @rx.event
@@ -80,12 +85,12 @@ class PeopleSearch(ChatState):
             self.dialog_error = exc.message
             return None
         self.upsert_chat(conversation)
-        self.reset_search()
+        self._clear_search()
         self.group_dialog_open = False
         return ChatState.open_chat(conversation.id)
 
 
-def _person_row(someone: Person, action: rx.EventSpec, label: str) -> rx.Component:
+def _person_row(someone: Person, action: EventType[()], label: str) -> rx.Component:
     return rx.hstack(
         rx.avatar(fallback=someone.display_name[:2], size="2", radius="full"),
         rx.vstack(
@@ -212,7 +217,7 @@ def new_group_dialog() -> rx.Component:
 
 class GroupBrowser(ChatState):
     group_query: str = ""
-    groups: list[GroupResult] = []
+    groups: rx.Field[list[GroupResult]] = rx.field([])
     browse_error: str = ""
 
     @rx.event
@@ -285,7 +290,7 @@ def browse_groups_dialog() -> rx.Component:
 
 
 class MembersState(ChatState):
-    members: list[Person] = []
+    members: rx.Field[list[Person]] = rx.field([])
     members_error: str = ""
 
     @rx.event

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import reflex as rx
 
 from letschat_app.components.dialogs import browse_groups_dialog, new_chat_dialog, new_group_dialog
@@ -9,7 +11,7 @@ from letschat_app.state.chat import ChatState
 from letschat_app.state.models import ChatItem
 
 
-def connection_badge() -> rx.Component:
+def connection_badge() -> rx.Component | rx.Var[Any]:
     return rx.match(
         ChatState.connection,
         ("connected", rx.badge("Connected", color_scheme="green", variant="soft", id="connection")),
@@ -38,7 +40,7 @@ def _chat_row(chat: ChatItem) -> rx.Component:
             rx.cond(
                 chat.unread > 0,
                 rx.badge(
-                    rx.cond(chat.unread > 99, "99+", chat.unread.to_string()),
+                    rx.cond(chat.unread > 99, "99+", chat.unread),
                     color_scheme=rx.cond(chat.muted, "gray", "red"),
                     variant="solid",
                     radius="full",

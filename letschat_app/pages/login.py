@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import reflex as rx
 
@@ -17,7 +17,7 @@ FRIENDLY = {
 
 
 class LoginState(SessionState):
-    signing_up: bool = False
+    signing_up: rx.Field[bool] = rx.field(False)
     error: str = ""
     busy: bool = False
 
@@ -68,7 +68,9 @@ def _explain(exc: api_client.ApiError) -> str:
     return message
 
 
-def _field(label: str, name: str, kind: str = "text", **props: Any) -> rx.Component:
+def _field(
+    label: str, name: str, kind: Literal["text", "password"] = "text", **props: Any
+) -> rx.Component:
     return rx.el.label(
         rx.text(label, size="2", weight="medium"),
         rx.input(name=name, type=kind, id=name, size="3", width="100%", **props),

@@ -32,9 +32,9 @@ def outbox(client_token: str) -> asyncio.Queue[dict[str, Any]]:
 
 
 class ChatState(SessionState):
-    chats: list[ChatItem] = []
+    chats: rx.Field[list[ChatItem]] = rx.field([])
     active_id: str = ""
-    messages: list[MessageItem] = []
+    messages: rx.Field[list[MessageItem]] = rx.field([])
     has_older: bool = False
     loading_older: bool = False
     first_unread_seq: int = 0
