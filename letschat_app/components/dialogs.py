@@ -17,8 +17,8 @@ class PeopleSearch(ChatState):
     """Finding people by username prefix, for a new chat, a new group or adding a member."""
 
     query: str = ""
-    people: rx.Field[list[Person]] = rx.field([])
-    picked: rx.Field[list[Person]] = rx.field([])
+    people: rx.Field[list[Person]] = rx.field(default_factory=list)
+    picked: rx.Field[list[Person]] = rx.field(default_factory=list)
     dialog_error: str = ""
     # The new-group dialog closes itself once the group exists (its submit button can't).
     group_dialog_open: bool = False
@@ -217,7 +217,7 @@ def new_group_dialog() -> rx.Component:
 
 class GroupBrowser(ChatState):
     group_query: str = ""
-    groups: rx.Field[list[GroupResult]] = rx.field([])
+    groups: rx.Field[list[GroupResult]] = rx.field(default_factory=list)
     browse_error: str = ""
 
     @rx.event
@@ -290,7 +290,7 @@ def browse_groups_dialog() -> rx.Component:
 
 
 class MembersState(ChatState):
-    members: rx.Field[list[Person]] = rx.field([])
+    members: rx.Field[list[Person]] = rx.field(default_factory=list)
     members_error: str = ""
 
     @rx.event

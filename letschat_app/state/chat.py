@@ -32,9 +32,9 @@ def outbox(client_token: str) -> asyncio.Queue[dict[str, Any]]:
 
 
 class ChatState(SessionState):
-    chats: rx.Field[list[ChatItem]] = rx.field([])
+    chats: rx.Field[list[ChatItem]] = rx.field(default_factory=list)
     active_id: str = ""
-    messages: rx.Field[list[MessageItem]] = rx.field([])
+    messages: rx.Field[list[MessageItem]] = rx.field(default_factory=list)
     has_older: bool = False
     loading_older: bool = False
     first_unread_seq: int = 0

@@ -196,11 +196,44 @@ def watch(person: Person, page: Page) -> None:
     page.on("dialog", on_dialog)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> object:
+    report = yield
+    if call.when == "call":
+        item.stash[FAILED] = bool(getattr(report, "failed", False))
+    return report
+
+
+FAILED = pytest.StashKey[bool]()
+
+
+async def describe(person: Person) -> str:
+    """What a person's page shows, for the report of a failed test."""
+    page = person.page
+    try:
+        connection = await page.locator("#connection").all_inner_texts()
+        rows = await page.locator(".chat-row").all_inner_texts()
+        bubbles = await page.locator(".message").evaluate_all(
+            "nodes => nodes.map(n => `[${n.dataset.status}] ${n.innerText.replace(/\\n/g, ' | ')}`)"
+        )
+    except Exception as exc:  # A page that crashed is worth reporting as such.
+        return f"{person.name}: page unreadable ({exc})"
+    lines = [f"{person.name} at {page.url}: connection {connection}", f"  chats: {rows}"]
+    lines += [f"  {bubble}" for bubble in bubbles]
+    return "\n".join(lines)
+
+
 @pytest.fixture
-async def people(app: App, browser: Browser) -> AsyncIterator[People]:
+async def people(
+    app: App, browser: Browser, request: pytest.FixtureRequest
+) -> AsyncIterator[People]:
     app.mark_logs()
     crowd = People(app, browser)
     yield crowd
+    if request.node.stash.get(FAILED, False):
+        for person in crowd.everyone:
+            print(await describe(person))  # Shown with the failed test's report.
+            await person.shot(f"failed-{request.node.name}-{person.name}")
     for person in crowd.everyone:
         await person.context.close()
     errors = app.new_errors()
