@@ -64,8 +64,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add(
         "--compression",
         action=argparse.BooleanOptionalAction,
-        default=True,
-        help="clients offer permessage-deflate, as browsers do (default: on)",
+        default=False,
+        help="clients offer permessage-deflate (as browsers do) and both systems accept it; "
+        "default: off on both, the message service's default (LETSCHAT_WS_COMPRESSION)",
     )
     add("--send-queue-size", type=int, help="LETSCHAT_SEND_QUEUE_SIZE for the services")
     add(
@@ -138,6 +139,8 @@ def service_overrides(args: argparse.Namespace) -> dict[str, str]:
         "LETSCHAT_SEQ_HOLE_GRACE_SECONDS": "2",
         "LETSCHAT_LOG_LEVEL": "warning",
     }
+    # Like for like: the relay accepts whatever the clients offer, so the service does too.
+    overrides["LETSCHAT_WS_COMPRESSION"] = "true" if args.compression else "false"
     if args.send_queue_size is not None:
         overrides["LETSCHAT_SEND_QUEUE_SIZE"] = str(args.send_queue_size)
     return overrides
