@@ -38,7 +38,7 @@ def create_app(settings: AuthSettings, *, store: Store | None = None) -> FastAPI
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await store.prepare()
+        await store.database.prepare()  # Upgrades of stored data are the message service's.
         try:
             yield
         finally:

@@ -44,17 +44,21 @@ router = APIRouter()
 # Frames read ahead of the one being handled. A client with more than this in flight is sending
 # faster than the rate limit lets anyone, and is slowed by TCP backpressure.
 INBOX_SIZE = 64
-# How long the frame being handled when a socket ends may take to finish (the store's own
-# timeouts are shorter); past it the handler is cancelled.
-HANDLER_FINISH_SECONDS = 15.0
+# When a socket ends, how long the frames already read may take to be handled before the rest
+# are dropped: well inside the hub's drain (5 s) and uvicorn's graceful shutdown (10 s).
+HANDLER_FINISH_SECONDS = 3.0
 
 
 class _ClientGone(Exception):
     pass
 
 
-async def _receive_text(websocket: WebSocket) -> str:
-    """The next text frame; a binary frame is answered with an error and skipped."""
+BINARY_FRAME_ERROR = frames.error(BadFrame("Frames must be JSON text."))
+
+
+async def _receive_text(websocket: WebSocket, connection: Connection | None = None) -> str:
+    """The next text frame; a binary frame is answered with an error (through the connection's
+    queue once there is one, so it keeps its place among the replies) and skipped."""
     while True:
         event = await websocket.receive()
         if event["type"] == "websocket.disconnect":
@@ -62,7 +66,10 @@ async def _receive_text(websocket: WebSocket) -> str:
         text = event.get("text")
         if text is not None:
             return str(text)
-        await websocket.send_text(frames.error(BadFrame("Frames must be JSON text.")))
+        if connection is None:
+            await websocket.send_text(BINARY_FRAME_ERROR)
+        else:
+            connection.push(BINARY_FRAME_ERROR)
 
 
 @router.websocket("/ws")
@@ -113,26 +120,39 @@ async def _authenticate(websocket: WebSocket, services: MessageServices) -> Sess
 
 async def _run(websocket: WebSocket, services: MessageServices, connection: Connection) -> None:
     """Read, handle and write until the client leaves or the socket is closed."""
-    inbox: asyncio.Queue[str | None] = asyncio.Queue(INBOX_SIZE)
-    reader = asyncio.create_task(_read_loop(websocket, inbox))
+    inbox: asyncio.Queue[str] = asyncio.Queue(INBOX_SIZE)
+    reader = asyncio.create_task(_read_loop(websocket, inbox, connection))
     writer = asyncio.create_task(_write_loop(websocket, connection))
     handler = asyncio.create_task(_handle_loop(inbox, services, connection))
     try:
-        await asyncio.wait({reader, writer, handler}, return_when=asyncio.FIRST_COMPLETED)
+        try:
+            await asyncio.wait({reader, writer, handler}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            reader.cancel()
+            # Frames already read are still handled: a client that sent messages and closed its
+            # tab never sends them again. Bounded, so a socket always ends.
+            await _until_handled(inbox, handler)
     finally:
-        for task in (reader, writer):
+        for task in (reader, writer, handler):
             task.cancel()
-        # Frames not handled yet are dropped: the client resends whatever was never acked. The
-        # frame being handled finishes, since stopping between storing a message and publishing
-        # it would leave other sockets to learn of it only at the next sweep.
-        while not inbox.empty():
-            inbox.get_nowait()
-        inbox.put_nowait(None)
-        _, pending = await asyncio.wait({handler}, timeout=HANDLER_FINISH_SECONDS)
-        for task in (reader, writer, *pending):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, _ClientGone, WebSocketDisconnect):
-                await task
+        *_, handled = await asyncio.gather(reader, writer, handler, return_exceptions=True)
+        if isinstance(handled, Exception):  # Not a cancellation: a bug worth a trace.
+            logger.error("frame handler failed", exc_info=handled)
+
+
+async def _until_handled(inbox: asyncio.Queue[str], handler: asyncio.Task[None]) -> None:
+    """Wait until every frame in `inbox` has been handled, the handler stopped, or the limit."""
+    if handler.done():
+        return
+    handled = asyncio.ensure_future(inbox.join())
+    try:
+        await asyncio.wait(
+            {handled, handler},
+            timeout=HANDLER_FINISH_SECONDS,
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+    finally:
+        handled.cancel()
 
 
 async def _write_loop(websocket: WebSocket, connection: Connection) -> None:
@@ -149,30 +169,40 @@ async def _write_loop(websocket: WebSocket, connection: Connection) -> None:
             return
 
 
-async def _read_loop(websocket: WebSocket, inbox: asyncio.Queue[str | None]) -> None:
+async def _read_loop(
+    websocket: WebSocket, inbox: asyncio.Queue[str], connection: Connection
+) -> None:
     while True:
-        await inbox.put(await _receive_text(websocket))
+        await inbox.put(await _receive_text(websocket, connection))
 
 
 async def _handle_loop(
-    inbox: asyncio.Queue[str | None], services: MessageServices, connection: Connection
+    inbox: asyncio.Queue[str], services: MessageServices, connection: Connection
 ) -> None:
-    while (text := await inbox.get()) is not None:
+    while True:
+        text = await inbox.get()
         try:
-            frame = client_frame_adapter.validate_json(text)
-        except ValidationError as exc:
-            connection.push(frames.error(BadFrame(_describe(exc)), **_raw_context(text)))
-            continue
-        try:
-            await _handle(frame, services, connection)
-        except AppError as exc:
-            connection.push(frames.error(exc, **_context(frame)))
-        except PyMongoError:
-            logger.warning("store unavailable while handling a %s frame", frame.type)
-            connection.push(frames.error(ServiceUnavailable(), **_context(frame)))
-        except Exception:
-            logger.exception("failed to handle a %s frame", frame.type)
-            connection.push(frames.error(InternalError(), **_context(frame)))
+            await _handle_text(text, services, connection)
+        finally:
+            inbox.task_done()
+
+
+async def _handle_text(text: str, services: MessageServices, connection: Connection) -> None:
+    try:
+        frame = client_frame_adapter.validate_json(text)
+    except ValidationError as exc:
+        connection.push(frames.error(BadFrame(_describe(exc)), **_raw_context(text)))
+        return
+    try:
+        await _handle(frame, services, connection)
+    except AppError as exc:
+        connection.push(frames.error(exc, **_context(frame)))
+    except PyMongoError:
+        logger.warning("store unavailable while handling a %s frame", frame.type)
+        connection.push(frames.error(ServiceUnavailable(), **_context(frame)))
+    except Exception:
+        logger.exception("failed to handle a %s frame", frame.type)
+        connection.push(frames.error(InternalError(), **_context(frame)))
 
 
 async def _handle(

@@ -241,18 +241,20 @@ async def test_pipelined_frames_are_answered_in_the_order_they_were_sent(
     await a.close()
 
 
-async def test_a_message_sent_just_before_the_socket_closes_is_stored_and_delivered(
+async def test_messages_sent_just_before_the_socket_closes_are_stored_and_delivered(
     stack: Stack, api: Api
 ) -> None:
     alice, bob = await api.register("alice"), await api.register("bob")
     dm = await api.direct(alice, bob)
     b = await Socket.open(stack.messages[1].ws_url, bob.token, resume={})
     a = await Socket.open(stack.messages[0].ws_url, alice.token, resume={})
+    bodies = [f"parting words {n}" for n in range(5)]
 
-    await a.send(send_frame(dm, "parting", "bye for now"))
+    for n, body in enumerate(bodies):  # Sent faster than they can be stored, then the tab closes.
+        await a.send(send_frame(dm, f"parting-{n}", body))
     await a.close()
 
-    delivered = await b.next("message")
-    assert delivered["message"]["body"] == "bye for now"
-    assert [m["body"] for m in await api.messages(bob, dm)] == ["bye for now"]
+    await b.wait_for(lambda _: len(b.messages(dm)) == len(bodies))
+    assert [m["body"] for m in b.messages(dm)] == bodies
+    assert [m["body"] for m in await api.messages(bob, dm)] == bodies
     await b.close()

@@ -136,41 +136,51 @@ async def test_an_upgrade_moves_message_state_out_of_conversations_written_by_0_
     alice, bob, _ = pair
     db = store.database.db
     created = (await store.conversations.get_for_member(pair[2], alice.id))["created_at"]
-    legacy = {
-        "_id": "legacy-group",
-        "kind": "group",
-        "name": "Old times",
-        "name_lower": "old times",
-        "is_public": True,
-        "members": [alice.id, bob.id],
-        "created_by": alice.id,
-        "created_at": created,
-        "last_activity_at": created,
-        "last_seq": 2,
-        "last_message_seq": 2,
-        "last_message": None,
-        "reads": {alice.id: 2, bob.id: 1},
-    }
-    await db["conversations"].insert_one(legacy)
-    for seq in (1, 2):
-        await db["messages"].insert_one(
-            {
-                "_id": uuid.uuid4().hex,
-                "conversation_id": "legacy-group",
-                "seq": seq,
-                "sender_id": alice.id,
-                "sender_name": "Alice",
-                "body": f"old {seq}",
-                "client_msg_id": f"old-{seq}",
-                "created_at": created,
-            }
-        )
+    old_messages = [
+        {
+            "_id": uuid.uuid4().hex,
+            "conversation_id": "legacy-group",
+            "seq": seq,
+            "sender_id": alice.id,
+            "sender_name": "Alice",
+            "body": f"old {seq}",
+            "client_msg_id": f"old-{seq}",
+            "created_at": created,
+        }
+        for seq in (1, 2)
+    ]
+    await db["messages"].insert_many(old_messages)
+    await db["conversations"].insert_one(
+        {
+            "_id": "legacy-group",
+            "kind": "group",
+            "name": "Old times",
+            "name_lower": "old times",
+            "is_public": True,
+            "members": [alice.id, bob.id],
+            "created_by": alice.id,
+            "created_at": created,
+            "last_activity_at": created,
+            "last_seq": 3,  # Seq 3 was allocated by a writer that never wrote it.
+            "last_message_seq": 2,
+            "last_message": old_messages[1],
+            "reads": {alice.id: 2, bob.id: 1},
+        }
+    )
     await db["conversations"].create_index(
         [("members", 1), ("last_activity_at", -1)], name="by_member"
     )
+    legacy_fields = await db["conversations"].find_one(
+        {"_id": "legacy-group"},
+        {"_id": 0, "last_seq": 1, "last_message_seq": 1, "last_message": 1, "reads": 1},
+    )
 
     await store.prepare()
-    await store.prepare()  # Idempotent: a second start changes nothing.
+    # A start that crashed after writing the new state but before clearing the old fields:
+    # the next start moves them again, changing nothing.
+    assert legacy_fields is not None
+    await db["conversations"].update_one({"_id": "legacy-group"}, {"$set": legacy_fields})
+    await store.prepare()
 
     doc = await db["conversations"].find_one({"_id": "legacy-group"})
     assert doc is not None
@@ -179,10 +189,32 @@ async def test_an_upgrade_moves_message_state_out_of_conversations_written_by_0_
     assert "by_member" not in index_names
     bob_view = await store.conversations.view(doc, bob.id)
     assert (bob_view.last_seq, bob_view.unread, bob_view.last_read_seq) == (2, 1, 1)
-    msg, _ = await store.messages.append("legacy-group", bob, "new", "new-1")
-    assert msg.seq == 3
+    assert bob_view.last_message is not None
+    assert bob_view.last_message.body == "old 2"
     alice_view = await store.conversations.view(doc, alice.id)
-    assert (alice_view.last_seq, alice_view.unread, alice_view.last_message) == (3, 1, msg)
+    assert alice_view.last_read_seq == 2
+    msg, _ = await store.messages.append("legacy-group", bob, "new", "new-1")
+    assert msg.seq == 4  # After the counter, never reusing the seq allocated before the upgrade.
+    alice_view = await store.conversations.view(doc, alice.id)
+    assert (alice_view.last_seq, alice_view.unread, alice_view.last_message) == (4, 1, msg)
+
+
+async def test_rejoining_a_group_starts_afresh_even_after_a_read_that_raced_leaving(
+    store: Store, pair: tuple[User, User, str]
+) -> None:
+    alice, bob, _ = pair
+    group = await store.conversations.create_group(alice.id, "Open", [bob.id], is_public=True)
+    for n in range(3):
+        await store.messages.append(group["_id"], alice, f"m{n}", f"c{n}")
+    assert await store.conversations.mark_read(group["_id"], bob.id, 3) == 3
+    await store.conversations.leave(group["_id"], bob.id)
+    await store.reads.advance(group["_id"], bob.id, 3)  # A mark_read that lost the race.
+
+    doc, added = await store.conversations.join(group["_id"], bob.id)
+
+    assert added
+    view = await store.conversations.view(doc, bob.id)
+    assert (view.last_read_seq, view.unread) == (0, 3)
 
 
 async def test_a_conversation_whose_state_was_never_written_gets_it_with_its_first_message(

@@ -105,7 +105,10 @@ class ConversationStore:
         )
         if before is None:
             raise conversation_not_found()
-        return await self.get_for_member(conversation_id, user_id), user_id not in before["members"]
+        added = user_id not in before["members"]
+        if added:
+            await self._fresh_start(conversation_id, user_id)
+        return await self.get_for_member(conversation_id, user_id), added
 
     async def leave(self, conversation_id: str, user_id: str) -> None:
         result = await self._conversations.update_one(
@@ -142,7 +145,13 @@ class ConversationStore:
         )
         if updated is None:
             raise Conflict(f"A group can have at most {MAX_GROUP_MEMBERS} members.")
+        await self._fresh_start(conversation_id, user_id)
         return updated, True
+
+    async def _fresh_start(self, conversation_id: str, user_id: str) -> None:
+        """A new member has read nothing, whatever a marker left from an earlier membership
+        says (a read that raced the user's leaving can write one after `leave` removed it)."""
+        await self._reads.forget(conversation_id, user_id)
 
     # --- reads -------------------------------------------------------------------------------
 
