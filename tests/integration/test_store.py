@@ -176,10 +176,12 @@ async def test_an_upgrade_moves_message_state_out_of_conversations_written_by_0_
     )
 
     await store.prepare()
-    # A start that crashed after writing the new state but before clearing the old fields:
-    # the next start moves them again, changing nothing.
+    # A start that crashed after writing the new state but before clearing the old fields (and
+    # so before recording the new version): the next start moves them again, changing nothing.
     assert legacy_fields is not None
+    assert await db["meta"].find_one({"_id": "schema"}) == {"_id": "schema", "version": 2}
     await db["conversations"].update_one({"_id": "legacy-group"}, {"$set": legacy_fields})
+    await db["meta"].delete_one({"_id": "schema"})
     await store.prepare()
 
     doc = await db["conversations"].find_one({"_id": "legacy-group"})

@@ -19,7 +19,7 @@ from backend_services.core.errors import (
     conversation_not_found,
 )
 from backend_services.core.schemas import MAX_GROUP_MEMBERS, Conversation, GroupSummary, User
-from backend_services.core.store.database import Database, Document, stored_now
+from backend_services.core.store.database import Database, Document, find_by_ids, stored_now
 from backend_services.core.store.messages import to_message
 from backend_services.core.store.reads import ReadMarkers
 from backend_services.core.store.state import ConversationStates
@@ -194,7 +194,7 @@ class ConversationStore:
         }
         matching = [doc["_id"] async for doc in self._conversations.find(query, {"_id": 1})]
         ids = await self._states.most_active(matching, limit=limit)
-        docs = {doc["_id"]: doc async for doc in self._conversations.find({"_id": {"$in": ids}})}
+        docs = {doc["_id"]: doc for doc in await find_by_ids(self._conversations, ids)}
         states = await self._states.get_many(ids)
         return [
             GroupSummary(

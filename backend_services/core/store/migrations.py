@@ -15,14 +15,23 @@ from backend_services.core.store.database import Document, upsert
 
 logger = logging.getLogger("letschat.store")
 
+# 1: per-message state inside conversation documents; 2: in `conversation_state` and `reads`.
+SCHEMA_VERSION = 2
 # Before the per-message state moved to `conversation_state` and `reads`, it lived here.
 LEGACY_CONVERSATION_FIELDS = ("last_seq", "last_message_seq", "last_message", "last_activity_at")
 
 
 async def upgrade(db: AsyncDatabase[Document]) -> None:
-    """Bring data written by earlier versions to the current layout."""
+    """Bring data written by earlier versions to the current layout (once: the layout's version
+    is recorded, so later starts do not scan for old data)."""
+    recorded = await db["meta"].find_one({"_id": "schema"})
+    if recorded is not None and recorded["version"] >= SCHEMA_VERSION:
+        return
     await _split_conversation_state(db)
     await _drop_index(db, "conversations", "by_member")
+    await db["meta"].update_one(
+        {"_id": "schema"}, {"$max": {"version": SCHEMA_VERSION}}, upsert=True
+    )
 
 
 async def _split_conversation_state(db: AsyncDatabase[Document]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from backend_services.core.store.database import Database, upsert
+from backend_services.core.store.database import Database, find_by_ids, upsert
 
 
 def _key(conversation_id: str, user_id: str) -> str:
@@ -32,11 +32,9 @@ class ReadMarkers:
 
     async def get_many(self, user_id: str, conversation_ids: Iterable[str]) -> dict[str, int]:
         """The user's markers in those conversations; a missing one means nothing read."""
-        keys = [_key(cid, user_id) for cid in conversation_ids]
-        if not keys:
-            return {}
-        cursor = self._reads.find({"_id": {"$in": keys}}, {"conversation_id": 1, "seq": 1})
-        return {doc["conversation_id"]: int(doc["seq"]) async for doc in cursor}
+        keys = (_key(cid, user_id) for cid in conversation_ids)
+        docs = await find_by_ids(self._reads, keys, {"conversation_id": 1, "seq": 1})
+        return {doc["conversation_id"]: int(doc["seq"]) for doc in docs}
 
     async def forget(self, conversation_id: str, user_id: str) -> None:
         await self._reads.delete_one({"_id": _key(conversation_id, user_id)})

@@ -12,9 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from pymongo import DESCENDING
-
-from backend_services.core.store.database import Database, Document, stored_now, upsert
+from backend_services.core.store.database import (
+    Database,
+    Document,
+    find_by_ids,
+    stored_now,
+    upsert,
+)
 
 
 class ConversationStates:
@@ -75,19 +79,10 @@ class ConversationStates:
         )
 
     async def get_many(self, conversation_ids: Iterable[str]) -> dict[str, Document]:
-        ids = list(conversation_ids)
-        if not ids:
-            return {}
-        return {doc["_id"]: doc async for doc in self._states.find({"_id": {"$in": ids}})}
+        return {doc["_id"]: doc for doc in await find_by_ids(self._states, conversation_ids)}
 
     async def most_active(self, conversation_ids: Iterable[str], *, limit: int) -> list[str]:
         """Up to `limit` of the ids, most recent activity first."""
-        ids = list(conversation_ids)
-        if not ids:
-            return []
-        cursor = (
-            self._states.find({"_id": {"$in": ids}}, {"_id": 1})
-            .sort("last_activity_at", DESCENDING)
-            .limit(limit)
-        )
-        return [doc["_id"] async for doc in cursor]
+        states = await find_by_ids(self._states, conversation_ids, {"last_activity_at": 1})
+        states.sort(key=lambda state: state["last_activity_at"], reverse=True)
+        return [state["_id"] for state in states[:limit]]

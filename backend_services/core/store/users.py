@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 import uuid
 from collections.abc import Iterable
@@ -11,12 +10,9 @@ from pymongo.errors import DuplicateKeyError
 
 from backend_services.core.errors import UsernameTaken
 from backend_services.core.schemas import User
-from backend_services.core.store.database import Database, Document, stored_now
+from backend_services.core.store.database import Database, Document, find_by_ids, stored_now
 
 PUBLIC_FIELDS = {"_id": 1, "username": 1, "display_name": 1}
-# SecantusDB answers `$in` over a thousand ids in super-linear time; batches of this size keep a
-# 1,000-member group's lookup near-linear (and cost MongoDB nothing worth measuring).
-LOOKUP_BATCH = 50
 
 
 def to_user(doc: Document) -> User:
@@ -53,16 +49,8 @@ class UserStore:
         return None if doc is None else to_user(doc)
 
     async def get_many(self, user_ids: Iterable[str]) -> dict[str, User]:
-        ids = list(set(user_ids))
-        batches = [ids[i : i + LOOKUP_BATCH] for i in range(0, len(ids), LOOKUP_BATCH)]
-        found: dict[str, User] = {}
-        for users in await asyncio.gather(*(self._get_batch(batch) for batch in batches)):
-            found.update(users)
-        return found
-
-    async def _get_batch(self, ids: list[str]) -> dict[str, User]:
-        cursor = self._users.find({"_id": {"$in": ids}}, PUBLIC_FIELDS)
-        return {doc["_id"]: to_user(doc) async for doc in cursor}
+        docs = await find_by_ids(self._users, user_ids, PUBLIC_FIELDS)
+        return {doc["_id"]: to_user(doc) for doc in docs}
 
     async def search(self, prefix: str, *, limit: int, exclude: str | None = None) -> list[User]:
         """Users whose username starts with `prefix` (case-insensitive), alphabetically."""
