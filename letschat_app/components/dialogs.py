@@ -9,6 +9,7 @@ import reflex as rx
 from reflex.event import EventType
 
 from letschat_app import api_client
+from letschat_app.components.notice import error_notice
 from letschat_app.state.chat import ChatState
 from letschat_app.state.models import GroupResult, Person, person
 
@@ -118,10 +119,7 @@ def _search_box(placeholder: str) -> rx.Component:
 
 
 def _dialog_error() -> rx.Component:
-    return rx.cond(
-        PeopleSearch.dialog_error != "",
-        rx.callout(PeopleSearch.dialog_error, icon="triangle_alert", color_scheme="red"),
-    )
+    return error_notice(PeopleSearch.dialog_error)
 
 
 def new_chat_dialog() -> rx.Component:
@@ -257,12 +255,7 @@ def browse_groups_dialog() -> rx.Component:
                     on_change=GroupBrowser.find_groups.debounce(200),
                     width="100%",
                 ),
-                rx.cond(
-                    GroupBrowser.browse_error != "",
-                    rx.callout(
-                        GroupBrowser.browse_error, icon="triangle_alert", color_scheme="red"
-                    ),
-                ),
+                error_notice(GroupBrowser.browse_error),
                 rx.foreach(
                     GroupBrowser.groups,
                     lambda g: rx.hstack(
@@ -350,12 +343,7 @@ def members_dialog() -> rx.Component:
                 rx.foreach(
                     PeopleSearch.people, lambda p: _person_row(p, MembersState.add(p), "Add")
                 ),
-                rx.cond(
-                    MembersState.members_error != "",
-                    rx.callout(
-                        MembersState.members_error, icon="triangle_alert", color_scheme="red"
-                    ),
-                ),
+                error_notice(MembersState.members_error),
                 rx.hstack(
                     rx.dialog.close(
                         rx.button(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import reflex as rx
 
 from letschat_app.components.conversation import conversation_panel
+from letschat_app.components.notice import error_notice
 from letschat_app.components.sidebar import sidebar
 from letschat_app.state.chat import ChatState
 from letschat_app.state.live import LiveState
@@ -30,20 +31,15 @@ def chat_page() -> rx.Component:
     return rx.fragment(
         # letschat.js keeps document.title equal to this (React won't replace the page's title).
         rx.el.meta(name="letschat-title", content=ChatState.page_title),
-        rx.cond(
-            ChatState.error != "",
-            rx.callout(
-                ChatState.error,
-                icon="triangle_alert",
-                color_scheme="red",
-                position="fixed",
-                top="8px",
-                left="50%",
-                transform="translateX(-50%)",
-                z_index="10",
-                on_click=ChatState.dismiss_error,
-                cursor="pointer",
-            ),
+        error_notice(
+            ChatState.error,
+            position="fixed",
+            top="8px",
+            left="50%",
+            transform="translateX(-50%)",
+            z_index="10",
+            on_click=ChatState.dismiss_error,
+            cursor="pointer",
         ),
         rx.cond(
             SessionState.signed_in,

@@ -7,6 +7,7 @@ from typing import Any, Literal
 import reflex as rx
 
 from letschat_app import api_client
+from letschat_app.components.notice import error_notice
 from letschat_app.state.session import HOME_ROUTE, SessionState
 
 FRIENDLY = {
@@ -110,16 +111,7 @@ def login_page() -> rx.Component:
                         signing_up,
                         _field("Display name (optional)", "display_name", auto_complete="name"),
                     ),
-                    rx.cond(
-                        LoginState.error != "",
-                        rx.callout(
-                            LoginState.error,
-                            icon="triangle_alert",
-                            color_scheme="red",
-                            width="100%",
-                            role="alert",
-                        ),
-                    ),
+                    error_notice(LoginState.error, width="100%", role="alert"),
                     rx.button(
                         rx.cond(signing_up, "Sign up", "Log in"),
                         type="submit",
