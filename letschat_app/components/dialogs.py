@@ -118,6 +118,11 @@ def _search_box(placeholder: str) -> rx.Component:
     )
 
 
+# A dialog that opens a conversation does not hand focus back to its trigger as it closes: keys
+# typed into the composer meanwhile would land on the trigger, and a space would reopen the dialog.
+OPENS_A_CONVERSATION: dict[str, Any] = {"on_close_auto_focus": rx.prevent_default}
+
+
 def _dialog_error() -> rx.Component:
     return error_notice(PeopleSearch.dialog_error)
 
@@ -144,6 +149,7 @@ def new_chat_dialog() -> rx.Component:
                 spacing="2",
                 margin_top="var(--space-3)",
             ),
+            **OPENS_A_CONVERSATION,
         ),
         on_open_change=PeopleSearch.reset_search,
     )
@@ -207,6 +213,7 @@ def new_group_dialog() -> rx.Component:
                 ),
                 on_submit=PeopleSearch.create_group,
             ),
+            **OPENS_A_CONVERSATION,
         ),
         open=PeopleSearch.group_dialog_open,
         on_open_change=PeopleSearch.set_group_dialog_open,
@@ -277,6 +284,7 @@ def browse_groups_dialog() -> rx.Component:
                 spacing="2",
                 margin_top="var(--space-3)",
             ),
+            **OPENS_A_CONVERSATION,
         ),
         on_open_change=lambda _: GroupBrowser.find_groups(""),
     )
