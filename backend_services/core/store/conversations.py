@@ -20,6 +20,7 @@ from backend_services.core.errors import (
 )
 from backend_services.core.schemas import MAX_GROUP_MEMBERS, Conversation, GroupSummary, User
 from backend_services.core.store.database import Database, Document, find_by_ids, stored_now
+from backend_services.core.store.membership import require_member
 from backend_services.core.store.messages import to_message
 from backend_services.core.store.reads import ReadMarkers
 from backend_services.core.store.state import ConversationStates
@@ -155,20 +156,16 @@ class ConversationStore:
 
     # --- reads -------------------------------------------------------------------------------
 
-    async def get_for_member(
-        self, conversation_id: str, user_id: str, *, projection: Document | None = None
-    ) -> Document:
+    async def get_for_member(self, conversation_id: str, user_id: str) -> Document:
         """The conversation if `user_id` is a member, else the not-found a missing one gets."""
-        doc = await self._conversations.find_one(
-            {"_id": conversation_id, "members": user_id}, projection
-        )
+        doc = await self._conversations.find_one({"_id": conversation_id, "members": user_id})
         if doc is None:
             raise conversation_not_found()
         return doc
 
     async def require_member(self, conversation_id: str, user_id: str) -> None:
         """Raise the not-found a missing conversation gets unless `user_id` is a member."""
-        await self.get_for_member(conversation_id, user_id, projection={"_id": 1})
+        await require_member(self._conversations, conversation_id, user_id)
 
     async def ids_for(self, user_id: str) -> list[str]:
         cursor = self._conversations.find({"members": user_id}, {"_id": 1})

@@ -24,10 +24,10 @@ from backend_services.core.errors import (
     MessageTooLong,
     ServiceUnavailable,
     ValidationFailed,
-    conversation_not_found,
 )
 from backend_services.core.schemas import MAX_BODY_CHARS, Message, User
 from backend_services.core.store.database import Database, Document, stored_now
+from backend_services.core.store.membership import require_member
 from backend_services.core.store.reads import ReadMarkers
 from backend_services.core.store.state import ConversationStates
 
@@ -97,7 +97,7 @@ class MessageStore:
         """Store a message from a member; return it and whether it is new (False on a resend)."""
         text = normalise_body(body)
         _, existing = await asyncio.gather(
-            self._require_member(conversation_id, sender.id),
+            require_member(self._conversations, conversation_id, sender.id),
             self._find_sent(conversation_id, sender.id, client_msg_id),
         )
         if existing is not None:
@@ -132,13 +132,6 @@ class MessageStore:
             )
             return to_message(doc), True
         raise ServiceUnavailable("The message could not be stored in time; send it again.")
-
-    async def _require_member(self, conversation_id: str, user_id: str) -> None:
-        member = await self._conversations.find_one(
-            {"_id": conversation_id, "members": user_id}, {"_id": 1}
-        )
-        if member is None:
-            raise conversation_not_found()
 
     async def _find_sent(
         self, conversation_id: str, sender_id: str, client_msg_id: str

@@ -36,14 +36,7 @@ class ConversationStates:
         await upsert(
             self._states,
             conversation_id,
-            {
-                "$setOnInsert": {
-                    "last_seq": 0,
-                    "last_message_seq": 0,
-                    "last_message": None,
-                    "last_activity_at": created_at,
-                }
-            },
+            {"$setOnInsert": {"last_seq": 0, **_no_messages_since(created_at)}},
         )
 
     async def allocate(self, conversation_id: str) -> int:
@@ -55,11 +48,7 @@ class ConversationStates:
             conversation_id,
             {
                 "$inc": {"last_seq": 1},
-                "$setOnInsert": {
-                    "last_message_seq": 0,
-                    "last_message": None,
-                    "last_activity_at": stored_now(),
-                },
+                "$setOnInsert": _no_messages_since(stored_now()),
             },
             projection={"last_seq": 1},
         )
@@ -86,3 +75,8 @@ class ConversationStates:
         states = await find_by_ids(self._states, conversation_ids, {"last_activity_at": 1})
         states.sort(key=lambda state: state["last_activity_at"], reverse=True)
         return [state["_id"] for state in states[:limit]]
+
+
+def _no_messages_since(moment: datetime) -> Document:
+    """The state fields of a conversation with no message yet, last active at `moment`."""
+    return {"last_message_seq": 0, "last_message": None, "last_activity_at": moment}
