@@ -411,6 +411,10 @@ async def test_scrolling_up_loads_older_messages_without_moving_the_view(
     await expect(bubbles(alice.page, "history 0")).not_to_be_in_viewport()
     await expect(alice.page.locator("#load-older")).to_have_count(0)
 
+    await alice.page.get_by_role("button", name="Jump to newest").click()
+    await expect(bubbles(alice.page, "history 69")).to_be_in_viewport()
+    await expect(bubbles(alice.page, "history 20")).not_to_be_in_viewport()
+
 
 # Records each browser notification the page creates (still creating the real one) and lets the
 # test say whether the tab counts as hidden: headless Chromium never hides a tab by itself.
