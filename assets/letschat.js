@@ -6,7 +6,64 @@
     return document.getElementById("messages");
   }
 
+  // How close to the newest message still counts as looking at it.
+  var NEAR_NEWEST_PX = 48;
+  // Notifications already shown by some tab of this browser: message id -> when.
+  var NOTIFIED_KEY = "letschat_notified";
+  var NOTIFIED_KEEP_MS = 10 * 60 * 1000;
+
+  // The tab is seen: visible, focused, and the open conversation is scrolled to its newest
+  // messages. Only then does a message count as read.
+  function isSeen() {
+    var list = messages();
+    if (!list || document.visibilityState !== "visible" || !document.hasFocus()) return false;
+    return list.scrollTop > -NEAR_NEWEST_PX; // column-reverse: 0 is the newest, up is negative
+  }
+
+  var reportedSeen = null;
+  function reportSeen() {
+    var seen = isSeen();
+    if (seen === reportedSeen) return;
+    var button = document.getElementById(seen ? "seen-on" : "seen-off");
+    if (!button) return;
+    reportedSeen = seen;
+    button.click();
+  }
+
+  function showOnce(id, show) {
+    // One notification per message per browser, however many tabs got it: the tabs take
+    // turns (a Web Lock is shared by every tab of the origin) to check and record the id.
+    function checkAndShow() {
+      var now = Date.now();
+      var seen = {};
+      try {
+        seen = JSON.parse(localStorage.getItem(NOTIFIED_KEY) || "{}") || {};
+      } catch (e) {
+        seen = {};
+      }
+      window.letschat.notifyChecks += 1;
+      if (seen[id]) return;
+      Object.keys(seen).forEach(function (key) {
+        if (now - seen[key] > NOTIFIED_KEEP_MS) delete seen[key];
+      });
+      seen[id] = now;
+      try {
+        localStorage.setItem(NOTIFIED_KEY, JSON.stringify(seen));
+      } catch (e) {
+        /* storage full or off: the notification's tag still merges duplicates */
+      }
+      show();
+    }
+    if (navigator.locks && navigator.locks.request) {
+      navigator.locks.request("letschat-notify", checkAndShow);
+    } else {
+      checkAndShow();
+    }
+  }
+
   window.letschat = {
+    // How many notifications this tab has decided on (shown, or left to another tab).
+    notifyChecks: 0,
     scrollToFirstUnread: function () {
       // After the conversation renders: the first unread message, else the newest.
       requestAnimationFrame(function () {
@@ -24,10 +81,13 @@
         Notification.requestPermission();
       }
     },
-    notify: function (title, body) {
+    notify: function (title, body, id) {
       if (!("Notification" in window) || Notification.permission !== "granted") return;
-      if (!document.hidden) return; // The in-page popup is enough while the tab is visible.
-      new Notification(title, { body: body });
+      // The in-page popup is enough while the person is looking at this tab.
+      if (document.visibilityState === "visible" && document.hasFocus()) return;
+      showOnce(id, function () {
+        new Notification(title, { body: body, tag: id });
+      });
     },
   };
 
@@ -81,8 +141,14 @@
     if (moved) list.scrollTop += moved;
   }
 
+  document.addEventListener("visibilitychange", reportSeen);
+  window.addEventListener("focus", reportSeen);
+  window.addEventListener("blur", reportSeen);
+  document.addEventListener("scroll", reportSeen, true); // capture: the list scrolls, not the page
+
   new MutationObserver(function () {
     syncTitle();
+    reportSeen();
     keepAnchor();
     var button = document.getElementById("load-older");
     if (button === observed) return;

@@ -7,7 +7,8 @@ from typing import Any
 import reflex as rx
 
 from letschat_app.components.dialogs import members_dialog
-from letschat_app.state.chat import ChatState
+from letschat_app.model.timeline import SLOTS
+from letschat_app.state.chat import ChatState, slot_name
 from letschat_app.state.models import MessageItem
 
 
@@ -109,6 +110,13 @@ def _bubble(message: MessageItem) -> rx.Component:
     )
 
 
+def _slot(index: rx.Var[int]) -> rx.Component | rx.Var[Any]:
+    """One seq bucket of the window (model/timeline.py): the slots come in the window's order,
+    so the page's DOM order is the conversation's order."""
+    cases = [(n, rx.foreach(getattr(ChatState, slot_name(n)), _bubble)) for n in range(SLOTS)]
+    return rx.match(index, *cases, rx.fragment())
+
+
 def _message_list() -> rx.Component:
     # column-reverse starts scrolled to the newest message and keeps the view still when older
     # messages are added above (scrollTop is measured from the bottom).
@@ -129,13 +137,14 @@ def _message_list() -> rx.Component:
                 ),
             ),
             rx.cond(
-                ChatState.messages.length() == 0,
+                (ChatState.slot_order.length() == 0) & (ChatState.unsent.length() == 0),
                 rx.center(
                     rx.text("No messages yet. Say hello!", color_scheme="gray", size="2"),
                     padding="var(--space-6)",
                 ),
             ),
-            rx.foreach(ChatState.messages, _bubble),
+            rx.foreach(ChatState.slot_order, _slot),
+            rx.foreach(ChatState.unsent, _bubble),
             spacing="2",
             padding="var(--space-3)",
             width="100%",
@@ -221,7 +230,7 @@ def conversation_panel() -> rx.Component:
             rx.button(
                 "Jump to newest",
                 rx.icon("arrow_down", size=14),
-                on_click=rx.call_script("window.letschat && window.letschat.scrollToNewest()"),
+                on_click=ChatState.jump_to_newest,
                 size="1",
                 variant="soft",
                 position="absolute",

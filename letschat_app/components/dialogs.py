@@ -68,7 +68,7 @@ class PeopleSearch(ChatState):
         except api_client.ApiError as exc:
             self.dialog_error = exc.message
             return None
-        self.upsert_chat(conversation)
+        self._upsert_chat(conversation)
         self._clear_search()
         return ChatState.open_chat(conversation.id)
 
@@ -85,7 +85,7 @@ class PeopleSearch(ChatState):
         except api_client.ApiError as exc:
             self.dialog_error = exc.message
             return None
-        self.upsert_chat(conversation)
+        self._upsert_chat(conversation)
         self._clear_search()
         self.group_dialog_open = False
         return ChatState.open_chat(conversation.id)
@@ -244,7 +244,7 @@ class GroupBrowser(ChatState):
         except api_client.ApiError as exc:
             self.browse_error = exc.message
             return None
-        self.upsert_chat(conversation)
+        self._upsert_chat(conversation)
         return ChatState.open_chat(conversation.id)
 
 
@@ -314,7 +314,7 @@ class MembersState(ChatState):
             self.members_error = exc.message
             return
         self.members = [person(u) for u in conversation.members]
-        self.upsert_chat(conversation)
+        self._upsert_chat(conversation)
 
     @rx.event
     async def leave(self):
@@ -324,7 +324,7 @@ class MembersState(ChatState):
         except api_client.ApiError as exc:
             self.members_error = exc.message
             return
-        self.apply_left(conversation_id)
+        self._left(conversation_id)
 
 
 def members_dialog() -> rx.Component:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import reflex as rx
+from reflex_components_core.core.banner import has_connection_errors
 
 from letschat_app.components.dialogs import browse_groups_dialog, new_chat_dialog, new_group_dialog
 from letschat_app.state.chat import ChatState
@@ -12,11 +13,25 @@ from letschat_app.state.models import ChatItem
 
 
 def connection_badge() -> rx.Component | rx.Var[Any]:
-    return rx.match(
-        ChatState.connection,
-        ("connected", rx.badge("Connected", color_scheme="green", variant="soft", id="connection")),
-        ("reconnecting", rx.badge("Reconnecting…", color_scheme="orange", id="connection")),
-        rx.badge("Connecting…", color_scheme="gray", id="connection"),
+    """Both hops: this page to the app's backend (known only in the browser), then the
+    backend to the message service (state)."""
+    return rx.cond(
+        has_connection_errors,
+        rx.badge("Offline", color_scheme="orange", id="connection", data_hop="page"),
+        rx.match(
+            ChatState.connection,
+            (
+                "connected",
+                rx.badge("Connected", color_scheme="green", variant="soft", id="connection"),
+            ),
+            (
+                "reconnecting",
+                rx.badge(
+                    "Reconnecting…", color_scheme="orange", id="connection", data_hop="service"
+                ),
+            ),
+            rx.badge("Connecting…", color_scheme="gray", id="connection"),
+        ),
     )
 
 

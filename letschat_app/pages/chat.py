@@ -31,6 +31,10 @@ def chat_page() -> rx.Component:
     return rx.fragment(
         # letschat.js keeps document.title equal to this (React won't replace the page's title).
         rx.el.meta(name="letschat-title", content=ChatState.page_title),
+        # letschat.js clicks these when the tab starts or stops being seen (visible, focused,
+        # scrolled to the newest message): only then does a message count as read.
+        rx.el.button(id="seen-on", hidden=True, on_click=ChatState.set_seen(True)),
+        rx.el.button(id="seen-off", hidden=True, on_click=ChatState.set_seen(False)),
         error_notice(
             ChatState.error,
             position="fixed",

@@ -9,6 +9,7 @@ import contextlib
 import json
 import os
 import random
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,9 +17,10 @@ import reflex as rx
 from reflex_components_sonner.toast import ToastAction
 from websockets.exceptions import WebSocketException
 
-from backend_services.core.schemas import Message
 from letschat_app import api_client
-from letschat_app.state.chat import OUTBOXES, ChatState, outbox
+from letschat_app.model.chat import ChatModel, Popup
+from letschat_app.state.chat import OUTBOXES, ChatState, outbox, toast_id
+from letschat_app.state.models import ChatItem
 from letschat_app.state.session import SESSION_ENDED
 
 # A send with no ack after this long is shown as failed, with a retry button.
@@ -115,19 +117,23 @@ class LiveState(ChatState):
                     break
             await asyncio.sleep(0.1)
         async with self:
-            cursors = {chat.id: chat.last_seq for chat in self.chats}
+            # What this tab itself has received: never the conversation list's newer figures.
+            cursors = self._chat_model().resume_cursors()
         await socket.send({"type": "resume", "cursors": cursors})
         async for batch in socket.frames(IDLE_TICK_SECONDS):
             async with self:
                 if self.token != token:
                     return  # Logged out (perhaps in another tab).
-                if not batch:
-                    self.expire_pending(SEND_TIMEOUT_SECONDS)
-                events, resumed, unknown = self._apply(batch)
+                model = self._chat_model()
+                now = time.monotonic()
+                events, resumed, unknown = self._apply(model, batch, now)
                 if resumed:
                     self.connection = "connected"
-                    for frame in self.pending_frames():
-                        self._enqueue(frame)
+                    model.resend_all(now)
+                elif not batch and self.connection == "connected":
+                    model.expire(now, SEND_TIMEOUT_SECONDS)
+                model.tick(now)
+                events = [*self._publish(), *events]
             if unknown:
                 yield ChatState.load_chats
             for event in events:
@@ -137,53 +143,58 @@ class LiveState(ChatState):
             elif not batch:
                 yield "idle"
 
-    def _apply(self, batch: list[dict[str, Any]]) -> tuple[list[Any], bool, bool]:
+    def _apply(
+        self, model: ChatModel, batch: list[dict[str, Any]], now: float
+    ) -> tuple[list[Any], bool, bool]:
         """Apply a batch of frames; return popups to show, whether `resumed` came, and whether
         a message arrived for a conversation the sidebar does not know yet."""
-        news: dict[str, Message] = {}
-        counts: dict[str, int] = {}
+        news: dict[str, Popup] = {}
         resumed = unknown = False
-        known = {chat.id for chat in self.chats}
         for frame in batch:
             kind = frame.get("type")
             if kind in {"message", "ack"}:
                 message = api_client.parse_message(frame["message"])
-                unknown = unknown or message.conversation_id not in known
-                if self.apply_message(message):
-                    news[message.conversation_id] = message
-                    counts[message.conversation_id] = counts.get(message.conversation_id, 0) + 1
+                unknown = unknown or message.conversation_id not in model.chats
+                popup = model.receive(message, now)
+                if popup is not None:
+                    news[message.conversation_id] = popup
             elif kind == "conversation":
-                self.upsert_chat(api_client.parse_conversation(frame["conversation"]))
-                known.add(frame["conversation"]["id"])
+                model.upsert(api_client.parse_conversation(frame["conversation"]))
             elif kind == "read":
-                self.apply_read(frame["conversation_id"], int(frame["seq"]))
+                model.read_elsewhere(frame["conversation_id"], int(frame["seq"]))
             elif kind == "left":
-                self.apply_left(frame["conversation_id"])
+                model.left(frame["conversation_id"])
+            elif kind == "limited":
+                model.limited(frame["conversation_id"])
             elif kind == "error" and frame.get("client_msg_id"):
-                self.apply_send_failed(frame["client_msg_id"], str(frame.get("message", "")))
+                if model.send_failed(frame["client_msg_id"]):
+                    self.error = str(frame.get("message", ""))
             elif kind == "resumed":
                 resumed = True
-        return [self._popup(m, counts[cid]) for cid, m in news.items()], resumed, unknown
+        # A popup whose conversation was read later in the same batch is not news any more.
+        popups = [p for cid, p in news.items() if model.chats.get(cid, ChatItem()).unread]
+        return [self._popup(model, p) for p in popups], resumed, unknown
 
-    def _popup(self, message: Message, count: int) -> Any:
-        chat = self.chat_by_id(message.conversation_id)
+    def _popup(self, model: ChatModel, popup: Popup) -> Any:
+        message = popup.message
+        chat = model.chats.get(message.conversation_id, ChatItem())
         where = f" in {chat.name}" if chat.kind == "group" else ""
         title = f"{message.sender_name}{where}"
-        more = f" (+{count - 1} more)" if count > 1 else ""
-        body = (message.body[:140] + "…" if len(message.body) > 140 else message.body) + more
+        # One toast per conversation, updated by each message; one notification per message.
+        body = message.body[:140] + "…" if len(message.body) > 140 else message.body
+        more = f" (+{popup.count - 1} more)" if popup.count > 1 else ""
         toast = rx.toast.info(
             title,
-            description=body,
+            description=body + more,
+            id=toast_id(message.conversation_id),
             duration=6000,
             close_button=True,
             action=ToastAction(label="Open", on_click=ChatState.open_chat(message.conversation_id)),
         )
         if self.notify != "on":
             return toast
-        script = (
-            f"window.letschat && window.letschat.notify({json.dumps(title)}, {json.dumps(body)})"
-        )
-        return [toast, rx.call_script(script)]
+        args = ", ".join(json.dumps(arg) for arg in (title, body, message.id))
+        return [toast, rx.call_script(f"window.letschat && window.letschat.notify({args})")]
 
 
 async def _write(socket: api_client.LiveSocket, queue: asyncio.Queue[dict[str, Any]]) -> None:

@@ -44,6 +44,18 @@ _BAD_LOG = re.compile(r"\bERROR\b|Traceback|CRITICAL")
 
 expect.set_options(timeout=15_000)
 
+# Records each browser notification a page creates (still creating the real one).
+RECORD_NOTIFICATIONS = """
+window.__notifications = [];
+const RealNotification = window.Notification;
+window.Notification = class extends RealNotification {
+  constructor(title, options) {
+    super(title, options);
+    window.__notifications.push({ title: title, body: (options || {}).body });
+  }
+};
+"""
+
 
 @dataclass
 class App:

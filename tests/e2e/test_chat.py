@@ -9,8 +9,10 @@ import signal
 import httpx
 from playwright.async_api import Page, expect
 
-from tests.e2e.conftest import App, People, Person
+from tests.e2e.conftest import RECORD_NOTIFICATIONS, App, People, Person
 from tests.support.processes import Service
+from tests.support.visibility import INIT_SCRIPT as VISIBILITY
+from tests.support.visibility import set_hidden
 
 
 def chat_row(page: Page, name: str):
@@ -416,30 +418,15 @@ async def test_scrolling_up_loads_older_messages_without_moving_the_view(
     await expect(bubbles(alice.page, "history 20")).not_to_be_in_viewport()
 
 
-# Records each browser notification the page creates (still creating the real one) and lets the
-# test say whether the tab counts as hidden: headless Chromium never hides a tab by itself.
-RECORD_NOTIFICATIONS = """
-window.__notifications = [];
-window.__hidden = false;
-const RealNotification = window.Notification;
-window.Notification = class extends RealNotification {
-  constructor(title, options) {
-    super(title, options);
-    window.__notifications.push({ title: title, body: (options || {}).body });
-  }
-};
-Object.defineProperty(document, "hidden", { configurable: true, get: () => window.__hidden });
-"""
-
-
 async def test_opted_in_notifications_reach_a_hidden_tab_only(people: People, app: App) -> None:
     alice = await people.sign_up("alice")
     bob = await people.sign_up("bob")
     await bob.context.grant_permissions(["notifications"], origin=app.url)
+    await bob.context.add_init_script(VISIBILITY)
     await bob.context.add_init_script(RECORD_NOTIFICATIONS)
     await bob.page.reload()
     await expect(bob.page.locator("#connection")).to_have_text("Connected")
-    await bob.page.evaluate("window.__hidden = true")
+    await set_hidden(bob.page, True)
     await start_direct(alice, bob)
 
     await send(alice, "before opting in")
@@ -458,7 +445,7 @@ async def test_opted_in_notifications_reach_a_hidden_tab_only(people: People, ap
         {"title": "Alice", "body": "while hidden"}
     ]
 
-    await bob.page.evaluate("window.__hidden = false")
+    await set_hidden(bob.page, False)
     await send(alice, "while looking")
     looking = bob.page.locator("[data-sonner-toast]").filter(has_text="while looking")
     await expect(looking).to_have_count(1)  # The popup, from the same update as any notification.

@@ -1,0 +1,405 @@
+"""What one tab knows of the signed-in user's conversations, and the rules it follows.
+
+Reflex-free, so every rule here is unit-tested without a browser; the Reflex state
+(state/chat.py) is a thin layer of event handlers over it.
+
+- **Cursors.** `cursors[cid]` is the newest seq this tab's live stream delivered (or, for a
+  conversation it has never streamed, the newest seq the conversation list reported when it was
+  first seen). A (re)connect resumes from these cursors and from nothing else, so whatever the
+  tab shows was either received by it or is received again: a conversation list fetched later
+  never moves a cursor past messages the tab has not got.
+- **Read means seen.** A conversation is read only while the tab is seen (visible, focused, the
+  newest messages on screen) or when the person opens it. Otherwise a message counts as unread,
+  marks where the "New messages" divider goes and pops up, as in any other conversation.
+- **Cheap reads.** At most one `read` frame per conversation per second, plus one at once when
+  the tab becomes seen, a conversation is opened or left.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from backend_services.core.schemas import Conversation, Message
+from letschat_app.model.timeline import Timeline
+from letschat_app.state.models import ChatItem, MessageItem, chat_item, message_item, preview
+
+# A tab sends at most one read per conversation per this many seconds.
+READ_INTERVAL_SECONDS = 1.0
+
+
+@dataclass
+class Pending:
+    """A send without an ack yet: resent with the same id after a reconnect."""
+
+    conversation_id: str
+    body: str
+    sent_at: float
+
+
+@dataclass
+class Popup:
+    """News worth a toast (and an opted-in browser notification)."""
+
+    message: Message
+    count: int
+
+
+@dataclass
+class _Read:
+    """The last read frame this tab sent for a conversation."""
+
+    sent_seq: int = 0
+    sent_at: float = float("-inf")
+
+
+class ChatModel:
+    """Conversations, their timelines, cursors, read markers and pending sends of one tab."""
+
+    def __init__(self, user_id: str = "", display_name: str = "") -> None:
+        self.user_id = user_id
+        self.display_name = display_name
+        self.chats: dict[str, ChatItem] = {}
+        self.cursors: dict[str, int] = {}
+        self.timelines: dict[str, Timeline] = {}
+        self.pending: dict[str, Pending] = {}
+        self.muted: set[str] = set()
+        self.active_id = ""
+        self.first_unread_seq = 0
+        self.seen = False
+        # Frames for the live socket, taken by the state after each change.
+        self.outbox: list[dict[str, Any]] = []
+        # Conversations whose toast should go: what it announced was read.
+        self.dismissed: set[str] = set()
+        self._reads: dict[str, _Read] = {}
+        # Conversations read further than the service has been told.
+        self._read_due: set[str] = set()
+        # Conversation -> newest seq announced by a toast still up.
+        self._toasts: dict[str, int] = {}
+        self.chats_changed = False
+
+    # --- the conversation list --------------------------------------------------------------
+
+    def load(self, conversations: Iterable[Conversation], now: float) -> None:
+        """Take the conversation list from the store. Cursors already held stay as they are:
+        what the tab missed comes again through the stream."""
+        fresh = {c.id: self._item(c) for c in conversations}
+        for gone in set(self.chats) - set(fresh):
+            self._forget(gone)
+        for conversation_id, item in fresh.items():
+            self.cursors.setdefault(conversation_id, item.last_seq)
+        self.chats = fresh
+        self.chats_changed = True
+        active = self.chats.get(self.active_id)
+        if active is not None and self.seen:
+            self._read_upto(active, active.last_seq, now=now, force=True)
+
+    def upsert(self, conversation: Conversation) -> None:
+        """A conversation the user now belongs to, or whose details changed."""
+        item = self._item(conversation)
+        known = self.chats.get(conversation.id)
+        if known is not None:
+            # The stream is the authority on what this tab has received and read.
+            item = dataclasses.replace(
+                item,
+                last_seq=known.last_seq,
+                last_read_seq=known.last_read_seq,
+                unread=known.unread,
+                preview=known.preview,
+                last_activity=known.last_activity,
+            )
+        self.cursors.setdefault(conversation.id, item.last_seq)
+        self.chats[conversation.id] = item
+        self.chats_changed = True
+
+    def left(self, conversation_id: str) -> None:
+        self._forget(conversation_id)
+        self.chats.pop(conversation_id, None)
+        self.chats_changed = True
+
+    def set_muted(self, muted: set[str]) -> None:
+        self.muted = set(muted)
+        for conversation_id, chat in self.chats.items():
+            if chat.muted != (conversation_id in self.muted):
+                self.chats[conversation_id] = dataclasses.replace(
+                    chat, muted=conversation_id in self.muted
+                )
+                self.chats_changed = True
+
+    def ordered_chats(self) -> list[ChatItem]:
+        return sorted(self.chats.values(), key=lambda c: c.last_activity, reverse=True)
+
+    @property
+    def total_unread(self) -> int:
+        return sum(chat.unread for chat in self.chats.values() if not chat.muted)
+
+    @property
+    def active(self) -> ChatItem:
+        return self.chats.get(self.active_id, ChatItem())
+
+    def resume_cursors(self) -> dict[str, int]:
+        return {cid: self.cursors.get(cid, chat.last_seq) for cid, chat in self.chats.items()}
+
+    def _item(self, conversation: Conversation) -> ChatItem:
+        return chat_item(conversation, self.user_id, conversation.id in self.muted)
+
+    def _forget(self, conversation_id: str) -> None:
+        self.cursors.pop(conversation_id, None)
+        self.timelines.pop(conversation_id, None)
+        self._reads.pop(conversation_id, None)
+        if self._toasts.pop(conversation_id, None) is not None:
+            self.dismissed.add(conversation_id)
+        if self.active_id == conversation_id:
+            self.active_id = ""
+
+    # --- the open conversation --------------------------------------------------------------
+
+    def timeline(self, conversation_id: str) -> Timeline:
+        return self.timelines.setdefault(conversation_id, Timeline())
+
+    def open(self, conversation_id: str, now: float) -> bool:
+        """Open a conversation (a deliberate look: it is read); return True if its newest page
+        must be fetched first."""
+        chat = self.chats.get(conversation_id)
+        if chat is None:
+            return False
+        self.leave(now)
+        self.active_id = conversation_id
+        self.first_unread_seq = chat.last_read_seq + 1 if chat.unread else 0
+        timeline = self.timeline(conversation_id)
+        timeline.touch_all()
+        self._read_upto(chat, chat.last_seq, now=now, force=True)
+        return not timeline.loaded
+
+    def leave(self, now: float) -> None:
+        """Close the open conversation, sending its read marker if one is due."""
+        if self.active_id:
+            self._sync_read(self.active_id, now, force=True)
+        self.active_id = ""
+        self.first_unread_seq = 0
+
+    def add_page(self, conversation_id: str, messages: list[Message], has_older: bool) -> None:
+        """A page from the store: the newest one, or one older than the window."""
+        timeline = self.timeline(conversation_id)
+        for message in messages:
+            timeline.add(message_item(message, self.user_id), live=False)
+        if messages or not has_older:
+            timeline.has_older = has_older
+        timeline.loaded = True
+
+    def jump_to_newest(self) -> bool:
+        """Return True if the open conversation's window must be refetched from the newest
+        page (the reader had paged so far back that newer messages were let go)."""
+        timeline = self.timelines.get(self.active_id)
+        if timeline is None or timeline.at_newest:
+            return False
+        timeline.reset()
+        return True
+
+    # --- messages from the stream -----------------------------------------------------------
+
+    def receive(self, message: Message, now: float) -> Popup | None:
+        """A stored message from the live stream (a `message` or an `ack`); return a popup if
+        it is news the person has not seen."""
+        conversation_id = message.conversation_id
+        self.cursors[conversation_id] = max(self.cursors.get(conversation_id, 0), message.seq)
+        mine = message.sender_id == self.user_id
+        if mine:
+            self.pending.pop(message.client_msg_id, None)
+        timeline = self.timelines.get(conversation_id)
+        if timeline is not None or conversation_id == self.active_id:
+            self.timeline(conversation_id).add(message_item(message, self.user_id), live=True)
+        chat = self.chats.get(conversation_id)
+        if chat is None or message.seq <= chat.last_seq:
+            # Replayed, or counted already by the conversation list; a read held back until
+            # the stream caught up may be due now.
+            if conversation_id in self._read_due:
+                self._sync_read(conversation_id, now)
+            return None
+        watching = conversation_id == self.active_id and self.seen
+        news = not mine and message.seq > chat.last_read_seq and not watching
+        chat = dataclasses.replace(
+            chat,
+            last_seq=message.seq,
+            preview=preview(message, self.user_id),
+            last_activity=message.created_at.isoformat(),
+            unread=chat.unread + 1 if news else chat.unread,
+        )
+        self.chats[conversation_id] = chat
+        self.chats_changed = True
+        if watching or mine:
+            # Writing in a conversation, like watching it, means having read it.
+            self._read_upto(chat, message.seq, now=now, send=not mine)
+            return None
+        if not news:
+            return None
+        if conversation_id == self.active_id and not self.first_unread_seq:
+            self.first_unread_seq = message.seq
+        if chat.muted:
+            return None
+        self._toasts[conversation_id] = message.seq
+        return Popup(message, chat.unread)
+
+    def limited(self, conversation_id: str) -> None:
+        """The stream skipped older messages of a conversation (a long absence): its window
+        has a gap, so it is fetched afresh."""
+        timeline = self.timelines.get(conversation_id)
+        if timeline is not None:
+            timeline.reset()
+
+    def read_elsewhere(self, conversation_id: str, seq: int) -> None:
+        """Another tab (or device) read up to `seq`."""
+        chat = self.chats.get(conversation_id)
+        if chat is None or seq <= chat.last_read_seq:
+            return
+        timeline = self.timelines.get(conversation_id)
+        if seq >= chat.last_seq:
+            unread = 0
+        elif timeline is not None and timeline.loaded and timeline.oldest_seq is not None:
+            unread = sum(1 for m in timeline.messages() if not m.mine and m.seq > seq)
+        else:
+            unread = chat.unread
+        self.chats[conversation_id] = dataclasses.replace(chat, last_read_seq=seq, unread=unread)
+        self.chats_changed = True
+        read = self._reads.setdefault(conversation_id, _Read())
+        read.sent_seq = max(read.sent_seq, seq)
+        self._dismiss_upto(conversation_id, seq)
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def set_seen(self, seen: bool, now: float) -> None:
+        """The tab became seen or stopped being seen; becoming seen reads the open one."""
+        self.seen = seen
+        chat = self.chats.get(self.active_id)
+        if chat is None:
+            return
+        if seen:
+            self._read_upto(chat, chat.last_seq, now=now, force=True)
+        else:
+            self._sync_read(chat.id, now, force=True)
+
+    def tick(self, now: float) -> None:
+        """Send the reads held back by the one-per-second limit that are due by now."""
+        for conversation_id in list(self._read_due):
+            self._sync_read(conversation_id, now)
+
+    def _read_upto(
+        self, chat: ChatItem, seq: int, *, now: float, force: bool = False, send: bool = True
+    ) -> None:
+        if seq > chat.last_read_seq or chat.unread:
+            chat = dataclasses.replace(chat, unread=0, last_read_seq=max(chat.last_read_seq, seq))
+            self.chats[chat.id] = chat
+            self.chats_changed = True
+        self._dismiss_upto(chat.id, chat.last_read_seq)
+        if not send:
+            # The service moved the marker itself: a sender has read what they sent.
+            read = self._reads.setdefault(chat.id, _Read())
+            read.sent_seq = max(read.sent_seq, seq)
+            return
+        self._read_due.add(chat.id)
+        self._sync_read(chat.id, now, force=force)
+
+    def _sync_read(self, conversation_id: str, now: float, *, force: bool = False) -> None:
+        """Tell the service how far this tab has read, if that moved and the limit allows.
+
+        Never past the tab's cursor: the service bounds a read by what it delivered to this
+        socket, so a read ahead of the stream would be cut short and not sent again.
+        """
+        chat = self.chats.get(conversation_id)
+        if chat is None:
+            self._read_due.discard(conversation_id)
+            return
+        read = self._reads.setdefault(conversation_id, _Read())
+        target = min(chat.last_read_seq, self.cursors.get(conversation_id, 0))
+        if target <= read.sent_seq:
+            if chat.last_read_seq <= read.sent_seq:
+                self._read_due.discard(conversation_id)
+            return
+        if not force and now - read.sent_at < READ_INTERVAL_SECONDS:
+            return
+        read.sent_seq, read.sent_at = target, now
+        if target >= chat.last_read_seq:
+            self._read_due.discard(conversation_id)
+        self.outbox.append({"type": "read", "conversation_id": conversation_id, "seq": target})
+
+    def _dismiss_upto(self, conversation_id: str, seq: int) -> None:
+        announced = self._toasts.get(conversation_id)
+        if announced is not None and announced <= seq:
+            del self._toasts[conversation_id]
+            self.dismissed.add(conversation_id)
+
+    # --- sending ------------------------------------------------------------------------------
+
+    def send(self, body: str, now: float) -> None:
+        """Queue a message to the open conversation; it shows as pending until stored."""
+        body = body.strip()
+        if not body or self.active_id not in self.chats:
+            return
+        client_msg_id = uuid.uuid4().hex
+        self.pending[client_msg_id] = Pending(self.active_id, body, now)
+        self.outbox.append(self._send_frame(client_msg_id))
+        self.timeline(self.active_id).add_pending(
+            MessageItem(
+                key=client_msg_id,
+                conversation_id=self.active_id,
+                sender_id=self.user_id,
+                sender_name=self.display_name,
+                body=body,
+                client_msg_id=client_msg_id,
+                status="pending",
+                mine=True,
+            )
+        )
+
+    def retry(self, client_msg_id: str, now: float) -> None:
+        """Send a failed message again with the same id: the service stores it at most once."""
+        pending = self.pending.get(client_msg_id)
+        if pending is None:
+            return
+        pending.sent_at = now
+        self._set_status(pending.conversation_id, client_msg_id, "pending")
+        self.outbox.append(self._send_frame(client_msg_id))
+
+    def send_failed(self, client_msg_id: str) -> bool:
+        pending = self.pending.get(client_msg_id)
+        if pending is None:
+            return False
+        self._set_status(pending.conversation_id, client_msg_id, "failed")
+        return True
+
+    def expire(self, now: float, timeout: float) -> None:
+        """Sends without an ack for too long while connected show as failed, with a retry."""
+        for client_msg_id, pending in self.pending.items():
+            if now - pending.sent_at > timeout:
+                self._set_status(pending.conversation_id, client_msg_id, "failed")
+
+    def resend_all(self, now: float) -> None:
+        """After a resume: every send still waiting goes again (same ids), clock restarted."""
+        for client_msg_id, pending in self.pending.items():
+            pending.sent_at = now
+            self.outbox.append(self._send_frame(client_msg_id))
+
+    def take_outbox(self) -> list[dict[str, Any]]:
+        frames, self.outbox = self.outbox, []
+        return frames
+
+    def take_dismissed(self) -> set[str]:
+        dismissed, self.dismissed = self.dismissed, set()
+        return dismissed
+
+    def _send_frame(self, client_msg_id: str) -> dict[str, Any]:
+        pending = self.pending[client_msg_id]
+        return {
+            "type": "send",
+            "conversation_id": pending.conversation_id,
+            "client_msg_id": client_msg_id,
+            "body": pending.body,
+        }
+
+    def _set_status(self, conversation_id: str, client_msg_id: str, status: str) -> None:
+        timeline = self.timelines.get(conversation_id)
+        if timeline is not None:
+            timeline.set_status(client_msg_id, status)

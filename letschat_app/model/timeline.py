@@ -1,0 +1,161 @@
+"""One conversation's messages as a tab holds them: a bounded window of seq buckets.
+
+Messages are grouped by `seq // CHUNK` into buckets, and the window is at most `SLOTS`
+consecutive buckets. Each bucket is shown through a slot (`bucket % SLOTS`) of its own, so the
+page's state carries the window as `SLOTS` small lists: a new message changes one slot (at most
+`CHUNK` messages on the wire) and, when the window slides, the slot order (`SLOTS` small ints),
+never the whole conversation.
+"""
+
+from __future__ import annotations
+
+import bisect
+
+from letschat_app.state.models import MessageItem
+
+# Messages per bucket: the most one new message re-sends to the page.
+CHUNK = 10
+# Buckets in the window: the open conversation holds at most CHUNK * SLOTS stored messages.
+SLOTS = 20
+
+
+class Timeline:
+    """The stored messages of a window of buckets, plus the sends not yet stored."""
+
+    def __init__(self) -> None:
+        self._buckets: dict[int, list[MessageItem]] = {}
+        self._lo: int | None = None
+        self._hi: int | None = None
+        # The store has messages before the window (it was paged or slid past them).
+        self.has_older = False
+        # The window reaches the newest message; if not, newer ones wait for "Jump to newest".
+        self.at_newest = True
+        # A page was fetched from the store: the window is not only what arrived live.
+        self.loaded = False
+        self.pending: list[MessageItem] = []
+        # Slots whose contents changed since `take_changes`; the order changed too, if True.
+        self._changed: set[int] = set()
+        self._order_changed = False
+
+    # --- reading --------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return sum(len(bucket) for bucket in self._buckets.values())
+
+    def messages(self) -> list[MessageItem]:
+        """Every stored message of the window in seq order (for tests and small readers)."""
+        return [m for b in sorted(self._buckets) for m in self._buckets[b]]
+
+    @property
+    def oldest_seq(self) -> int | None:
+        if self._lo is None:
+            return None
+        for bucket in range(self._lo, (self._hi or self._lo) + 1):
+            if self._buckets.get(bucket):
+                return self._buckets[bucket][0].seq
+        return None
+
+    @property
+    def newest_seq(self) -> int:
+        if self._hi is None or self._lo is None:
+            return 0
+        for bucket in range(self._hi, self._lo - 1, -1):
+            if self._buckets.get(bucket):
+                return self._buckets[bucket][-1].seq
+        return 0
+
+    def slot(self, index: int) -> list[MessageItem]:
+        """What slot `index` shows: the window's bucket that maps to it, or nothing."""
+        if self._lo is None or self._hi is None:
+            return []
+        for bucket in range(self._lo, self._hi + 1):
+            if bucket % SLOTS == index:
+                return list(self._buckets.get(bucket, ()))
+        return []
+
+    def order(self) -> list[int]:
+        """The slots in the window's order, oldest bucket first."""
+        if self._lo is None or self._hi is None:
+            return []
+        return [bucket % SLOTS for bucket in range(self._lo, self._hi + 1)]
+
+    def take_changes(self) -> tuple[set[int], bool]:
+        """The slots changed since the last call, and whether the order changed."""
+        changed, order = self._changed, self._order_changed
+        self._changed, self._order_changed = set(), False
+        return changed, order
+
+    def touch_all(self) -> None:
+        """Mark every slot changed: the page shows another conversation now."""
+        self._changed = set(range(SLOTS))
+        self._order_changed = True
+
+    # --- changing ---------------------------------------------------------------------------
+
+    def add(self, item: MessageItem, *, live: bool) -> bool:
+        """Add a stored message (a repeat replaces it); return False if it is outside the
+        window. A `live` message newer than a window that stopped short of the newest one
+        stays out: the reader is looking at older history."""
+        self._confirm(item)
+        bucket = item.seq // CHUNK
+        if self._lo is None or self._hi is None:
+            if live and not self.at_newest:
+                return False
+            self._lo = self._hi = bucket
+            self._order_changed = True
+        elif bucket > self._hi:
+            if not self.at_newest:
+                return False
+            self._hi = bucket
+            self._order_changed = True
+            while self._hi - self._lo + 1 > SLOTS:
+                self._evict(self._lo)
+                self._lo += 1
+                self.has_older = True
+        elif bucket < self._lo:
+            if self._hi - bucket + 1 > SLOTS and live:
+                return False
+            self._lo = bucket
+            self._order_changed = True
+            while self._hi - self._lo + 1 > SLOTS:
+                self._evict(self._hi)
+                self._hi -= 1
+                self.at_newest = False
+        messages = self._buckets.setdefault(bucket, [])
+        seqs = [m.seq for m in messages]
+        index = bisect.bisect_left(seqs, item.seq)
+        if index < len(messages) and messages[index].seq == item.seq:
+            if messages[index] == item:
+                return True
+            messages[index] = item
+        else:
+            messages.insert(index, item)
+        self._changed.add(bucket % SLOTS)
+        return True
+
+    def add_pending(self, item: MessageItem) -> None:
+        self.pending.append(item)
+
+    def set_status(self, client_msg_id: str, status: str) -> bool:
+        for index, item in enumerate(self.pending):
+            if item.client_msg_id == client_msg_id and item.status != status:
+                self.pending[index] = MessageItem(**{**item.__dict__, "status": status})
+                return True
+        return False
+
+    def reset(self) -> None:
+        """Forget the stored window (it may have a gap): the next open fetches the newest
+        page. Unsent messages stay."""
+        self._buckets.clear()
+        self._lo = self._hi = None
+        self.has_older, self.at_newest, self.loaded = False, True, False
+        self.touch_all()
+
+    def _confirm(self, item: MessageItem) -> None:
+        """A stored message of mine replaces the pending send it confirms."""
+        if item.mine and item.client_msg_id:
+            self.pending = [p for p in self.pending if p.client_msg_id != item.client_msg_id]
+
+    def _evict(self, bucket: int) -> None:
+        self._buckets.pop(bucket, None)
+        self._changed.add(bucket % SLOTS)

@@ -1,0 +1,249 @@
+"""The web app's chat rules, without a browser: cursors, windows, unread, reads, sends."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+
+from backend_services.core.schemas import Conversation, Message, User
+from letschat_app.model.chat import READ_INTERVAL_SECONDS, ChatModel
+from letschat_app.model.timeline import CHUNK, SLOTS, Timeline
+from letschat_app.state.models import MessageItem
+
+ME, OTHER, CID = "me", "bob", "c1"
+NOW = datetime(2026, 12, 1, tzinfo=UTC)
+
+
+def message(seq: int, sender: str = OTHER, cid: str = CID, cmid: str = "") -> Message:
+    return Message(
+        id=f"{cid}-{seq}",
+        conversation_id=cid,
+        seq=seq,
+        sender_id=sender,
+        sender_name=sender.title(),
+        body=f"message {seq}",
+        client_msg_id=cmid or f"x{seq}",
+        created_at=NOW,
+    )
+
+
+def conversation(cid: str = CID, last_seq: int = 0, read: int = 0) -> Conversation:
+    members = [User(id=ME, username="me", display_name="Me")]
+    return Conversation(
+        id=cid,
+        kind="group",
+        name=cid,
+        members=members,
+        is_public=False,
+        created_at=NOW,
+        last_seq=last_seq,
+        last_read_seq=read,
+        unread=last_seq - read,
+        last_message=message(last_seq, cid=cid) if last_seq else None,
+    )
+
+
+def model_with(*conversations: Conversation) -> ChatModel:
+    model = ChatModel(ME, "Me")
+    model.load(conversations, 0.0)
+    return model
+
+
+def reads(model: ChatModel) -> list[int]:
+    return [f["seq"] for f in model.take_outbox() if f["type"] == "read"]
+
+
+def test_a_later_conversation_list_never_moves_a_cursor_past_what_the_tab_received() -> None:
+    model = model_with(conversation(last_seq=5))
+    model.receive(message(6), 1.0)
+    # Meanwhile the socket dropped and 7..9 were stored; the list (a reload) says 9.
+    model.load([conversation(last_seq=9)], 2.0)
+    assert model.resume_cursors() == {CID: 6}
+    for seq in (7, 8, 9):  # The resume replays them: shown once, not counted twice.
+        model.receive(message(seq), 3.0)
+    assert model.resume_cursors() == {CID: 9}
+    assert model.chats[CID].unread == 9
+
+
+def test_a_conversation_first_seen_in_the_list_resumes_from_the_list() -> None:
+    model = model_with(conversation(last_seq=40, read=40))
+    assert model.resume_cursors() == {CID: 40}
+
+
+def test_the_open_conversation_shows_every_message_once_in_order_whatever_the_replays() -> None:
+    model = model_with(conversation(last_seq=0))
+    model.open(CID, 0.0)
+    model.add_page(CID, [], has_older=False)
+    rng = random.Random(7)
+    arrivals = [seq for seq in range(1, 120) for _ in range(rng.randint(1, 3))]
+    rng.shuffle(arrivals)
+    for seq in arrivals:
+        model.receive(message(seq), 1.0)
+    shown = [m.seq for m in model.timeline(CID).messages()]
+    assert shown == list(range(1, 120))
+
+
+def test_the_window_is_bounded_and_slides_with_new_messages() -> None:
+    timeline = Timeline()
+    for seq in range(1, CHUNK * SLOTS * 3):
+        timeline.add(item(seq), live=True)
+    assert len(timeline) <= CHUNK * SLOTS
+    assert timeline.has_older
+    assert timeline.newest_seq == CHUNK * SLOTS * 3 - 1
+    assert len(set(timeline.order())) == len(timeline.order()) <= SLOTS
+    in_slot_order = [m.seq for slot in timeline.order() for m in timeline.slot(slot)]
+    assert in_slot_order == [m.seq for m in timeline.messages()] == sorted(in_slot_order)
+
+
+def test_a_new_message_changes_one_slot_and_the_order_only_when_the_window_slides() -> None:
+    timeline = Timeline()
+    for seq in range(1, 50):
+        timeline.add(item(seq), live=True)
+    timeline.take_changes()
+    timeline.add(item(50), live=True)  # A new bucket.
+    changed, order = timeline.take_changes()
+    assert changed == {50 // CHUNK % SLOTS}
+    assert order
+    timeline.add(item(51), live=True)
+    assert timeline.take_changes() == ({51 // CHUNK % SLOTS}, False)
+    assert timeline.slot(51 // CHUNK % SLOTS)[-1].seq == 51
+
+
+def test_paging_far_back_lets_the_newest_go_and_live_messages_wait() -> None:
+    timeline = Timeline()
+    newest = CHUNK * SLOTS * 2
+    timeline.add(item(newest), live=True)
+    for seq in range(newest - 1, 0, -1):
+        timeline.add(item(seq), live=False)
+    assert not timeline.at_newest
+    assert not timeline.add(item(newest + 1), live=True)
+    assert timeline.oldest_seq == 1
+
+
+def test_a_message_in_the_open_conversation_of_a_tab_not_seen_is_unread_and_pops_up() -> None:
+    model = model_with(conversation(last_seq=3, read=3))
+    model.open(CID, 0.0)
+    model.take_outbox()
+    popup = model.receive(message(4), 1.0)
+    assert popup is not None
+    assert model.chats[CID].unread == 1
+    assert model.total_unread == 1
+    assert model.first_unread_seq == 4
+    assert reads(model) == []
+    model.set_seen(True, 2.0)  # Coming back reads it, at once.
+    assert model.chats[CID].unread == 0
+    assert reads(model) == [4]
+    assert model.take_dismissed() == {CID}
+
+
+def test_a_seen_tab_reads_at_most_once_a_second_and_sends_the_rest_when_due() -> None:
+    model = model_with(conversation(last_seq=0))
+    model.open(CID, 0.0)
+    model.set_seen(True, 0.0)
+    model.take_outbox()
+    sent = []
+    for n in range(1, 11):  # Ten messages in a second.
+        now = 10.0 + n / 10
+        assert model.receive(message(n), now) is None
+        model.tick(now)
+        sent += reads(model)
+    assert model.chats[CID].unread == 0
+    assert len(sent) <= 2
+    model.tick(11.0 + READ_INTERVAL_SECONDS)
+    sent += reads(model)
+    assert sent[-1] == 10
+
+
+def test_leaving_or_hiding_sends_the_read_held_back() -> None:
+    model = model_with(conversation(last_seq=0))
+    model.open(CID, 0.0)
+    model.set_seen(True, 0.0)
+    model.receive(message(1), 5.0)
+    model.receive(message(2), 5.1)
+    assert reads(model) == [1]
+    model.set_seen(False, 5.2)
+    assert reads(model) == [2]
+
+
+def test_a_read_never_runs_ahead_of_the_stream() -> None:
+    model = model_with(conversation(last_seq=5))
+    model.receive(message(6), 1.0)
+    model.load([conversation(last_seq=9)], 2.0)
+    model.open(CID, 3.0)  # Read as far as the list says: the service knows only up to 6 here.
+    assert reads(model) == [6]
+    model.receive(message(7), 3.1)
+    model.receive(message(8), 5.0)
+    model.receive(message(9), 5.1)
+    model.tick(6.5)
+    assert reads(model) == [8, 9]
+
+
+def test_a_read_from_another_tab_recounts_and_dismisses_the_toast() -> None:
+    model = model_with(conversation(cid="a", last_seq=0), conversation(cid="b", last_seq=0))
+    model.open("b", 0.0)
+    model.add_page("a", [], has_older=False)
+    for seq in (1, 2, 3):
+        assert model.receive(message(seq, cid="a"), 1.0) is not None
+    model.read_elsewhere("a", 2)
+    assert model.chats["a"].unread == 1
+    assert model.take_dismissed() == set()
+    model.read_elsewhere("a", 3)
+    assert model.chats["a"].unread == 0
+    assert model.take_dismissed() == {"a"}
+
+
+def test_a_muted_conversation_counts_but_does_not_pop_up() -> None:
+    model = model_with(conversation(last_seq=0))
+    model.set_muted({CID})
+    assert model.receive(message(1), 0.0) is None
+    assert model.chats[CID].unread == 1
+    assert model.total_unread == 0
+
+
+def test_my_own_messages_are_read_and_confirm_the_pending_send() -> None:
+    model = model_with(conversation(last_seq=2, read=0))
+    model.open(CID, 0.0)
+    model.take_outbox()
+    model.send("  hello  ", 1.0)
+    [frame] = model.take_outbox()
+    assert frame["body"] == "hello"
+    assert [p.status for p in model.timeline(CID).pending] == ["pending"]
+    model.receive(message(3, sender=ME, cmid=frame["client_msg_id"]), 1.5)
+    assert model.timeline(CID).pending == []
+    assert model.pending == {}
+    assert model.chats[CID].unread == 0
+    assert reads(model) == []  # The service counts a send as read.
+
+
+def test_unacked_sends_fail_only_after_the_timeout_and_go_again_on_resume() -> None:
+    model = model_with(conversation())
+    model.open(CID, 0.0)
+    model.send("one", 1.0)
+    model.take_outbox()
+    model.expire(5.0, timeout=10.0)
+    assert model.timeline(CID).pending[0].status == "pending"
+    model.expire(12.0, timeout=10.0)
+    assert model.timeline(CID).pending[0].status == "failed"
+    model.resend_all(13.0)
+    assert [f["body"] for f in model.take_outbox()] == ["one"]
+
+
+def test_limited_resets_the_window_so_it_is_fetched_afresh() -> None:
+    model = model_with(conversation(last_seq=3))
+    model.open(CID, 0.0)
+    model.add_page(CID, [message(1), message(2), message(3)], has_older=False)
+    model.limited(CID)
+    assert model.timeline(CID).messages() == []
+    assert model.open(CID, 1.0)  # Needs its newest page again.
+
+
+def test_leaving_a_conversation_forgets_it() -> None:
+    model = model_with(conversation())
+    model.open(CID, 0.0)
+    model.left(CID)
+    assert model.active_id == ""
+    assert model.resume_cursors() == {}
+
+
+def item(seq: int) -> MessageItem:
+    return MessageItem(key=str(seq), id=str(seq), seq=seq, body=str(seq))
