@@ -91,6 +91,51 @@
     },
   };
 
+  // While the page is offline its sends wait in Reflex's event queue; show them meanwhile.
+  function pageOffline() {
+    var badge = document.getElementById("connection");
+    return !!badge && badge.dataset.hop === "page";
+  }
+
+  document.addEventListener(
+    "submit",
+    function (event) {
+      var form = event.target;
+      var box = form && form.querySelector && form.querySelector("#composer");
+      var outbox = document.getElementById("offline-outbox");
+      if (!box || !outbox || !pageOffline() || !box.value.trim()) return;
+      var row = document.createElement("div");
+      row.className = "offline-pending";
+      var bubble = document.createElement("div");
+      bubble.className = "message mine";
+      bubble.dataset.status = "waiting";
+      var body = document.createElement("p");
+      body.className = "msg-body";
+      body.textContent = box.value.trim(); // text, never markup
+      var status = document.createElement("span");
+      status.className = "msg-status";
+      status.textContent = "Waiting for connection…";
+      bubble.append(body, status);
+      row.append(bubble);
+      outbox.append(row);
+    },
+    true,
+  );
+
+  // Once online, each waiting message goes when the app shows it (pending or sent).
+  function clearOfflineOutbox() {
+    var outbox = document.getElementById("offline-outbox");
+    if (!outbox || !outbox.firstChild || pageOffline()) return;
+    var shown = {};
+    document.querySelectorAll("#messages .message.mine .msg-body").forEach(function (el) {
+      if (!outbox.contains(el)) shown[el.textContent] = true;
+    });
+    Array.prototype.slice.call(outbox.children).forEach(function (row) {
+      var body = row.querySelector(".msg-body");
+      if (!body || shown[body.textContent]) row.remove();
+    });
+  }
+
   // Enter sends, Shift+Enter is a newline.
   document.addEventListener("keydown", function (event) {
     var target = event.target;
@@ -149,6 +194,7 @@
   new MutationObserver(function () {
     syncTitle();
     reportSeen();
+    clearOfflineOutbox();
     keepAnchor();
     var button = document.getElementById("load-older");
     if (button === observed) return;

@@ -145,6 +145,9 @@ def _message_list() -> rx.Component:
             ),
             rx.foreach(ChatState.slot_order, _slot),
             rx.foreach(ChatState.unsent, _bubble),
+            # Filled by letschat.js with what is typed while this page is offline, until the
+            # queued sends reach the app's backend and show as pending above.
+            rx.el.div(id="offline-outbox", width="100%"),
             spacing="2",
             padding="var(--space-3)",
             width="100%",

@@ -233,7 +233,7 @@ class GroupBrowser(ChatState):
         except api_client.ApiError as exc:
             self.browse_error = exc.message
             return
-        mine = {chat.id for chat in self.chats}
+        mine = set(self._chat_model().chats)
         self.groups = [GroupResult(g.id, g.name, g.member_count) for g in found if g.id not in mine]
         self.browse_error = ""
 

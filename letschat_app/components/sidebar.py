@@ -8,7 +8,8 @@ import reflex as rx
 from reflex_components_core.core.banner import has_connection_errors
 
 from letschat_app.components.dialogs import browse_groups_dialog, new_chat_dialog, new_group_dialog
-from letschat_app.state.chat import ChatState
+from letschat_app.model.sidebar import CHUNK, CHUNKS, chunk_start
+from letschat_app.state.chat import ChatState, chats_name
 from letschat_app.state.models import ChatItem
 
 
@@ -77,6 +78,18 @@ def _chat_row(chat: ChatItem) -> rx.Component:
     )
 
 
+def _place(index: rx.Var[int]) -> rx.Component | rx.Var[Any]:
+    """The conversation at sidebar place `index`, looked up in its chunk (model/sidebar.py)."""
+    place = index.to(int)
+    last = CHUNKS - 1
+    chunk = rx.cond(place >= chunk_start(last), last, place // CHUNK)
+    cases = [
+        (n, _chat_row(getattr(ChatState, chats_name(n))[place - chunk_start(n)]))
+        for n in range(CHUNKS)
+    ]
+    return rx.match(chunk, *cases, rx.fragment())
+
+
 def _menu() -> rx.Component:
     return rx.menu.root(
         rx.menu.trigger(
@@ -114,9 +127,9 @@ def sidebar() -> rx.Component:
             new_chat_dialog(), new_group_dialog(), browse_groups_dialog(), spacing="2", wrap="wrap"
         ),
         rx.cond(
-            ChatState.chats.length() > 0,
+            ChatState.chat_order.length() > 0,
             rx.scroll_area(
-                rx.vstack(rx.foreach(ChatState.chats, _chat_row), spacing="1", width="100%"),
+                rx.vstack(rx.foreach(ChatState.chat_order, _place), spacing="1", width="100%"),
                 type="auto",
                 flex="1",
             ),

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from backend_services.core.schemas import Conversation, Message
+from letschat_app.model.sidebar import SidebarPlaces
 from letschat_app.model.timeline import Timeline
 from letschat_app.state.models import ChatItem, MessageItem, chat_item, message_item, preview
 
@@ -46,6 +47,7 @@ class Popup:
 
     message: Message
     count: int
+    toast_id: str
 
 
 @dataclass
@@ -72,14 +74,16 @@ class ChatModel:
         self.seen = False
         # Frames for the live socket, taken by the state after each change.
         self.outbox: list[dict[str, Any]] = []
-        # Conversations whose toast should go: what it announced was read.
+        # Toasts that should go: what they announced was read.
         self.dismissed: set[str] = set()
         self._reads: dict[str, _Read] = {}
         # Conversations read further than the service has been told.
         self._read_due: set[str] = set()
-        # Conversation -> newest seq announced by a toast still up.
-        self._toasts: dict[str, int] = {}
-        self.chats_changed = False
+        # Conversation -> the toast still up for it: (its id, the newest seq it announced).
+        # A toast's id is new each time (sonner drops a toast that reuses a dismissed id).
+        self._toasts: dict[str, tuple[str, int]] = {}
+        # Places of the conversations in the sidebar's chunks; a change marks its chunk.
+        self.places = SidebarPlaces()
 
     # --- the conversation list --------------------------------------------------------------
 
@@ -89,10 +93,11 @@ class ChatModel:
         fresh = {c.id: self._item(c) for c in conversations}
         for gone in set(self.chats) - set(fresh):
             self._forget(gone)
+            self.places.remove(gone)
         for conversation_id, item in fresh.items():
             self.cursors.setdefault(conversation_id, item.last_seq)
+            self.places.changed(conversation_id)
         self.chats = fresh
-        self.chats_changed = True
         active = self.chats.get(self.active_id)
         if active is not None and self.seen:
             self._read_upto(active, active.last_seq, now=now, force=True)
@@ -113,12 +118,12 @@ class ChatModel:
             )
         self.cursors.setdefault(conversation.id, item.last_seq)
         self.chats[conversation.id] = item
-        self.chats_changed = True
+        self.places.changed(conversation.id)
 
     def left(self, conversation_id: str) -> None:
         self._forget(conversation_id)
         self.chats.pop(conversation_id, None)
-        self.chats_changed = True
+        self.places.remove(conversation_id)
 
     def set_muted(self, muted: set[str]) -> None:
         self.muted = set(muted)
@@ -127,7 +132,7 @@ class ChatModel:
                 self.chats[conversation_id] = dataclasses.replace(
                     chat, muted=conversation_id in self.muted
                 )
-                self.chats_changed = True
+                self.places.changed(conversation_id)
 
     def ordered_chats(self) -> list[ChatItem]:
         return sorted(self.chats.values(), key=lambda c: c.last_activity, reverse=True)
@@ -150,8 +155,9 @@ class ChatModel:
         self.cursors.pop(conversation_id, None)
         self.timelines.pop(conversation_id, None)
         self._reads.pop(conversation_id, None)
-        if self._toasts.pop(conversation_id, None) is not None:
-            self.dismissed.add(conversation_id)
+        toast = self._toasts.pop(conversation_id, None)
+        if toast is not None:
+            self.dismissed.add(toast[0])
         if self.active_id == conversation_id:
             self.active_id = ""
 
@@ -229,7 +235,7 @@ class ChatModel:
             unread=chat.unread + 1 if news else chat.unread,
         )
         self.chats[conversation_id] = chat
-        self.chats_changed = True
+        self.places.changed(conversation_id)
         if watching or mine:
             # Writing in a conversation, like watching it, means having read it.
             self._read_upto(chat, message.seq, now=now, send=not mine)
@@ -240,8 +246,11 @@ class ChatModel:
             self.first_unread_seq = message.seq
         if chat.muted:
             return None
-        self._toasts[conversation_id] = message.seq
-        return Popup(message, chat.unread)
+        toast_id = self._toasts.get(conversation_id, (f"chat-{conversation_id}-{message.seq}", 0))[
+            0
+        ]
+        self._toasts[conversation_id] = (toast_id, message.seq)
+        return Popup(message, chat.unread, toast_id)
 
     def limited(self, conversation_id: str) -> None:
         """The stream skipped older messages of a conversation (a long absence): its window
@@ -263,7 +272,7 @@ class ChatModel:
         else:
             unread = chat.unread
         self.chats[conversation_id] = dataclasses.replace(chat, last_read_seq=seq, unread=unread)
-        self.chats_changed = True
+        self.places.changed(conversation_id)
         read = self._reads.setdefault(conversation_id, _Read())
         read.sent_seq = max(read.sent_seq, seq)
         self._dismiss_upto(conversation_id, seq)
@@ -292,7 +301,7 @@ class ChatModel:
         if seq > chat.last_read_seq or chat.unread:
             chat = dataclasses.replace(chat, unread=0, last_read_seq=max(chat.last_read_seq, seq))
             self.chats[chat.id] = chat
-            self.chats_changed = True
+            self.places.changed(chat.id)
         self._dismiss_upto(chat.id, chat.last_read_seq)
         if not send:
             # The service moved the marker itself: a sender has read what they sent.
@@ -326,10 +335,10 @@ class ChatModel:
         self.outbox.append({"type": "read", "conversation_id": conversation_id, "seq": target})
 
     def _dismiss_upto(self, conversation_id: str, seq: int) -> None:
-        announced = self._toasts.get(conversation_id)
-        if announced is not None and announced <= seq:
+        toast = self._toasts.get(conversation_id)
+        if toast is not None and toast[1] <= seq:
             del self._toasts[conversation_id]
-            self.dismissed.add(conversation_id)
+            self.dismissed.add(toast[0])
 
     # --- sending ------------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ import reflex as rx
 from backend_services.core.schemas import Conversation
 from letschat_app import api_client
 from letschat_app.model.chat import ChatModel
+from letschat_app.model.sidebar import CHUNKS as CHAT_CHUNKS
 from letschat_app.model.timeline import SLOTS
 from letschat_app.state.models import ChatItem, MessageItem
 from letschat_app.state.session import SessionState
@@ -37,12 +38,16 @@ def slot_name(index: int) -> str:
     return f"slot_{index}"
 
 
-def toast_id(conversation_id: str) -> str:
-    return f"chat-{conversation_id}"
+def chats_name(chunk: int) -> str:
+    return f"chats_{chunk}"
 
 
 class ChatState(SessionState):
-    chats: rx.Field[list[ChatItem]] = rx.field(default_factory=list)
+    # The sidebar: places of the conversations, newest activity first; each chunk holds the
+    # conversations of CHUNK places (model/sidebar.py).
+    chat_order: rx.Field[list[int]] = rx.field(default_factory=list)
+    locals().update({chats_name(n): rx.field(default_factory=list) for n in range(CHAT_CHUNKS)})
+    __annotations__.update({chats_name(n): "rx.Field[list[ChatItem]]" for n in range(CHAT_CHUNKS)})
     active_id: str = ""
     active: rx.Field[ChatItem] = rx.field(default_factory=ChatItem)
     total_unread: int = 0
@@ -50,7 +55,8 @@ class ChatState(SessionState):
     # the stored messages of one seq bucket; `unsent` the sends not stored yet.
     slot_order: rx.Field[list[int]] = rx.field(default_factory=list)
     unsent: rx.Field[list[MessageItem]] = rx.field(default_factory=list)
-    # slot_0 … slot_{SLOTS-1}, declared in a loop (read them with getattr and `slot_name`).
+    # slot_0 … slot_{SLOTS-1}, declared in a loop (read them with getattr and `slot_name`;
+    # likewise the sidebar's chunks with `chats_name`).
     locals().update({slot_name(n): rx.field(default_factory=list) for n in range(SLOTS)})
     __annotations__.update({slot_name(n): "rx.Field[list[MessageItem]]" for n in range(SLOTS)})
     has_older: bool = False
@@ -173,6 +179,7 @@ class ChatState(SessionState):
         if model.user_id != self.user_id:
             # Another person signed in in this tab: start afresh.
             model = self._model = ChatModel(self.user_id, self.display_name)
+            model.places.touch_all()
             self._chats_loaded = False
         model.display_name = self.display_name
         if not model.muted and self.muted_json != "[]":
@@ -214,9 +221,12 @@ class ChatState(SessionState):
         queued; return the toasts to dismiss."""
         model = self._chat_model()
         self._flush_outbox(model)
-        if model.chats_changed:
-            model.chats_changed = False
-            self.chats = model.ordered_chats()
+        changed_chunks = model.places.take_changes()
+        if changed_chunks:
+            for chunk in changed_chunks:
+                setattr(self, chats_name(chunk), model.places.chunk(chunk, model.chats))
+            ordered = [chat.id for chat in model.ordered_chats()]
+            _set(self, "chat_order", model.places.order(ordered))
             _set(self, "total_unread", model.total_unread)
         _set(self, "active", model.active)
         switched = model.active_id != self.active_id
@@ -241,7 +251,7 @@ class ChatState(SessionState):
             _set(self, "at_newest", timeline.at_newest)
         # Reassigned so a state manager that stores states (disk, Redis) sees the change.
         self._model = model
-        return [rx.toast.dismiss(toast_id(cid)) for cid in sorted(model.take_dismissed())]
+        return [rx.toast.dismiss(toast) for toast in sorted(model.take_dismissed())]
 
 
 def _set(state: rx.State, name: str, value: Any) -> None:

@@ -19,7 +19,7 @@ from websockets.exceptions import WebSocketException
 
 from letschat_app import api_client
 from letschat_app.model.chat import ChatModel, Popup
-from letschat_app.state.chat import OUTBOXES, ChatState, outbox, toast_id
+from letschat_app.state.chat import OUTBOXES, ChatState, outbox
 from letschat_app.state.models import ChatItem
 from letschat_app.state.session import SESSION_ENDED
 
@@ -186,7 +186,7 @@ class LiveState(ChatState):
         toast = rx.toast.info(
             title,
             description=body + more,
-            id=toast_id(message.conversation_id),
+            id=popup.toast_id,
             duration=6000,
             close_button=True,
             action=ToastAction(label="Open", on_click=ChatState.open_chat(message.conversation_id)),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 
 import httpx
 from playwright.async_api import Page, expect
@@ -96,6 +97,8 @@ async def test_a_dropped_page_connection_catches_up_and_sends_what_was_typed_off
         for n in range(5):
             await post(http, app, token, cid, f"while offline {n}")
     await send(bob, "typed offline")
+    waiting = bob.page.locator('.message[data-status="waiting"]').filter(has_text="typed offline")
+    await expect(waiting).to_have_text(re.compile("Waiting for connection"))
     await bob.context.set_offline(False)
 
     await expect(bob.page.locator("#connection")).to_have_text("Connected")
@@ -103,6 +106,7 @@ async def test_a_dropped_page_connection_catches_up_and_sends_what_was_typed_off
     bob.console_errors[:] = [e for e in bob.console_errors if "ERR_INTERNET_DISCONNECTED" not in e]
     await expect(bubbles(alice.page, "typed offline")).to_have_count(1)
     await expect(bob.page.locator(".message.mine").last).to_have_attribute("data-status", "sent")
+    await expect(waiting).to_have_count(0)
     expected = ["hello", *(f"while offline {n}" for n in range(5)), "typed offline"]
     await expect(bob.page.locator(".message .msg-body")).to_have_count(len(expected))
     assert await shown_bodies(bob.page) == expected

@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 
 from backend_services.core.schemas import Conversation, Message, User
 from letschat_app.model.chat import READ_INTERVAL_SECONDS, ChatModel
+from letschat_app.model.sidebar import CHUNK as SIDEBAR_CHUNK
+from letschat_app.model.sidebar import CHUNKS as SIDEBAR_CHUNKS
 from letschat_app.model.timeline import CHUNK, SLOTS, Timeline
 from letschat_app.state.models import MessageItem
 
@@ -133,7 +135,7 @@ def test_a_message_in_the_open_conversation_of_a_tab_not_seen_is_unread_and_pops
     model.set_seen(True, 2.0)  # Coming back reads it, at once.
     assert model.chats[CID].unread == 0
     assert reads(model) == [4]
-    assert model.take_dismissed() == {CID}
+    assert len(model.take_dismissed()) == 1
 
 
 def test_a_seen_tab_reads_at_most_once_a_second_and_sends_the_rest_when_due() -> None:
@@ -189,7 +191,7 @@ def test_a_read_from_another_tab_recounts_and_dismisses_the_toast() -> None:
     assert model.take_dismissed() == set()
     model.read_elsewhere("a", 3)
     assert model.chats["a"].unread == 0
-    assert model.take_dismissed() == {"a"}
+    assert model.take_dismissed() == {"chat-a-1"}
 
 
 def test_a_muted_conversation_counts_but_does_not_pop_up() -> None:
@@ -247,3 +249,40 @@ def test_leaving_a_conversation_forgets_it() -> None:
 
 def item(seq: int) -> MessageItem:
     return MessageItem(key=str(seq), id=str(seq), seq=seq, body=str(seq))
+
+
+def test_a_message_changes_one_sidebar_chunk_and_the_order_only_if_its_chat_moved() -> None:
+    chats = [conversation(cid=f"c{n:02d}", last_seq=1) for n in range(3 * SIDEBAR_CHUNK)]
+    model = model_with(*chats)
+    assert model.places.take_changes() == {0, 1, 2}
+    first_order = model.places.order([c.id for c in model.ordered_chats()])
+    assert sorted(first_order) == list(range(3 * SIDEBAR_CHUNK))
+
+    later = message(2, cid="c17")
+    later = later.model_copy(update={"created_at": NOW.replace(hour=1)})
+    model.receive(later, 1.0)
+    assert model.places.take_changes() == {17 // SIDEBAR_CHUNK}
+    order = model.places.order([c.id for c in model.ordered_chats()])
+    assert order[0] == model.places.index("c17")
+    chunk = model.places.chunk(17 // SIDEBAR_CHUNK, model.chats)
+    assert [c.id for c in chunk] == [f"c{n:02d}" for n in range(16, 24)]
+    assert chunk[1].preview == "message 2"
+
+
+def test_sidebar_places_are_stable_and_reused_after_leaving() -> None:
+    model = model_with(conversation(cid="a"), conversation(cid="b"), conversation(cid="c"))
+    places = {cid: model.places.index(cid) for cid in "abc"}
+    model.left("b")
+    assert [c.id for c in model.places.chunk(0, model.chats)] == ["a", "", "c"]
+    model.upsert(conversation(cid="d"))
+    assert model.places.index("d") == places["b"]
+    assert model.places.index("a") == places["a"]
+
+
+def test_conversations_past_the_last_chunk_share_it() -> None:
+    count = SIDEBAR_CHUNK * SIDEBAR_CHUNKS + 5
+    model = model_with(*(conversation(cid=f"c{n:03d}") for n in range(count)))
+    last = model.places.chunk(SIDEBAR_CHUNKS - 1, model.chats)
+    assert len(last) == SIDEBAR_CHUNK + 5
+    shown = [c.id for k in range(SIDEBAR_CHUNKS) for c in model.places.chunk(k, model.chats)]
+    assert sorted(shown) == sorted(model.chats)
