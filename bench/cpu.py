@@ -29,6 +29,54 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def _stat_fields(pid: str) -> list[str] | None:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()
+    except OSError:
+        return None
+
+
+def _process_table() -> dict[int, tuple[int, float]]:
+    """pid -> (parent pid, CPU seconds of the process and of the children it has reaped)."""
+    table = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and (fields := _stat_fields(entry)) is not None:
+            # After the command name: ppid is field 4 of the file, utime..cstime fields 14-17.
+            table[int(entry)] = (int(fields[1]), sum(map(int, fields[11:15])) / CLOCK_TICKS)
+    return table
+
+
+def _tree(pid: int, table: Mapping[int, tuple[int, float]]) -> set[int]:
+    tree, frontier = {pid}, [pid]
+    while frontier:
+        parent = frontier.pop()
+        children = [child for child, (ppid, _) in table.items() if ppid == parent]
+        tree.update(children)
+        frontier += children
+    return tree & table.keys()
+
+
+def tree_pids(pid: int) -> set[int]:
+    """`pid` and all its living descendants."""
+    return _tree(pid, _process_table())
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of `pid` and all its descendants, including children they have reaped.
+
+    Counting each process's reaped children (cutime, cstime) as well as its own time keeps the
+    sum steady when a worker exits: its time moves into its parent's, not out of the tree.
+    """
+    table = _process_table()
+    return sum(table[member][1] for member in _tree(pid, table))
+
+
+def child_pids(pid: int) -> list[int]:
+    """The living direct children of `pid`."""
+    return [child for child, (parent, _) in _process_table().items() if parent == pid]
+
+
 def machine_busy_seconds() -> float:
     """CPU seconds all cores spent not idle, machine-wide (from /proc/stat)."""
     with open("/proc/stat") as stat:
@@ -53,6 +101,8 @@ class CpuWindow:
 
     pids: Mapping[str, int]
     redis_url: str | None = None
+    # Processes counted with all their descendants (servers that fork workers, a browser).
+    trees: Mapping[str, int] = field(default_factory=dict)
     _before: dict[str, float] = field(default_factory=dict)
     _started: float = 0.0
     used: dict[str, float] = field(default_factory=dict)
@@ -60,6 +110,7 @@ class CpuWindow:
 
     def _sample(self) -> dict[str, float]:
         sample = {name: process_cpu_seconds(pid) for name, pid in self.pids.items()}
+        sample |= {name: tree_cpu_seconds(pid) for name, pid in self.trees.items()}
         if self.redis_url is not None:
             sample["redis"] = redis_cpu_seconds(self.redis_url)
         sample[MACHINE] = machine_busy_seconds()
