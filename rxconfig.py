@@ -9,6 +9,10 @@ import reflex as rx
 _frontend_port = int(os.environ.get("LETSCHAT_FRONTEND_PORT", "3000"))
 _backend_port = int(os.environ.get("LETSCHAT_REFLEX_BACKEND_PORT", "8000"))
 
+_state_manager_mode = os.environ.get("REFLEX_STATE_MANAGER_MODE") or (
+    "redis" if os.environ.get("REFLEX_REDIS_URL") else "memory"
+)
+
 config = rx.Config(
     app_name="letschat_app",
     # No frontend_port here: Reflex treats it like the --frontend-port flag, which a backend-only
@@ -17,6 +21,11 @@ config = rx.Config(
     api_url=os.environ.get("LETSCHAT_REFLEX_API_URL", f"http://127.0.0.1:{_backend_port}"),
     deploy_url=os.environ.get("LETSCHAT_PUBLIC_URL", f"http://127.0.0.1:{_frontend_port}"),
     telemetry_enabled=False,
+    # One backend process keeps every tab's state in memory: the disk manager pickles each
+    # changed state to a file (a third of the backend's CPU per delivered message), and a tab
+    # whose state is lost in a restart starts afresh from the services, losing nothing. Several
+    # backend processes share states in Redis (REFLEX_REDIS_URL, as compose and ECS set it).
+    state_manager_mode=rx.constants.StateManagerMode(_state_manager_mode),
     show_built_with_reflex=False,
     plugins=[rx.plugins.RadixThemesPlugin(theme=rx.theme(accent_color="indigo", radius="large"))],
     disable_plugins=[rx.plugins.SitemapPlugin],

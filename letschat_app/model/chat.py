@@ -82,6 +82,8 @@ class ChatModel:
         # Conversation -> the toast still up for it: (its id, the newest seq it announced).
         # A toast's id is new each time (sonner drops a toast that reuses a dismissed id).
         self._toasts: dict[str, tuple[str, int]] = {}
+        # What the Reflex state last published, by var name (kept by state/chat.py).
+        self.published: dict[str, Any] = {}
         # Places of the conversations in the sidebar's chunks; a change marks its chunk.
         self.places = SidebarPlaces()
 

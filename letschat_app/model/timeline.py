@@ -13,10 +13,10 @@ import bisect
 
 from letschat_app.state.models import MessageItem
 
-# Messages per bucket: the most one new message re-sends to the page.
-CHUNK = 10
+# Messages per bucket: the most one new message re-sends to the page (three on average).
+CHUNK = 5
 # Buckets in the window: the open conversation holds at most CHUNK * SLOTS stored messages.
-SLOTS = 20
+SLOTS = 40
 
 
 class Timeline:

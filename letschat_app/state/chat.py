@@ -10,6 +10,7 @@ can call it by name.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
 from typing import Any
@@ -221,43 +222,50 @@ class ChatState(SessionState):
         queued; return the toasts to dismiss."""
         model = self._chat_model()
         self._flush_outbox(model)
+        put = functools.partial(_put, self, model.published)
         changed_chunks = model.places.take_changes()
         if changed_chunks:
             for chunk in changed_chunks:
-                setattr(self, chats_name(chunk), model.places.chunk(chunk, model.chats))
-            ordered = [chat.id for chat in model.ordered_chats()]
-            _set(self, "chat_order", model.places.order(ordered))
-            _set(self, "total_unread", model.total_unread)
-        _set(self, "active", model.active)
-        switched = model.active_id != self.active_id
-        _set(self, "active_id", model.active_id)
-        _set(self, "first_unread_seq", model.first_unread_seq)
+                put(chats_name(chunk), model.places.chunk(chunk, model.chats), always=True)
+            put("chat_order", model.places.order([chat.id for chat in model.ordered_chats()]))
+            put("total_unread", model.total_unread)
+        put("active", model.active)
+        switched = put("active_id", model.active_id)
+        put("first_unread_seq", model.first_unread_seq)
         timeline = model.timelines.get(model.active_id) if model.active_id else None
         if timeline is None:
             if switched:
-                self.slot_order, self.unsent = [], []
+                put("slot_order", [])
+                put("unsent", [])
                 for index in range(SLOTS):
-                    setattr(self, slot_name(index), [])
+                    put(slot_name(index), [], always=True)
         else:
             if switched:
                 timeline.touch_all()
             changed, order_changed = timeline.take_changes()
             for index in changed:
-                setattr(self, slot_name(index), timeline.slot(index))
+                put(slot_name(index), timeline.slot(index), always=True)
             if order_changed:
-                self.slot_order = timeline.order()
-            _set(self, "unsent", list(timeline.pending))
-            _set(self, "has_older", timeline.has_older)
-            _set(self, "at_newest", timeline.at_newest)
-        # Reassigned so a state manager that stores states (disk, Redis) sees the change.
+                put("slot_order", timeline.order())
+            put("unsent", list(timeline.pending))
+            put("has_older", timeline.has_older)
+            put("at_newest", timeline.at_newest)
+        # Reassigned so a state manager that stores states (Redis) sees the change.
         self._model = model
         return [rx.toast.dismiss(toast) for toast in sorted(model.take_dismissed())]
 
 
-def _set(state: rx.State, name: str, value: Any) -> None:
-    """Assign only a changed value: every assignment puts the var on the wire."""
-    if getattr(state, name) != value:
-        setattr(state, name, value)
+def _put(
+    state: rx.State, published: dict[str, Any], name: str, value: Any, *, always: bool = False
+) -> bool:
+    """Assign a var if its value changed since it was last published (or `always`); return
+    whether it was assigned. Every assignment puts the var on the wire, and reading a var back
+    through a background task's state proxy costs more than keeping a copy."""
+    if not always and name in published and published[name] == value:
+        return False
+    setattr(state, name, value)
+    published[name] = value
+    return True
 
 
 def _parse_muted(raw: str) -> set[str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime
 
 from backend_services.core.schemas import Conversation, Message, User
 
@@ -45,7 +44,6 @@ class MessageItem:
     sender_id: str = ""
     sender_name: str = ""
     body: str = ""
-    time: str = ""
     timestamp: str = ""
     client_msg_id: str = ""
     status: str = "sent"
@@ -90,10 +88,6 @@ def chat_item(conversation: Conversation, viewer: str, muted: bool) -> ChatItem:
     )
 
 
-def clock(moment: datetime) -> str:
-    return moment.strftime("%H:%M")
-
-
 def message_item(message: Message, viewer: str) -> MessageItem:
     return MessageItem(
         key=message.id,
@@ -103,7 +97,6 @@ def message_item(message: Message, viewer: str) -> MessageItem:
         sender_id=message.sender_id,
         sender_name=message.sender_name,
         body=message.body,
-        time=clock(message.created_at),
         timestamp=message.created_at.isoformat(),
         client_msg_id=message.client_msg_id,
         status="sent",
