@@ -292,6 +292,10 @@ class ChatModel:
         else:
             self._sync_read(chat.id, now, force=True)
 
+    def wants_tick(self) -> bool:
+        """Whether time alone can change anything: a send may time out, a read may be due."""
+        return bool(self.pending or self._read_due)
+
     def tick(self, now: float) -> None:
         """Send the reads held back by the one-per-second limit that are due by now."""
         for conversation_id in list(self._read_due):

@@ -28,6 +28,9 @@ from letschat_app.state.session import SessionState
 # Frames waiting for this tab's live socket, by Reflex client token. Not state: a queue can't be
 # serialised, and it belongs to this process, like the socket it feeds.
 OUTBOXES: dict[str, asyncio.Queue[dict[str, Any]]] = {}
+# Tabs with work for the live connection's idle tick (a send waiting for its ack, a read held
+# back), by client token: an idle tab's tick then costs no state round trip.
+TICK_WANTED: set[str] = set()
 PAGE_SIZE = 50
 
 
@@ -250,6 +253,10 @@ class ChatState(SessionState):
             put("unsent", list(timeline.pending))
             put("has_older", timeline.has_older)
             put("at_newest", timeline.at_newest)
+        if model.wants_tick():
+            TICK_WANTED.add(self.router.session.client_token)
+        else:
+            TICK_WANTED.discard(self.router.session.client_token)
         # Reassigned so a state manager that stores states (Redis) sees the change.
         self._model = model
         return [rx.toast.dismiss(toast) for toast in sorted(model.take_dismissed())]

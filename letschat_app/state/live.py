@@ -19,7 +19,7 @@ from websockets.exceptions import WebSocketException
 
 from letschat_app import api_client
 from letschat_app.model.chat import ChatModel, Popup
-from letschat_app.state.chat import OUTBOXES, ChatState, outbox
+from letschat_app.state.chat import OUTBOXES, TICK_WANTED, ChatState, outbox
 from letschat_app.state.models import ChatItem
 from letschat_app.state.session import SESSION_ENDED
 
@@ -59,6 +59,7 @@ class LiveState(ChatState):
                 yield event
         finally:
             RUNNING.discard(client_token)
+            TICK_WANTED.discard(client_token)
             # Unacked sends live on in the state and go again after the next resume.
             OUTBOXES.pop(client_token, None)
 
@@ -121,6 +122,9 @@ class LiveState(ChatState):
             cursors = self._chat_model().resume_cursors()
         await socket.send({"type": "resume", "cursors": cursors})
         async for batch in socket.frames(IDLE_TICK_SECONDS):
+            if not batch and client_token not in TICK_WANTED:
+                yield "idle"  # Nothing can have changed: no state round trip.
+                continue
             async with self:
                 if self.token != token:
                     return  # Logged out (perhaps in another tab).

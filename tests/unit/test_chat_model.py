@@ -286,3 +286,17 @@ def test_conversations_past_the_last_chunk_share_it() -> None:
     assert len(last) == SIDEBAR_CHUNK + 5
     shown = [c.id for k in range(SIDEBAR_CHUNKS) for c in model.places.chunk(k, model.chats)]
     assert sorted(shown) == sorted(model.chats)
+
+
+def test_an_idle_tab_wants_a_tick_only_while_time_can_change_something() -> None:
+    model = model_with(conversation(last_seq=0))
+    assert not model.wants_tick()
+    model.open(CID, 0.0)
+    model.set_seen(True, 0.0)
+    model.receive(message(1), 5.0)
+    model.receive(message(2), 5.1)  # Held back by the one-per-second limit.
+    assert model.wants_tick()
+    model.tick(6.2)
+    assert not model.wants_tick()
+    model.send("hi", 7.0)
+    assert model.wants_tick()  # Its ack may time out.
