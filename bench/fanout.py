@@ -4,12 +4,14 @@ One run starts a bare `websockets.broadcast` relay (the ceiling), then SecantusD
 service and two message-service instances with `--clients` users in one group. For each system
 and each `--rate`, a separate load-generator process connects every client (split over both
 instances), sends `--messages` into the group at that rate and times every (message, recipient)
-delivery. Everything binds 127.0.0.1, every wait is bounded, and everything started is stopped
-at the end, on Ctrl-C and on errors too.
+delivery. Against the message service every client also sends `read` frames as the web app
+does (`bench/reads.py`; `--no-reads` turns them off). Everything binds 127.0.0.1, every wait is
+bounded, and everything started is stopped at the end, on Ctrl-C and on errors too.
 
     .venv/bin/python -m bench.fanout                                # 1,000 clients
     .venv/bin/python -m bench.fanout --clients 50 --messages 20     # smoke run, < 1 minute
     .venv/bin/python -m bench.fanout --rate 10,20,40                # find the knee
+    .venv/bin/python -m bench.fanout --no-reads                     # deliveries alone
 """
 
 from __future__ import annotations
@@ -67,6 +69,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=False,
         help="clients offer permessage-deflate (as browsers do) and both systems accept it; "
         "default: off on both, the message service's default (LETSCHAT_WS_COMPRESSION)",
+    )
+    add(
+        "--reads",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="receivers send `read` as the web app does: at most one a second each, for the "
+        "newest seq received, only if it moved (default); --no-reads measures delivery alone",
+    )
+    add(
+        "--mongo-options",
+        default="",
+        metavar="OPTIONS",
+        help="URI options appended to the services' SecantusDB URL, e.g. retryWrites=false",
     )
     add("--send-queue-size", type=int, help="LETSCHAT_SEND_QUEUE_SIZE for the services")
     add(
@@ -158,6 +173,8 @@ def letschat_targets(stack: Stack, accounts: list[seed.Account]) -> list[Target]
 @contextlib.contextmanager
 def letschat_system(args: argparse.Namespace, work: Path) -> Iterator[System]:
     secantus, mongo_url = start_secantus(work / "secantus", work)
+    if args.mongo_options:
+        mongo_url = f"{mongo_url}&{args.mongo_options}"
     try:
         with running_stack(mongo_url, REDIS_URL, work, **service_overrides(args)) as stack:
             setup = seed.seed_group(stack, args.clients, via=args.group_via)
@@ -189,6 +206,7 @@ def measure(args: argparse.Namespace, system: System, rate: float, work: Path) -
         compression=args.compression,
         tag=uuid.uuid4().hex[:8],
         cursors=system.cursors(),
+        reads=args.reads,
     )
     result = run_load(spec, work, CpuWindow(dict(system.pids), redis_url=system.redis_url))
     result.update(system.extra, bad_log_lines=system.bad_log_lines())

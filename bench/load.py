@@ -2,7 +2,9 @@
 
 It runs apart from the servers so that clients never share their event loop. It connects all
 clients, sends `messages` frames at a fixed rate from the first `senders` clients, records the
-latency of every (message, recipient) delivery, and writes a JSON summary. It prints `phase send`
+latency of every (message, recipient) delivery, and writes a JSON summary. Against the message
+service every client also sends `read` frames the way the web app does (`bench/reads.py`), so
+the figures include what reading costs. It prints `phase send`
 and `phase done` on stdout so the harness can sample server CPU over exactly the measured window.
 
     python -m bench.load SPEC.json RESULT.json
@@ -22,7 +24,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.wsclient import LeanSocket
+from bench.reads import Readers
+from bench.wsclient import LeanSocket, OnText
 
 # Every delivered frame carries "bench:<run tag>:<index>:<send time in perf_counter ns>" in its
 # body; the tag tells this run's messages from earlier runs' in the same group.
@@ -61,6 +64,8 @@ class LoadSpec:
     tag: str
     # Resume cursors: where each socket's history starts (a reconnecting client sends its own).
     cursors: dict[str, int] = field(default_factory=dict)
+    # Receivers send `read` frames as the web app does (the message service only).
+    reads: bool = True
 
     @classmethod
     def load(cls, path: Path) -> LoadSpec:
@@ -268,14 +273,29 @@ def _phase(name: str) -> None:
     print(f"phase {name}", flush=True)
 
 
+def _receiver(recorder: Recorder, readers: Readers | None, index: int) -> OnText:
+    if readers is None:
+        return recorder.on_frame
+
+    def on_text(raw: str) -> None:
+        recorder.on_frame(raw)
+        if raw.startswith(MESSAGE_FRAME):
+            readers.on_message(index, raw)
+
+    return on_text
+
+
 async def run(spec: LoadSpec) -> dict[str, Any]:
     started = time.monotonic()
     sockets = await connect_all(spec)
     connect_s = time.monotonic() - started
     recorder = Recorder(spec.messages, re.compile(STAMP.format(tag=re.escape(spec.tag))))
-    for ws in sockets:
-        ws.on_text = recorder.on_frame
+    reading = spec.reads and spec.system == "letschat"  # The relay would broadcast them.
+    readers = Readers(sockets, spec.conversation_id) if reading else None
+    for index, ws in enumerate(sockets):
+        ws.on_text = _receiver(recorder, readers, index)
     _watch_closes(sockets, recorder)
+    ticker = asyncio.create_task(readers.run()) if readers is not None else None
     try:
         _phase("send")
         cpu_before = _cpu_seconds()
@@ -283,8 +303,13 @@ async def run(spec: LoadSpec) -> dict[str, Any]:
         await drain(recorder, spec.messages * len(sockets))
         cpu_s = _cpu_seconds() - cpu_before
         _phase("done")
-        return summarise(spec, recorder, connect_s, cpu_s)
+        reads = None if readers is None else readers.sent
+        return {**summarise(spec, recorder, connect_s, cpu_s), "reads": reads}
     finally:
+        if ticker is not None:
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker
         for ws in sockets:
             ws.on_text = None
         await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)

@@ -121,6 +121,11 @@ def details(result: Result) -> list[str]:
             f"  acks (stored and published, seen by the sender): {result['acks']}, "
             f"p50 {result['ack_p50_ms']:.1f} ms, p99 {result['ack_p99_ms']:.1f} ms"
         )
+    if result.get("reads") is not None:
+        lines.append(
+            f"  reads sent by the receivers (paced as the web app paces them): {result['reads']}, "
+            f"{result['reads'] / max(1e-9, result['window_s']):.0f}/s"
+        )
     if result.get("seed_s") is not None:
         lines.append(f"  users + group (group via {result['group_via']}): {result['seed_s']:.1f} s")
     return lines + _problems(result)

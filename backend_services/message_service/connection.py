@@ -69,6 +69,17 @@ class Connection:
     def follows(self, conversation_id: str) -> bool:
         return conversation_id in self.cursors or conversation_id in self.catching_up
 
+    def read_bound(self, conversation_id: str, seq: int) -> int | None:
+        """How far a read of `seq` may move the marker: no further than this socket was sent.
+
+        None unless the socket follows the conversation live (it may be catching up, or never
+        have followed it): then only the store knows whether the user may read it at all.
+        """
+        cursor = self.cursors.get(conversation_id)
+        if cursor is None or conversation_id in self.catching_up:
+            return None
+        return min(seq, cursor)
+
     def offer(self, conversation_id: str, prev: int | None, seq: int, text: str) -> bool:
         """Take a live message frame; return True if the socket missed something before it.
 

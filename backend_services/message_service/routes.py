@@ -165,4 +165,6 @@ async def mark_read(
 ) -> dict[str, str | int]:
     """Move your read marker forward to `seq`; returns where it now is."""
     seq = await services.mark_read(session, conversation_id, body.seq, origin=None)
+    if seq is None:  # It was there already (or further): say where.
+        seq = await services.store.reads.get(conversation_id, session.user.id)
     return {"conversation_id": conversation_id, "seq": seq}

@@ -11,6 +11,7 @@ from backend_services.core.ratelimit import RateLimiter
 from backend_services.core.schemas import Message
 from backend_services.core.sessions import Session, SessionVerifier
 from backend_services.core.store import Store
+from backend_services.message_service.connection import Connection
 from backend_services.message_service.hub import Hub
 
 
@@ -38,8 +39,20 @@ class MessageServices:
 
     async def mark_read(
         self, session: Session, conversation_id: str, seq: int, *, origin: str | None
-    ) -> int:
-        """Move the read marker and tell the user's other sockets."""
-        stored = await self.store.conversations.mark_read(conversation_id, session.user.id, seq)
-        await self.hub.publish_read(session.user.id, conversation_id, stored, origin)
-        return stored
+    ) -> int | None:
+        """Move the read marker as far as the store allows and, if it moved, tell the user's
+        other sockets; return the seq it moved to (None: it did not move)."""
+        moved_to = await self.store.conversations.mark_read(conversation_id, session.user.id, seq)
+        if moved_to is not None:
+            await self.hub.publish_read(session.user.id, conversation_id, moved_to, origin)
+        return moved_to
+
+    async def mark_read_from(self, connection: Connection, conversation_id: str, seq: int) -> None:
+        """A socket's `read`: what the socket follows proves membership and bounds the marker,
+        so one conditional write does; a socket that does not follow it takes the checked path.
+        """
+        bound = connection.read_bound(conversation_id, seq)
+        if bound is None:
+            await self.mark_read(connection.session, conversation_id, seq, origin=connection.id)
+        elif await self.store.reads.advance(conversation_id, connection.user_id, bound):
+            await self.hub.publish_read(connection.user_id, conversation_id, bound, connection.id)

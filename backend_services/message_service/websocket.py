@@ -217,7 +217,7 @@ async def _handle(
         )
         connection.push(frames.ack(frame.client_msg_id, msg))
     elif isinstance(frame, ReadFrame):
-        await services.mark_read(session, frame.conversation_id, frame.seq, origin=connection.id)
+        await services.mark_read_from(connection, frame.conversation_id, frame.seq)
     elif isinstance(frame, ResumeFrame):
         await services.hub.resume(connection, dict(frame.cursors))
     elif isinstance(frame, PingFrame):

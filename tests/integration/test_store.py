@@ -8,9 +8,10 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
+from pymongo.monitoring import CommandListener, CommandStartedEvent
 
 from backend_services.core.schemas import User
-from backend_services.core.store import Store
+from backend_services.core.store import Database, Store
 
 GRACE = timedelta(seconds=0.3)
 
@@ -233,3 +234,44 @@ async def test_a_conversation_whose_state_was_never_written_gets_it_with_its_fir
     view = await store.conversations.view(doc, bob.id)
     assert (view.last_seq, view.unread, view.last_message) == (1, 1, msg)
     assert [c.id for c in await store.conversations.list_for(bob.id)] == [dm]
+
+
+class CommandLog(CommandListener):
+    """The names of the commands a client started."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def started(self, event: CommandStartedEvent) -> None:
+        self.names.append(event.command_name)
+
+    def succeeded(self, event: object) -> None:
+        pass
+
+    def failed(self, event: object) -> None:
+        pass
+
+
+async def test_advancing_a_read_marker_is_one_command_whether_or_not_it_moves(
+    mongo_url: str,
+) -> None:
+    log = CommandLog()
+    database = Database(mongo_url, f"test_{uuid.uuid4().hex[:12]}", event_listeners=[log])
+    store = Store(database)
+    try:
+        await database.ping()
+
+        async def advance(seq: int) -> tuple[bool, list[str]]:
+            log.names.clear()
+            moved = await store.reads.advance("conversation", "user", seq)
+            return moved, log.names.copy()
+
+        assert await advance(3) == (True, ["update"])  # The first read creates the marker.
+        assert await advance(5) == (True, ["update"])
+        assert await advance(5) == (False, ["update"])
+        assert await advance(2) == (False, ["update"])
+        assert await advance(0) == (False, [])  # Nothing read is what no marker says.
+        assert await store.reads.get("conversation", "user") == 5
+    finally:
+        await database.client.drop_database(database.db.name)
+        await store.close()

@@ -70,3 +70,24 @@ def test_a_socket_too_far_behind_is_closed_to_resume_later() -> None:
     assert drain(conn) == [Close(CloseCode.SLOW_CONSUMER, "too far behind; reconnect and resume")]
     conn.push("after")
     assert drain(conn) == []
+
+
+def test_a_read_is_bounded_by_what_the_socket_was_sent() -> None:
+    conn = connection()
+    conn.cursors["c"] = 6
+    assert conn.read_bound("c", 4) == 4
+    assert conn.read_bound("c", 9) == 6  # Past what it was sent: cut to its cursor.
+
+
+def test_a_read_where_the_socket_is_not_live_is_left_to_the_store() -> None:
+    conn = connection()
+    assert conn.read_bound("never-followed", 3) is None
+    conn.catching_up["resuming"] = []
+    assert conn.read_bound("resuming", 3) is None
+    conn.cursors["c"] = 4
+    assert conn.offer("c", 6, 7, "m7")  # A gap: the socket catches up from the store.
+    conn.cursors.pop("c")  # As the hub does when it starts the catch-up.
+    assert conn.read_bound("c", 3) is None
+    conn.cursors["left"] = 5
+    conn.unfollow("left")
+    assert conn.read_bound("left", 3) is None

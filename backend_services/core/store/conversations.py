@@ -204,11 +204,13 @@ class ConversationStore:
             if cid in docs
         ]
 
-    async def mark_read(self, conversation_id: str, user_id: str, seq: int) -> int:
-        """Move the user's read marker forward (never back, never past the last message)."""
+    async def mark_read(self, conversation_id: str, user_id: str, seq: int) -> int | None:
+        """Move a member's read marker forward (never back, never past the last message);
+        return the seq it moved to, or None if it was there already."""
         await self.require_member(conversation_id, user_id)
         last_seq = (await self.last_seqs([conversation_id])).get(conversation_id, 0)
-        return await self._reads.advance(conversation_id, user_id, min(seq, last_seq))
+        target = min(seq, last_seq)
+        return target if await self._reads.advance(conversation_id, user_id, target) else None
 
     # --- views -------------------------------------------------------------------------------
 

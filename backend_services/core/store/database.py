@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,6 +14,7 @@ from pymongo import ASCENDING, AsyncMongoClient, IndexModel, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.monitoring import CommandListener
 
 logger = logging.getLogger("letschat.store")
 # A database container or a just-launched SecantusDB may take a while to accept connections.
@@ -56,6 +58,21 @@ async def upsert(
         if doc is not None:  # Always, for an upsert returning the document after.
             return doc
     raise RuntimeError(f"upsert of {key!r} returned nothing")
+
+
+async def upsert_changed(collection: AsyncCollection[Document], key: str, update: Document) -> bool:
+    """Apply `update` to the document `_id == key`, creating it if needed; return whether that
+    changed anything. One command: an update with nothing to change (a `$max` at or below the
+    stored value) writes nothing, and its result says so."""
+
+    async def attempt() -> bool:
+        result = await collection.update_one({"_id": key}, update, upsert=True)
+        return result.modified_count > 0 or result.upserted_id is not None
+
+    for _ in range(UPSERT_ATTEMPTS - 1):
+        with contextlib.suppress(DuplicateKeyError):
+            return await attempt()
+    return await attempt()
 
 
 # SecantusDB answers an `$in` over a thousand ids in super-linear time; lookups in batches of this
@@ -113,13 +130,21 @@ INDEXES: dict[str, list[IndexModel]] = {
 class Database:
     """Owns the client; `connect` is cheap (pymongo connects lazily), `close` must be awaited."""
 
-    def __init__(self, url: str, name: str, *, timeout_ms: int = 5000) -> None:
+    def __init__(
+        self,
+        url: str,
+        name: str,
+        *,
+        timeout_ms: int = 5000,
+        event_listeners: Sequence[CommandListener] = (),
+    ) -> None:
         self.client: AsyncMongoClient[Document] = AsyncMongoClient(
             url,
             tz_aware=True,
             serverSelectionTimeoutMS=timeout_ms,
             connectTimeoutMS=timeout_ms,
             appname="letschat",
+            event_listeners=event_listeners,
         )
         self.db: AsyncDatabase[Document] = self.client[name]
 

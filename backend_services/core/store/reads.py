@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from backend_services.core.store.database import Database, find_by_ids, upsert
+from backend_services.core.store.database import Database, find_by_ids, upsert_changed
 
 
 def _key(conversation_id: str, user_id: str) -> str:
@@ -17,18 +17,27 @@ class ReadMarkers:
     def __init__(self, database: Database) -> None:
         self._reads = database.db["reads"]
 
-    async def advance(self, conversation_id: str, user_id: str, seq: int) -> int:
-        """Move the marker forward to `seq` (never back); return where it now is."""
-        doc = await upsert(
+    async def advance(self, conversation_id: str, user_id: str, seq: int) -> bool:
+        """Move the marker forward to `seq` (never back); return whether it moved.
+
+        Every viewer of a conversation reads, so this is one command whether or not the marker
+        moves. `$max` rather than a filter on `seq < new`: with the filter, a marker's first two
+        writes racing each other can leave the lower one stored and report the higher as not moved.
+        """
+        if seq <= 0:
+            return False  # No marker already means nothing read.
+        return await upsert_changed(
             self._reads,
             _key(conversation_id, user_id),
             {
                 "$max": {"seq": seq},
                 "$setOnInsert": {"conversation_id": conversation_id, "user_id": user_id},
             },
-            projection={"seq": 1},
         )
-        return int(doc["seq"])
+
+    async def get(self, conversation_id: str, user_id: str) -> int:
+        """The user's marker in that conversation (0: nothing read)."""
+        return (await self.get_many(user_id, [conversation_id])).get(conversation_id, 0)
 
     async def get_many(self, user_id: str, conversation_ids: Iterable[str]) -> dict[str, int]:
         """The user's markers in those conversations; a missing one means nothing read."""
