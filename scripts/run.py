@@ -49,7 +49,12 @@ def plan(env: dict[str, str], *, web: bool = True) -> dict[str, tuple[str, dict[
             f"--storage-path {shlex.quote(str(storage))} --log-level WARNING",
             {},
         )
-        env["LETSCHAT_MONGODB_URL"] = f"mongodb://127.0.0.1:{port}/?directConnection=true"
+        # No retryable writes on the embedded server: SecantusDB keeps a record of each one and
+        # scans them all on every write, so its writes slow down as they add up. Nothing relies
+        # on the driver's retry: a failed send is resent by its client with the same id.
+        env["LETSCHAT_MONGODB_URL"] = (
+            f"mongodb://127.0.0.1:{port}/?directConnection=true&retryWrites=false"
+        )
     message = _python_module("backend_services.message_service")
     processes["auth"] = (
         _python_module("backend_services.auth_service"),

@@ -110,7 +110,8 @@ def start_secantus(data_dir: Path, log_dir: Path, port: int | None = None) -> tu
     wait_until(lambda: _tcp_open(port) or not proc.running, START_TIMEOUT, "SecantusDB")
     if not proc.running:
         raise RuntimeError(f"SecantusDB exited:\n{proc.log()}")
-    return proc, f"mongodb://127.0.0.1:{port}/?directConnection=true"
+    # Without retryable writes, as scripts/run uses SecantusDB (see there why).
+    return proc, f"mongodb://127.0.0.1:{port}/?directConnection=true&retryWrites=false"
 
 
 def start_redis(log_dir: Path, port: int | None = None) -> Process:
