@@ -10,23 +10,13 @@ import httpx
 from playwright.async_api import Page, expect
 
 from tests.e2e.conftest import RECORD_NOTIFICATIONS, App, People, Person, watch
-from tests.e2e.test_chat import bubbles, chat_row, send, start_direct
+from tests.e2e.test_chat import bubbles, chat_row, only_conversation, send, start_direct
 from tests.support.visibility import INIT_SCRIPT as VISIBILITY
 from tests.support.visibility import set_hidden
 
 
 async def token_of(person: Person) -> str:
     return str(await person.page.evaluate("localStorage.getItem('letschat_token')"))
-
-
-async def only_conversation(app: App, token: str) -> dict[str, object]:
-    async with httpx.AsyncClient() as http:
-        response = await http.get(
-            f"{app.stack.messages[1].url}/conversations",
-            headers={"Authorization": f"Bearer {token}"},
-        )
-    [conversation] = response.json()
-    return dict(conversation)
 
 
 async def post(http: httpx.AsyncClient, app: App, token: str, cid: str, body: str) -> None:

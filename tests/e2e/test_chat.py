@@ -268,12 +268,18 @@ async def test_after_a_backend_restart_the_app_reconnects_and_shows_what_was_mis
 
 
 async def _conversation_id(app: App, token: str) -> str:
+    return str((await only_conversation(app, token))["id"])
+
+
+async def only_conversation(app: App, token: str) -> dict[str, object]:
+    """The one conversation `token`'s user belongs to, as the REST list shows it."""
     async with httpx.AsyncClient() as http:
         response = await http.get(
             f"{app.stack.messages[1].url}/conversations",
             headers={"Authorization": f"Bearer {token}"},
         )
-    return str(response.json()[0]["id"])
+    [conversation] = response.json()
+    return dict(conversation)
 
 
 async def test_reading_in_one_tab_clears_the_badge_in_another(people: People, app: App) -> None:
