@@ -10,6 +10,7 @@ never the whole conversation.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 
 from letschat_app.state.models import MessageItem
 
@@ -139,7 +140,7 @@ class Timeline:
     def set_status(self, client_msg_id: str, status: str) -> bool:
         for index, item in enumerate(self.pending):
             if item.client_msg_id == client_msg_id and item.status != status:
-                self.pending[index] = MessageItem(**{**item.__dict__, "status": status})
+                self.pending[index] = dataclasses.replace(item, status=status)
                 return True
         return False
 
