@@ -92,6 +92,9 @@ class ChatState(SessionState):
         except api_client.ApiError as exc:
             return self._api_failed(exc)
         model = self._chat_model()
+        # Mutes are read here, once per page load (they sync across tabs in localStorage),
+        # not on every published change.
+        model.set_muted(_parse_muted(self.muted_json))
         model.load(conversations, time.monotonic())
         self._chats_loaded = True
         self.error = ""
@@ -186,8 +189,6 @@ class ChatState(SessionState):
             model.places.touch_all()
             self._chats_loaded = False
         model.display_name = self.display_name
-        if not model.muted and self.muted_json != "[]":
-            model.set_muted(_parse_muted(self.muted_json))
         return model
 
     async def _fetch_page(self, conversation_id: str, before_seq: int | None) -> Any:
