@@ -16,6 +16,7 @@ from backend_services.core.sessions import SessionVerifier
 from backend_services.core.store import Store
 from backend_services.message_service import routes, websocket
 from backend_services.message_service.hub import Hub
+from backend_services.message_service.reads import ReadBatcher
 from backend_services.message_service.services import MessageServices
 from backend_services.web import health_router, install_error_handlers
 
@@ -49,15 +50,18 @@ def create_app(
         send_limiter=RateLimiter(
             burst=settings.send_burst, rate_per_second=settings.send_rate_per_second
         ),
+        reads=ReadBatcher(store.reads, hub.publish_read, interval=settings.read_flush_seconds),
     )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await store.prepare()
         await hub.start()
+        services.reads.start()
         try:
             yield
         finally:
+            await services.reads.close()
             await hub.stop()
             await store.close()
 

@@ -34,6 +34,8 @@ class Connection:
     cursors: dict[str, int] = field(default_factory=dict)
     # Conversations being caught up from the store; live frames wait here meanwhile.
     catching_up: dict[str, list[Held]] = field(default_factory=dict)
+    # Conversation id -> the highest seq this socket has read (its user's marker, as it knows it).
+    read: dict[str, int] = field(default_factory=dict)
     resumed: bool = False
     closing: Close | None = None
     outbox: asyncio.Queue[str | Close] = field(init=False)
@@ -80,6 +82,13 @@ class Connection:
             return None
         return min(seq, cursor)
 
+    def note_read(self, conversation_id: str, seq: int) -> bool:
+        """Record a read of `seq`; False if this socket had read that far already."""
+        if seq <= self.read.get(conversation_id, 0):
+            return False
+        self.read[conversation_id] = seq
+        return True
+
     def offer(self, conversation_id: str, prev: int | None, seq: int, text: str) -> bool:
         """Take a live message frame; return True if the socket missed something before it.
 
@@ -120,4 +129,5 @@ class Connection:
 
     def unfollow(self, conversation_id: str) -> None:
         self.cursors.pop(conversation_id, None)
+        self.read.pop(conversation_id, None)
         self.catching_up.pop(conversation_id, None)

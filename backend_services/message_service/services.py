@@ -13,6 +13,7 @@ from backend_services.core.sessions import Session, SessionVerifier
 from backend_services.core.store import Store
 from backend_services.message_service.connection import Connection
 from backend_services.message_service.hub import Hub
+from backend_services.message_service.reads import ReadBatcher
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,16 +23,25 @@ class MessageServices:
     hub: Hub
     verifier: SessionVerifier
     send_limiter: RateLimiter
+    reads: ReadBatcher
 
     async def send(
-        self, session: Session, conversation_id: str, body: str, client_msg_id: str
+        self,
+        session: Session,
+        conversation_id: str,
+        body: str,
+        client_msg_id: str,
+        *,
+        known_member: bool = False,
     ) -> tuple[Message, bool]:
-        """Store a message (idempotent on `client_msg_id`), then fan it out if it is new."""
+        """Store a message (idempotent on `client_msg_id`), then fan it out if it is new.
+        `known_member`: the caller has proven membership (its socket follows the conversation).
+        """
         wait = self.send_limiter.try_acquire(session.user.id)
         if wait > 0:
             raise RateLimited(retry_after=max(1, round(wait + 0.5)))
         msg, created = await self.store.messages.append(
-            conversation_id, session.user, body, client_msg_id
+            conversation_id, session.user, body, client_msg_id, known_member=known_member
         )
         if created:
             await self.hub.publish_message(msg)
@@ -49,10 +59,11 @@ class MessageServices:
 
     async def mark_read_from(self, connection: Connection, conversation_id: str, seq: int) -> None:
         """A socket's `read`: what the socket follows proves membership and bounds the marker,
-        so one conditional write does; a socket that does not follow it takes the checked path.
+        so the read joins the instance's next batch of marker writes (a read the socket made
+        already costs nothing); a socket that does not follow it takes the checked path.
         """
         bound = connection.read_bound(conversation_id, seq)
         if bound is None:
             await self.mark_read(connection.session, conversation_id, seq, origin=connection.id)
-        elif await self.store.reads.advance(conversation_id, connection.user_id, bound):
-            await self.hub.publish_read(connection.user_id, conversation_id, bound, connection.id)
+        elif connection.note_read(conversation_id, bound):
+            self.reads.add(connection.user_id, conversation_id, bound, connection.id)

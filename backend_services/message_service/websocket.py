@@ -213,7 +213,11 @@ async def _handle(
     session = connection.session
     if isinstance(frame, SendFrame):
         msg, _ = await services.send(
-            session, frame.conversation_id, frame.body, frame.client_msg_id
+            session,
+            frame.conversation_id,
+            frame.body,
+            frame.client_msg_id,
+            known_member=connection.follows(frame.conversation_id),
         )
         connection.push(frames.ack(frame.client_msg_id, msg))
     elif isinstance(frame, ReadFrame):

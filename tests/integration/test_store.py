@@ -275,3 +275,96 @@ async def test_advancing_a_read_marker_is_one_command_whether_or_not_it_moves(
     finally:
         await database.client.drop_database(database.db.name)
         await store.close()
+
+
+async def test_a_message_is_stored_in_four_commands_when_membership_is_known(
+    mongo_url: str,
+) -> None:
+    log = CommandLog()
+    database = Database(mongo_url, f"test_{uuid.uuid4().hex[:12]}", event_listeners=[log])
+    store = Store(database)
+    try:
+        await database.ensure_indexes()
+        alice = await store.users.create(f"a{uuid.uuid4().hex[:8]}", "x", "Alice")
+        bob = await store.users.create(f"b{uuid.uuid4().hex[:8]}", "x", "Bob")
+        doc, _ = await store.conversations.open_direct(alice.id, bob.id)
+        dm = doc["_id"]
+
+        async def send(client_msg_id: str, *, known_member: bool) -> tuple[bool, list[str]]:
+            log.names.clear()
+            _, created = await store.messages.append(
+                dm, alice, "hi", client_msg_id, known_member=known_member
+            )
+            return created, sorted(log.names)
+
+        # Allocate the seq, insert, move the newest message, move the sender's marker.
+        stored = ["findAndModify", "insert", "update", "update"]
+        assert await send("one", known_member=True) == (True, stored)
+        assert await send("two", known_member=False) == (True, sorted(["find", *stored]))
+        # A resend is found by the unique index; its seq becomes a tombstone, so no reader
+        # waits for it and the conversation goes on from the next seq.
+        created, names = await send("one", known_member=True)
+        assert (created, names) == (False, ["find", "findAndModify", "insert", "insert"])
+        third, _ = await store.messages.append(dm, alice, "after", "three", known_member=True)
+        batch = await store.messages.read_after(dm, 0, limit=10)
+        assert ([m.body for m in batch.messages], batch.through_seq) == (["hi", "hi", "after"], 4)
+        assert third.seq == 4
+    finally:
+        await database.client.drop_database(database.db.name)
+        await store.close()
+
+
+async def test_many_read_markers_move_in_one_command_and_each_says_whether_it_moved(
+    mongo_url: str,
+) -> None:
+    log = CommandLog()
+    database = Database(mongo_url, f"test_{uuid.uuid4().hex[:12]}", event_listeners=[log])
+    store = Store(database)
+    try:
+        await database.ping()
+        await store.reads.advance("c1", "ahead", 9)
+        await store.reads.advance("c1", "behind", 2)
+        log.names.clear()
+
+        marks = [("c1", "ahead", 5), ("c1", "behind", 4), ("c2", "new", 3), ("c1", "zero", 0)]
+        moved = await store.reads.advance_many(marks)
+
+        assert moved == [False, True, True, False]
+        # The one that did not move collided once and was tried again, where it is exact.
+        assert log.names == ["update", "update"]
+        stored = {(c, u): await store.reads.get(c, u) for c, u, _ in marks}
+        assert stored == {
+            ("c1", "ahead"): 9,
+            ("c1", "behind"): 4,
+            ("c2", "new"): 3,
+            ("c1", "zero"): 0,
+        }
+        log.names.clear()
+        assert await store.reads.advance_many([("c1", "behind", 6)]) == [True]
+        assert log.names == ["update"]
+    finally:
+        await database.client.drop_database(database.db.name)
+        await store.close()
+
+
+async def test_first_writes_of_one_marker_from_two_places_report_exactly_one_move_each(
+    mongo_url: str,
+) -> None:
+    """Two instances storing the first read of the same marker at once collide on `_id`; the
+    retry makes each answer true to what is stored."""
+    database = Database(mongo_url, f"test_{uuid.uuid4().hex[:12]}")
+    store = Store(database)
+    try:
+        await database.ping()
+        for round_ in range(20):
+            conversation = f"c{round_}"
+            low, high = await asyncio.gather(
+                store.reads.advance_many([(conversation, "u", 5)]),
+                store.reads.advance_many([(conversation, "u", 7)]),
+            )
+            assert high == [True]
+            assert await store.reads.get(conversation, "u") == 7
+            del low  # It moved if it got there first, and did not otherwise.
+    finally:
+        await database.client.drop_database(database.db.name)
+        await store.close()

@@ -92,16 +92,24 @@ class MessageStore:
         self._hole_grace = hole_grace
 
     async def append(
-        self, conversation_id: str, sender: User, body: str, client_msg_id: str
+        self,
+        conversation_id: str,
+        sender: User,
+        body: str,
+        client_msg_id: str,
+        *,
+        known_member: bool = False,
     ) -> tuple[Message, bool]:
-        """Store a message from a member; return it and whether it is new (False on a resend)."""
+        """Store a message from a member; return it and whether it is new (False on a resend).
+
+        `known_member` skips the membership query, for a caller that has just proven it (a
+        socket that follows the conversation). A resend is not looked up first: sends are almost
+        never resends, and the unique index on `client_msg_id` finds the ones that are, at the
+        price of a seq that stays a tombstone.
+        """
         text = normalise_body(body)
-        _, existing = await asyncio.gather(
-            require_member(self._conversations, conversation_id, sender.id),
-            self._find_sent(conversation_id, sender.id, client_msg_id),
-        )
-        if existing is not None:
-            return existing, False
+        if not known_member:
+            await require_member(self._conversations, conversation_id, sender.id)
         for _ in range(MAX_SEQ_ATTEMPTS):
             seq = await self._states.allocate(conversation_id)
             doc = {
@@ -118,7 +126,7 @@ class MessageStore:
                 await self._messages.insert_one(doc)
             except DuplicateKeyError as exc:
                 if _violated_index(exc) == "client_msg_id_unique":
-                    # A concurrent resend won; fill our seq at once so readers do not wait on it.
+                    # A resend: the message is stored. Fill our seq at once so readers do not wait.
                     await self._tombstone(conversation_id, seq, seq + 1)
                     stored = await self._find_sent(conversation_id, sender.id, client_msg_id)
                     if stored is None:  # pragma: no cover - the index just said it exists

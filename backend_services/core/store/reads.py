@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+
+from pymongo import UpdateOne
+from pymongo.errors import BulkWriteError
 
 from backend_services.core.store.database import Database, find_by_ids, upsert_changed
+
+DUPLICATE_KEY = 11000
 
 
 def _key(conversation_id: str, user_id: str) -> str:
@@ -34,6 +39,52 @@ class ReadMarkers:
                 "$setOnInsert": {"conversation_id": conversation_id, "user_id": user_id},
             },
         )
+
+    async def advance_many(self, marks: Sequence[tuple[str, str, int]]) -> list[bool]:
+        """Move many `(conversation, user, seq)` markers forward in one command; return, per
+        mark, whether it moved.
+
+        Each mark is an update of its marker filtered on `seq < new`, as an upsert, in one
+        unordered bulk write. A marker already at or past `new` does not match, so its upsert
+        collides with the stored marker on `_id`, and that mark's duplicate-key error says "did
+        not move". The first writes of a new marker from two places can collide the same way;
+        colliding marks are tried once more, when the marker exists and the filter is exact.
+        """
+        moved = [False] * len(marks)
+        todo = [index for index, (_, _, seq) in enumerate(marks) if seq > 0]
+        for _ in range(2):
+            if not todo:
+                break
+            ops = []
+            for index in todo:
+                conversation_id, user_id, seq = marks[index]
+                ops.append(
+                    UpdateOne(
+                        {"_id": _key(conversation_id, user_id), "seq": {"$lt": seq}},
+                        {
+                            "$set": {"seq": seq},
+                            "$setOnInsert": {
+                                "conversation_id": conversation_id,
+                                "user_id": user_id,
+                            },
+                        },
+                        upsert=True,
+                    )
+                )
+            collided: list[int] = []
+            try:
+                await self._reads.bulk_write(ops, ordered=False)
+            except BulkWriteError as exc:
+                errors = exc.details.get("writeErrors", [])
+                if exc.details.get("writeConcernErrors") or any(
+                    error.get("code") != DUPLICATE_KEY for error in errors
+                ):
+                    raise
+                collided = [todo[error["index"]] for error in errors]
+            for index in set(todo).difference(collided):
+                moved[index] = True
+            todo = collided
+        return moved
 
     async def get(self, conversation_id: str, user_id: str) -> int:
         """The user's marker in that conversation (0: nothing read)."""

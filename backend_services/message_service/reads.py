@@ -1,0 +1,108 @@
+"""Read markers from this instance's sockets, written together.
+
+Every viewer of a busy conversation reads about once a second, so one store command per `read`
+would make reads most of the store's work (a send is a handful of commands, shared by every
+recipient; a read is one command per viewer). Reads wait here instead, coalesced per marker to
+the highest seq, and one bulk write stores them all every `interval`. Each marker that moved is
+then echoed to the user's other sockets, as a single read would be.
+
+A read that waits here is as good as stored for its own socket, which already shows it read. If
+the instance dies in between, at most `interval` of reads is lost: the markers stay a little
+behind and the next read moves them. If the store fails, the reads wait for the next round.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pymongo.errors import PyMongoError
+
+from backend_services.core.store import ReadMarkers
+
+logger = logging.getLogger("letschat.reads")
+
+# Echoes a moved marker: (user id, conversation id, seq, id of the socket that read it).
+Publish = Callable[[str, str, int, str | None], Awaitable[None]]
+# How long the last write may take on shutdown before the reads still waiting are given up.
+CLOSE_SECONDS = 5.0
+
+
+@dataclass(slots=True)
+class _Mark:
+    seq: int
+    origin: str | None
+
+
+class ReadBatcher:
+    def __init__(self, markers: ReadMarkers, publish: Publish, *, interval: float) -> None:
+        self._markers = markers
+        self._publish = publish
+        self._interval = interval
+        # (conversation id, user id) -> the highest seq read there since the last write.
+        self._pending: dict[tuple[str, str], _Mark] = {}
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[Any] | None = None
+
+    def add(self, user_id: str, conversation_id: str, seq: int, origin: str | None) -> None:
+        """Queue a read of `seq` (from the socket `origin`) for the next write."""
+        key = (conversation_id, user_id)
+        mark = self._pending.get(key)
+        if mark is None or seq > mark.seq:
+            self._pending[key] = _Mark(seq, origin)
+        self._wake.set()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run())
+
+    async def close(self) -> None:
+        """Stop the rounds and write what is still waiting (bounded)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        try:
+            async with asyncio.timeout(CLOSE_SECONDS):
+                await self.flush()
+        except (TimeoutError, PyMongoError):
+            logger.warning("%d read markers were not stored on shutdown", len(self._pending))
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            await asyncio.sleep(self._interval)
+            self._wake.clear()
+            try:
+                await self.flush()
+            except PyMongoError:
+                logger.warning("store unavailable; %d read markers wait", len(self._pending))
+                self._wake.set()
+            except Exception:
+                logger.exception("could not store read markers; they wait for the next round")
+                self._wake.set()
+
+    async def flush(self) -> None:
+        """Write every waiting read in one command, then echo the markers that moved."""
+        if not self._pending:
+            return
+        batch, self._pending = self._pending, {}
+        keys = list(batch)
+        try:
+            moved = await self._markers.advance_many([(*key, batch[key].seq) for key in keys])
+        except BaseException:
+            # Back they go, behind anything read meanwhile, for the next round.
+            for key, mark in batch.items():
+                newer = self._pending.get(key)
+                if newer is None or newer.seq < mark.seq:
+                    self._pending[key] = mark
+            raise
+        for (conversation_id, user_id), did_move in zip(keys, moved, strict=True):
+            if did_move:
+                mark = batch[conversation_id, user_id]
+                await self._publish(user_id, conversation_id, mark.seq, mark.origin)
