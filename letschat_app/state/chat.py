@@ -215,17 +215,19 @@ class ChatState(SessionState):
         self._chat_model().left(conversation_id)
         self._publish()
 
-    def _flush_outbox(self, model: ChatModel) -> None:
-        queue = outbox(self.router.session.client_token)
+    def _flush_outbox(self, model: ChatModel, client_token: str | None = None) -> None:
+        queue = outbox(client_token or self.router.session.client_token)
         for frame in model.take_outbox():
             if not queue.full():
                 queue.put_nowait(frame)
 
-    def _publish(self) -> list[Any]:
+    def _publish(self, client_token: str | None = None) -> list[Any]:
         """Copy what changed in the model to the vars the page renders; send the frames it
-        queued; return the toasts to dismiss."""
+        queued; return the toasts to dismiss. The live socket passes the tab's `client_token`,
+        which costs a router lookup otherwise."""
+        client_token = client_token or self.router.session.client_token
         model = self._chat_model()
-        self._flush_outbox(model)
+        self._flush_outbox(model, client_token)
         put = functools.partial(_put, self, model.published)
         changed_chunks = model.places.take_changes()
         if changed_chunks:
@@ -255,9 +257,9 @@ class ChatState(SessionState):
             put("has_older", timeline.has_older)
             put("at_newest", timeline.at_newest)
         if model.wants_tick():
-            TICK_WANTED.add(self.router.session.client_token)
+            TICK_WANTED.add(client_token)
         else:
-            TICK_WANTED.discard(self.router.session.client_token)
+            TICK_WANTED.discard(client_token)
         # Reassigned so a state manager that stores states (Redis) sees the change.
         self._model = model
         return [rx.toast.dismiss(toast) for toast in sorted(model.take_dismissed())]

@@ -11,7 +11,7 @@ import os
 import random
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 import reflex as rx
 from reflex_components_sonner.toast import ToastAction
@@ -45,6 +45,11 @@ def _tab_open(client_token: str) -> bool:
 
     namespace = app.event_namespace
     return namespace is None or client_token in namespace.token_to_sid
+
+
+def _locked(state: LiveState) -> LiveState:
+    """The state behind a background task's proxy; only for use inside `async with state`."""
+    return cast("LiveState", getattr(state, "__wrapped__", state))
 
 
 class LiveState(ChatState):
@@ -126,18 +131,21 @@ class LiveState(ChatState):
                 yield "idle"  # Nothing can have changed: no state round trip.
                 continue
             async with self:
-                if self.token != token:
+                # The state itself, while locked: every attribute through the background
+                # task's proxy costs a check and a rebinding, on the path of every message.
+                state = _locked(self)
+                if state.token != token:
                     return  # Logged out (perhaps in another tab).
-                model = self._chat_model()
+                model = state._chat_model()
                 now = time.monotonic()
-                events, resumed, unknown = self._apply(model, batch, now)
+                events, resumed, unknown = state._apply(model, batch, now)
                 if resumed:
-                    self.connection = "connected"
+                    state.connection = "connected"
                     model.resend_all(now)
-                elif not batch and self.connection == "connected":
+                elif not batch and state.connection == "connected":
                     model.expire(now, SEND_TIMEOUT_SECONDS)
                 model.tick(now)
-                events = [*self._publish(), *events]
+                events = [*state._publish(client_token), *events]
             if unknown:
                 yield ChatState.load_chats
             for event in events:
