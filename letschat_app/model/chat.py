@@ -13,6 +13,10 @@ Reflex-free, so every rule here is unit-tested without a browser; the Reflex sta
   marks where the "New messages" divider goes and pops up, as in any other conversation.
 - **Cheap reads.** At most one `read` frame per conversation per second, plus one at once when
   the tab becomes seen, a conversation is opened or left.
+- **Calm popups.** The first unseen message of a conversation pops up at once; while more keep
+  coming, its toast is brought up to date at most every `TOAST_REFRESH_SECONDS` (each update is a
+  message to the browser, and a busy group would otherwise cost one per message per tab). An
+  opted-in browser notification still goes for every message.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ from letschat_app.state.models import ChatItem, MessageItem, chat_item, message_
 
 # A tab sends at most one read per conversation per this many seconds.
 READ_INTERVAL_SECONDS = 1.0
+# A conversation's toast is updated at most this often while its messages keep coming.
+TOAST_REFRESH_SECONDS = 2.0
 
 
 @dataclass
@@ -48,6 +54,8 @@ class Popup:
     message: Message
     count: int
     toast_id: str
+    # False: only the notification goes now; the toast catches up on a later tick.
+    toast: bool = True
 
 
 @dataclass
@@ -82,6 +90,11 @@ class ChatModel:
         # Conversation -> the toast still up for it: (its id, the newest seq it announced).
         # A toast's id is new each time (sonner drops a toast that reuses a dismissed id).
         self._toasts: dict[str, tuple[str, int]] = {}
+        # Conversation -> when its toast was last shown or updated, and the update waiting.
+        self._toasted_at: dict[str, float] = {}
+        self._toast_due: dict[str, Popup] = {}
+        # Toast updates whose time came on a tick, for the state to show.
+        self.due_popups: list[Popup] = []
         # What the Reflex state last published, by var name (kept by state/chat.py).
         self.published: dict[str, Any] = {}
         # Places of the conversations in the sidebar's chunks; a change marks its chunk.
@@ -157,9 +170,7 @@ class ChatModel:
         self.cursors.pop(conversation_id, None)
         self.timelines.pop(conversation_id, None)
         self._reads.pop(conversation_id, None)
-        toast = self._toasts.pop(conversation_id, None)
-        if toast is not None:
-            self.dismissed.add(toast[0])
+        self._drop_toast(conversation_id)
         if self.active_id == conversation_id:
             self.active_id = ""
 
@@ -248,11 +259,16 @@ class ChatModel:
             self.first_unread_seq = message.seq
         if chat.muted:
             return None
-        toast_id = self._toasts.get(conversation_id, (f"chat-{conversation_id}-{message.seq}", 0))[
-            0
-        ]
+        shown = self._toasts.get(conversation_id)
+        toast_id = shown[0] if shown else f"chat-{conversation_id}-{message.seq}"
         self._toasts[conversation_id] = (toast_id, message.seq)
-        return Popup(message, chat.unread, toast_id)
+        popup = Popup(message, chat.unread, toast_id)
+        if shown and now - self._toasted_at.get(conversation_id, 0.0) < TOAST_REFRESH_SECONDS:
+            self._toast_due[conversation_id] = popup
+            return dataclasses.replace(popup, toast=False)
+        self._toasted_at[conversation_id] = now
+        self._toast_due.pop(conversation_id, None)
+        return popup
 
     def limited(self, conversation_id: str) -> None:
         """The stream skipped older messages of a conversation (a long absence): its window
@@ -293,13 +309,24 @@ class ChatModel:
             self._sync_read(chat.id, now, force=True)
 
     def wants_tick(self) -> bool:
-        """Whether time alone can change anything: a send may time out, a read may be due."""
-        return bool(self.pending or self._read_due)
+        """Whether time alone can change anything: a send may time out, a read or a toast
+        update may be due."""
+        return bool(self.pending or self._read_due or self._toast_due)
 
     def tick(self, now: float) -> None:
-        """Send the reads held back by the one-per-second limit that are due by now."""
+        """Send the reads held back by the one-per-second limit that are due by now, and queue
+        the toast updates held back by theirs (in `due_popups`)."""
         for conversation_id in list(self._read_due):
             self._sync_read(conversation_id, now)
+        for conversation_id, popup in list(self._toast_due.items()):
+            if now - self._toasted_at.get(conversation_id, 0.0) >= TOAST_REFRESH_SECONDS:
+                del self._toast_due[conversation_id]
+                self._toasted_at[conversation_id] = now
+                self.due_popups.append(popup)
+
+    def take_due_popups(self) -> list[Popup]:
+        popups, self.due_popups = self.due_popups, []
+        return popups
 
     def _read_upto(
         self, chat: ChatItem, seq: int, *, now: float, force: bool = False, send: bool = True
@@ -343,7 +370,14 @@ class ChatModel:
     def _dismiss_upto(self, conversation_id: str, seq: int) -> None:
         toast = self._toasts.get(conversation_id)
         if toast is not None and toast[1] <= seq:
-            del self._toasts[conversation_id]
+            self._drop_toast(conversation_id)
+
+    def _drop_toast(self, conversation_id: str) -> None:
+        toast = self._toasts.pop(conversation_id, None)
+        self._toasted_at.pop(conversation_id, None)
+        self._toast_due.pop(conversation_id, None)
+        self.due_popups = [p for p in self.due_popups if p.message.conversation_id != conversation_id]
+        if toast is not None:
             self.dismissed.add(toast[0])
 
     # --- sending ------------------------------------------------------------------------------

@@ -145,7 +145,8 @@ class LiveState(ChatState):
                 elif not batch and state.connection == "connected":
                     model.expire(now, SEND_TIMEOUT_SECONDS)
                 model.tick(now)
-                events = [*state._publish(client_token), *events]
+                events += [state._popup(model, p) for p in model.take_due_popups()]
+                events = [*state._publish(client_token), *(e for e in events if e is not None)]
             if unknown:
                 yield ChatState.load_chats
             for event in events:
@@ -188,13 +189,21 @@ class LiveState(ChatState):
         return [self._popup(model, p) for p in popups], resumed, unknown
 
     def _popup(self, model: ChatModel, popup: Popup) -> Any:
+        """The toast and, if opted in, the browser notification for `popup` (None: nothing
+        to show now)."""
         message = popup.message
         chat = model.chats.get(message.conversation_id, ChatItem())
         where = f" in {chat.name}" if chat.kind == "group" else ""
         title = f"{message.sender_name}{where}"
-        # One toast per conversation, updated by each message; one notification per message.
+        # One toast per conversation, kept up to date (see ChatModel); a notification per message.
         body = message.body[:140] + "…" if len(message.body) > 140 else message.body
         more = f" (+{popup.count - 1} more)" if popup.count > 1 else ""
+        notify = None
+        if self.notify == "on":
+            args = ", ".join(json.dumps(arg) for arg in (title, body, message.id))
+            notify = rx.call_script(f"window.letschat && window.letschat.notify({args})")
+        if not popup.toast:
+            return notify
         toast = rx.toast.info(
             title,
             description=body + more,
@@ -203,10 +212,7 @@ class LiveState(ChatState):
             close_button=True,
             action=ToastAction(label="Open", on_click=ChatState.open_chat(message.conversation_id)),
         )
-        if self.notify != "on":
-            return toast
-        args = ", ".join(json.dumps(arg) for arg in (title, body, message.id))
-        return [toast, rx.call_script(f"window.letschat && window.letschat.notify({args})")]
+        return toast if notify is None else [toast, notify]
 
 
 async def _write(socket: api_client.LiveSocket, queue: asyncio.Queue[dict[str, Any]]) -> None:

@@ -6,7 +6,7 @@ import random
 from datetime import UTC, datetime
 
 from backend_services.core.schemas import Conversation, Message, User
-from letschat_app.model.chat import READ_INTERVAL_SECONDS, ChatModel
+from letschat_app.model.chat import READ_INTERVAL_SECONDS, TOAST_REFRESH_SECONDS, ChatModel
 from letschat_app.model.sidebar import CHUNK as SIDEBAR_CHUNK
 from letschat_app.model.sidebar import CHUNKS as SIDEBAR_CHUNKS
 from letschat_app.model.timeline import CHUNK, SLOTS, Timeline
@@ -192,6 +192,45 @@ def test_a_read_from_another_tab_recounts_and_dismisses_the_toast() -> None:
     model.read_elsewhere("a", 3)
     assert model.chats["a"].unread == 0
     assert model.take_dismissed() == {"chat-a-1"}
+
+
+def test_a_busy_conversation_updates_its_toast_at_most_every_refresh_but_notifies_each() -> None:
+    model = model_with(conversation(cid="a", last_seq=0), conversation(cid="b", last_seq=0))
+    model.open("b", 0.0)
+    shown = []  # (time, seq announced, toast or only the notification)
+    for n in range(1, 21):  # Twenty messages over five seconds.
+        now = 10.0 + n / 4
+        popup = model.receive(message(n, cid="a"), now)
+        assert popup is not None  # Every message can notify...
+        shown.append((now, popup.message.seq, popup.toast))
+        model.tick(now)
+        shown += [(now, p.message.seq, p.toast) for p in model.take_due_popups()]
+    toasts = [(at, seq) for at, seq, toast in shown if toast]
+    assert toasts[0] == (10.25, 1)  # ...the first one pops up at once...
+    gaps = [later[0] - earlier[0] for earlier, later in zip(toasts, toasts[1:], strict=False)]
+    assert min(gaps) >= TOAST_REFRESH_SECONDS  # ...and then at most every refresh interval.
+    assert model.wants_tick()
+    model.tick(15.0 + TOAST_REFRESH_SECONDS)  # The last update comes after the burst,
+    [last] = model.take_due_popups()
+    assert (last.message.seq, last.count, last.toast) == (20, 20, True)  # counting all of them.
+    assert last.toast_id == "chat-a-1"  # The same toast, updated.
+    assert not model.wants_tick()
+
+
+def test_reading_drops_a_toast_update_still_waiting() -> None:
+    model = model_with(conversation(cid="a", last_seq=0), conversation(cid="b", last_seq=0))
+    model.open("b", 0.0)
+    assert model.receive(message(1, cid="a"), 1.0).toast  # type: ignore[union-attr]
+    assert not model.receive(message(2, cid="a"), 1.5).toast  # type: ignore[union-attr]
+    model.read_elsewhere("a", 2)
+    assert model.take_dismissed() == {"chat-a-1"}
+    model.tick(1.0 + TOAST_REFRESH_SECONDS)
+    assert model.take_due_popups() == []
+    assert not model.wants_tick()
+    # The next message starts a fresh toast, at once.
+    popup = model.receive(message(3, cid="a"), 3.5)
+    assert popup is not None
+    assert (popup.toast, popup.toast_id) == (True, "chat-a-3")
 
 
 def test_a_muted_conversation_counts_but_does_not_pop_up() -> None:
