@@ -376,7 +376,9 @@ class ChatModel:
         toast = self._toasts.pop(conversation_id, None)
         self._toasted_at.pop(conversation_id, None)
         self._toast_due.pop(conversation_id, None)
-        self.due_popups = [p for p in self.due_popups if p.message.conversation_id != conversation_id]
+        self.due_popups = [
+            p for p in self.due_popups if p.message.conversation_id != conversation_id
+        ]
         if toast is not None:
             self.dismissed.add(toast[0])
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from datetime import UTC, datetime
 
@@ -207,7 +208,7 @@ def test_a_busy_conversation_updates_its_toast_at_most_every_refresh_but_notifie
         shown += [(now, p.message.seq, p.toast) for p in model.take_due_popups()]
     toasts = [(at, seq) for at, seq, toast in shown if toast]
     assert toasts[0] == (10.25, 1)  # ...the first one pops up at once...
-    gaps = [later[0] - earlier[0] for earlier, later in zip(toasts, toasts[1:], strict=False)]
+    gaps = [later[0] - earlier[0] for earlier, later in itertools.pairwise(toasts)]
     assert min(gaps) >= TOAST_REFRESH_SECONDS  # ...and then at most every refresh interval.
     assert model.wants_tick()
     model.tick(15.0 + TOAST_REFRESH_SECONDS)  # The last update comes after the burst,
