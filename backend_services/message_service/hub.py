@@ -47,6 +47,7 @@ class Topic:
     conversation_id: str
     connections: set[Connection] = field(default_factory=set)
     seq: int | None = None  # The last seq delivered here, in order; None until known.
+    reserved: int = 0  # The last seq handed out by `reserve_seq`.
     repairing: bool = False
     held: list[tuple[int, str]] = field(default_factory=list)
 
@@ -266,6 +267,22 @@ class Hub:
         except BrokerDisconnected:
             logger.warning("publish of a %s event failed; delivering locally only", kind)
             await self._on_user_event(user_id, text)
+
+    def reserve_seq(self, conversation_id: str) -> int | None:
+        """A seq for the next message of a conversation this instance delivers live: one past
+        the newest it delivered, so a sender here need not ask the store's counter.
+
+        Only a hint: another instance may take it first, and the store then allocates. None
+        when the instance does not know where the conversation is, or while the last seq it
+        handed out is not delivered yet: one hinted write in flight per conversation and
+        instance keeps the counter at most that many writes behind, so a send that lost its
+        hint gets a seq from the counter within a few attempts.
+        """
+        topic = self._topics.get(conversation_id)
+        if topic is None or topic.seq is None or topic.repairing or topic.reserved > topic.seq:
+            return None
+        topic.reserved = topic.seq + 1
+        return topic.reserved
 
     # --- receiving ---------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@ both edges perform the same way."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from backend_services.core.config import MessageSettings
@@ -35,13 +36,21 @@ class MessageServices:
         known_member: bool = False,
     ) -> tuple[Message, bool]:
         """Store a message (idempotent on `client_msg_id`), then fan it out if it is new.
-        `known_member`: the caller has proven membership (its socket follows the conversation).
+        `known_member`: the caller has proven membership (its socket follows the conversation,
+        so the hub delivers it live here and knows the next seq as well).
         """
         wait = self.send_limiter.try_acquire(session.user.id)
         if wait > 0:
             raise RateLimited(retry_after=max(1, round(wait + 0.5)))
         msg, created = await self.store.messages.append(
-            conversation_id, session.user, body, client_msg_id, known_member=known_member
+            conversation_id,
+            session.user,
+            body,
+            client_msg_id,
+            known_member=known_member,
+            seq_hint=functools.partial(self.hub.reserve_seq, conversation_id)
+            if known_member
+            else None,
         )
         if created:
             await self.hub.publish_message(msg)

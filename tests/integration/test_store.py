@@ -277,7 +277,7 @@ async def test_advancing_a_read_marker_is_one_command_whether_or_not_it_moves(
         await store.close()
 
 
-async def test_a_message_is_stored_in_four_commands_when_membership_is_known(
+async def test_a_message_from_a_live_socket_is_stored_in_three_commands(
     mongo_url: str,
 ) -> None:
     log = CommandLog()
@@ -290,25 +290,41 @@ async def test_a_message_is_stored_in_four_commands_when_membership_is_known(
         doc, _ = await store.conversations.open_direct(alice.id, bob.id)
         dm = doc["_id"]
 
-        async def send(client_msg_id: str, *, known_member: bool) -> tuple[bool, list[str]]:
+        async def send(
+            client_msg_id: str, *, known_member: bool = True, hint: int | None = None
+        ) -> tuple[int, bool, list[str]]:
             log.names.clear()
-            _, created = await store.messages.append(
-                dm, alice, "hi", client_msg_id, known_member=known_member
+            msg, created = await store.messages.append(
+                dm,
+                alice,
+                "hi",
+                client_msg_id,
+                known_member=known_member,
+                seq_hint=None if hint is None else lambda: hint,
             )
-            return created, sorted(log.names)
+            return msg.seq, created, sorted(log.names)
 
-        # Allocate the seq, insert, move the newest message, move the sender's marker.
-        stored = ["findAndModify", "insert", "update", "update"]
-        assert await send("one", known_member=True) == (True, stored)
-        assert await send("two", known_member=False) == (True, sorted(["find", *stored]))
+        # Insert at the hinted seq, move the newest message (and the counter), move the
+        # sender's marker.
+        stored = ["insert", "update", "update"]
+        assert await send("one", hint=1) == (1, True, stored)
+        # The counter followed the hinted write: without a hint, the next seq.
+        assert await send("two") == (2, True, sorted(["findAndModify", *stored]))
+        # Membership asked for: one query more.
+        assert await send("three", known_member=False) == (
+            3,
+            True,
+            sorted(["find", "findAndModify", *stored]),
+        )
+        # A hint another instance took: the counter gives the next free seq.
+        assert await send("four", hint=3) == (4, True, sorted(["findAndModify", "insert", *stored]))
         # A resend is found by the unique index; its seq becomes a tombstone, so no reader
         # waits for it and the conversation goes on from the next seq.
-        created, names = await send("one", known_member=True)
-        assert (created, names) == (False, ["find", "findAndModify", "insert", "insert"])
-        third, _ = await store.messages.append(dm, alice, "after", "three", known_member=True)
+        assert await send("one", hint=5) == (1, False, ["find", "insert", "insert"])
+        assert (await send("six"))[0] == 6
         batch = await store.messages.read_after(dm, 0, limit=10)
-        assert ([m.body for m in batch.messages], batch.through_seq) == (["hi", "hi", "after"], 4)
-        assert third.seq == 4
+        assert [m.seq for m in batch.messages] == [1, 2, 3, 4, 6]
+        assert batch.through_seq == 6
     finally:
         await database.client.drop_database(database.db.name)
         await store.close()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -99,19 +100,27 @@ class MessageStore:
         client_msg_id: str,
         *,
         known_member: bool = False,
+        seq_hint: Callable[[], int | None] | None = None,
     ) -> tuple[Message, bool]:
         """Store a message from a member; return it and whether it is new (False on a resend).
 
         `known_member` skips the membership query, for a caller that has just proven it (a
-        socket that follows the conversation). A resend is not looked up first: sends are almost
-        never resends, and the unique index on `client_msg_id` finds the ones that are, at the
-        price of a seq that stays a tombstone.
+        socket that follows the conversation). `seq_hint` gives the seq to try first, without
+        asking the counter: the next one, as far as the caller knows (an instance delivering the
+        conversation live knows). It is called right before the write, so a message refused
+        earlier never leaves a seq unwritten. The unique index on `(conversation_id, seq)`
+        refuses a hint someone else took, and the counter is asked then; `record` keeps the
+        counter at or past every seq written this way.
+
+        A resend is not looked up first: sends are almost never resends, and the unique index
+        on `client_msg_id` finds the ones that are, at the price of a seq that stays a tombstone.
         """
         text = normalise_body(body)
         if not known_member:
             await require_member(self._conversations, conversation_id, sender.id)
-        for _ in range(MAX_SEQ_ATTEMPTS):
-            seq = await self._states.allocate(conversation_id)
+        for attempt in range(MAX_SEQ_ATTEMPTS):
+            hinted = seq_hint() if attempt == 0 and seq_hint is not None else None
+            seq = hinted if hinted is not None else await self._states.allocate(conversation_id)
             doc = {
                 "_id": uuid.uuid4().hex,
                 "conversation_id": conversation_id,
@@ -132,7 +141,8 @@ class MessageStore:
                     if stored is None:  # pragma: no cover - the index just said it exists
                         raise
                     return stored, False
-                continue  # Our seq was declared lost by a reader: take a fresh one.
+                # Our hint was taken, or our seq declared lost by a reader: take a fresh one.
+                continue
             await asyncio.gather(
                 self._states.record(conversation_id, doc),
                 # A sender has read everything up to what they just sent.

@@ -55,7 +55,9 @@ class ConversationStates:
         return int(doc["last_seq"])
 
     async def record(self, conversation_id: str, message: Document) -> None:
-        """Make `message` the newest one unless a later seq got there first."""
+        """Make `message` the newest one unless a later seq got there first, and keep the
+        counter at or past its seq (it may have been written at a hinted seq, without
+        `allocate`; a later seq that got there first was recorded the same way)."""
         await self._states.update_one(
             {"_id": conversation_id, "last_message_seq": {"$lt": message["seq"]}},
             {
@@ -63,7 +65,8 @@ class ConversationStates:
                     "last_message_seq": message["seq"],
                     "last_message": message,
                     "last_activity_at": message["created_at"],
-                }
+                },
+                "$max": {"last_seq": message["seq"]},
             },
         )
 
