@@ -173,6 +173,9 @@ async def browser_path(bench: Bench, tabs: int, hidden: int) -> Outcome:
             output = args.profile / f"reflex-{tabs}-tabs-{hidden}-hidden.txt"
             profile = Profile(bench.trees["reflex"], output)
             profile.start()
+        # One receiver's renderer, as a sample of what a message costs the browser per tab.
+        probe = (receivers[: len(receivers) - hidden] or receivers)[0]
+        before = await probe.renderer_metrics()
         window.start()
         try:
             sent = await _type_at_rate(sender, prefix, args.messages, args.rate)
@@ -181,11 +184,17 @@ async def browser_path(bench: Bench, tabs: int, hidden: int) -> Outcome:
             window.stop()
             if profile is not None:
                 profile.stop()
+        after = await probe.renderer_metrics()
+        renderer = ", ".join(
+            f"{name} {1000 * (after[name] - before[name]) / max(1, sent):.1f}" for name in after
+        )
+        kind = "hidden" if probe.hidden else "visible"
         records = [await tab.record() for tab in opened]
         errors = [f"{tab.name}: {e}" for tab in opened for e in tab.console_errors]
     finally:
         await close_tabs(opened)
     outcome = _browser_outcome(bench, tabs, hidden, sent, opened, records, window, idle, errors)
+    outcome.notes.append(f"one {kind} tab's renderer, ms per message: {renderer}")
     if profile is not None:
         outcome.notes += summary(profile.output)
     return outcome

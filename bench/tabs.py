@@ -53,6 +53,14 @@ if (location.origin === %(origin)s) localStorage.setItem("letschat_token", %(tok
 OPEN_TIMEOUT_MS = 90_000
 
 
+RENDERER_METRICS = {
+    "script": "ScriptDuration",
+    "style": "RecalcStyleDuration",
+    "layout": "LayoutDuration",
+    "tasks": "TaskDuration",
+}
+
+
 @dataclass
 class Tab:
     """One person's tab: its own browser context, so its own localStorage."""
@@ -79,6 +87,18 @@ class Tab:
     async def set_hidden(self, hidden: bool) -> None:
         await visibility.set_hidden(self.page, hidden)
         self.hidden = hidden
+
+    async def renderer_metrics(self) -> dict[str, float]:
+        """The tab's renderer time so far, in seconds, by kind (CDP `Performance.getMetrics`):
+        script, style, layout and all its main-thread tasks."""
+        session = await self.context.new_cdp_session(self.page)
+        try:
+            await session.send("Performance.enable")
+            answer = await session.send("Performance.getMetrics")
+        finally:
+            await session.detach()
+        metrics = {m["name"]: float(m["value"]) for m in answer["metrics"]}
+        return {name: metrics.get(key, 0.0) for name, key in RENDERER_METRICS.items()}
 
 
 async def open_tab(

@@ -36,6 +36,7 @@ CLOSE_SECONDS = 5.0
 class _Mark:
     seq: int
     origin: str | None
+    echo: bool
 
 
 class ReadBatcher:
@@ -48,12 +49,21 @@ class ReadBatcher:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[Any] | None = None
 
-    def add(self, user_id: str, conversation_id: str, seq: int, origin: str | None) -> None:
-        """Queue a read of `seq` (from the socket `origin`) for the next write."""
+    def add(
+        self,
+        user_id: str,
+        conversation_id: str,
+        seq: int,
+        origin: str | None,
+        *,
+        echo: bool = True,
+    ) -> None:
+        """Queue a read of `seq` (from the socket `origin`) for the next write. Without `echo`
+        the user's other sockets are not told: a sender's own message tells them already."""
         key = (conversation_id, user_id)
         mark = self._pending.get(key)
         if mark is None or seq > mark.seq:
-            self._pending[key] = _Mark(seq, origin)
+            self._pending[key] = _Mark(seq, origin, echo)
         self._wake.set()
 
     def start(self) -> None:
@@ -103,6 +113,6 @@ class ReadBatcher:
                     self._pending[key] = mark
             raise
         for (conversation_id, user_id), did_move in zip(keys, moved, strict=True):
-            if did_move:
-                mark = batch[conversation_id, user_id]
+            mark = batch[conversation_id, user_id]
+            if did_move and mark.echo:
                 await self._publish(user_id, conversation_id, mark.seq, mark.origin)

@@ -51,8 +51,13 @@ class MessageServices:
             seq_hint=functools.partial(self.hub.reserve_seq, conversation_id)
             if known_member
             else None,
+            # A socket's sender gets their marker moved with the instance's next batch of
+            # markers; a REST caller at once, so its next request reads what it wrote.
+            sender_read=not known_member,
         )
         if created:
+            if known_member:
+                self.reads.add(session.user.id, conversation_id, msg.seq, None, echo=False)
             await self.hub.publish_message(msg)
         return msg, created
 

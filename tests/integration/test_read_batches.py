@@ -105,3 +105,21 @@ async def test_reads_still_waiting_are_stored_on_close(
 
     assert await store.reads.get("group", "carol") == 12
     assert echoes.seen == [("carol", "group", 12, "tab")]
+
+
+async def test_a_senders_own_marker_is_stored_without_an_echo(
+    logged_store: tuple[Store, CommandLog],
+) -> None:
+    store, _ = logged_store
+    echoes = Echoes()
+    batcher = ReadBatcher(store.reads, echoes, interval=0.2)
+    batcher.start()
+    try:
+        batcher.add("alice", "dm", 3, None, echo=False)  # Alice sent seq 3.
+        batcher.add("bob", "dm", 2, "bob-tab")
+
+        assert await echoes.wait_for(1) == [("bob", "dm", 2, "bob-tab")]
+        assert await store.reads.get("dm", "alice") == 3
+        assert echoes.seen == [("bob", "dm", 2, "bob-tab")]
+    finally:
+        await batcher.close()

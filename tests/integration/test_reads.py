@@ -3,13 +3,14 @@ and checked against the store where the socket cannot vouch for them."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
 from backend_services.core.schemas import User
 from backend_services.core.store import Store
 from tests.integration.conftest import StackFactory
-from tests.support.clients import Account, Api, Socket
+from tests.support.clients import Account, Api, Socket, send_frame
 from tests.support.stack import Stack
 
 
@@ -117,3 +118,23 @@ async def test_a_read_where_the_socket_does_not_follow_is_checked_against_the_st
     assert {**left_error, "conversation_id": missing} == missing_error
     await reader.close()
     await other_tab.close()
+
+
+async def test_a_senders_marker_follows_what_their_socket_sent(stack: Stack, api: Api) -> None:
+    alice, bob = await api.register("alice"), await api.register("bob")
+    dm = await api.direct(alice, bob)
+    await post_messages(api, bob, dm, 2)
+    tab = await Socket.open(stack.messages[0].ws_url, alice.token, resume={})
+    await delivered(tab, dm, 2)
+
+    await tab.send(send_frame(dm, "reply"))
+    ack = await tab.next("ack", client_msg_id="reply")
+
+    # Stored with the instance's next batch of markers: wait for it, bounded.
+    for _ in range(100):
+        [view] = await api.ok("GET", "/conversations", alice)
+        if view["last_read_seq"] >= 3:
+            break
+        await asyncio.sleep(0.05)
+    assert (ack["message"]["seq"], view["last_read_seq"], view["unread"]) == (3, 3, 0)
+    await tab.close()

@@ -277,7 +277,7 @@ async def test_advancing_a_read_marker_is_one_command_whether_or_not_it_moves(
         await store.close()
 
 
-async def test_a_message_from_a_live_socket_is_stored_in_three_commands(
+async def test_a_message_from_a_live_socket_is_stored_in_two_commands_and_a_batched_marker(
     mongo_url: str,
 ) -> None:
     log = CommandLog()
@@ -322,9 +322,16 @@ async def test_a_message_from_a_live_socket_is_stored_in_three_commands(
         # waits for it and the conversation goes on from the next seq.
         assert await send("one", hint=5) == (1, False, ["find", "insert", "insert"])
         assert (await send("six"))[0] == 6
+        # The message service moves the sender's marker with its batch of markers instead.
+        log.names.clear()
+        seventh, _ = await store.messages.append(
+            dm, alice, "hi", "seven", known_member=True, seq_hint=lambda: 7, sender_read=False
+        )
+        assert (seventh.seq, sorted(log.names)) == (7, ["insert", "update"])
+        assert await store.reads.get(dm, alice.id) == 6
         batch = await store.messages.read_after(dm, 0, limit=10)
-        assert [m.seq for m in batch.messages] == [1, 2, 3, 4, 6]
-        assert batch.through_seq == 6
+        assert [m.seq for m in batch.messages] == [1, 2, 3, 4, 6, 7]
+        assert batch.through_seq == 7
     finally:
         await database.client.drop_database(database.db.name)
         await store.close()

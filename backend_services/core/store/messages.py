@@ -101,6 +101,7 @@ class MessageStore:
         *,
         known_member: bool = False,
         seq_hint: Callable[[], int | None] | None = None,
+        sender_read: bool = True,
     ) -> tuple[Message, bool]:
         """Store a message from a member; return it and whether it is new (False on a resend).
 
@@ -111,6 +112,9 @@ class MessageStore:
         earlier never leaves a seq unwritten. The unique index on `(conversation_id, seq)`
         refuses a hint someone else took, and the counter is asked then; `record` keeps the
         counter at or past every seq written this way.
+
+        A sender has read everything up to what they sent: their marker moves here unless
+        `sender_read` is False (the caller moves it, with other markers).
 
         A resend is not looked up first: sends are almost never resends, and the unique index
         on `client_msg_id` finds the ones that are, at the price of a seq that stays a tombstone.
@@ -143,11 +147,13 @@ class MessageStore:
                     return stored, False
                 # Our hint was taken, or our seq declared lost by a reader: take a fresh one.
                 continue
-            await asyncio.gather(
-                self._states.record(conversation_id, doc),
-                # A sender has read everything up to what they just sent.
-                self._reads.advance(conversation_id, sender.id, seq),
-            )
+            if sender_read:
+                await asyncio.gather(
+                    self._states.record(conversation_id, doc),
+                    self._reads.advance(conversation_id, sender.id, seq),
+                )
+            else:
+                await self._states.record(conversation_id, doc)
             return to_message(doc), True
         raise ServiceUnavailable("The message could not be stored in time; send it again.")
 
