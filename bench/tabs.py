@@ -8,7 +8,7 @@ import asyncio
 import json
 from dataclasses import dataclass, field
 
-from playwright.async_api import Browser, BrowserContext, Page
+from playwright.async_api import Browser, BrowserContext, CDPSession, Page
 
 from tests.support import visibility
 
@@ -70,6 +70,7 @@ class Tab:
     page: Page
     hidden: bool = False
     console_errors: list[str] = field(default_factory=list)
+    _cdp: CDPSession | None = None
 
     async def record(self) -> dict[str, dict[str, float]]:
         """What the page recorded: seen/copies/enter, keyed by message index (as a string)."""
@@ -89,14 +90,12 @@ class Tab:
         self.hidden = hidden
 
     async def renderer_metrics(self) -> dict[str, float]:
-        """The tab's renderer time so far, in seconds, by kind (CDP `Performance.getMetrics`):
-        script, style, layout and all its main-thread tasks."""
-        session = await self.context.new_cdp_session(self.page)
-        try:
-            await session.send("Performance.enable")
-            answer = await session.send("Performance.getMetrics")
-        finally:
-            await session.detach()
+        """The tab's renderer time since the first call, in seconds, by kind (CDP
+        `Performance.getMetrics`): script, style, layout and all its main-thread tasks."""
+        if self._cdp is None:
+            self._cdp = await self.context.new_cdp_session(self.page)
+            await self._cdp.send("Performance.enable")  # Counting starts here.
+        answer = await self._cdp.send("Performance.getMetrics")
         metrics = {m["name"]: float(m["value"]) for m in answer["metrics"]}
         return {name: metrics.get(key, 0.0) for name, key in RENDERER_METRICS.items()}
 

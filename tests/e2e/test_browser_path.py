@@ -114,6 +114,35 @@ async def test_a_dropped_page_connection_catches_up_and_sends_what_was_typed_off
     assert await shown_bodies(bob.page) == expected
 
 
+async def test_a_tab_restored_after_sleep_shows_what_came_meanwhile_once_in_order(
+    people: People, app: App
+) -> None:
+    _, bob, token, cid = await dm_with_chat_open(people, app)
+    cdp = await bob.context.new_cdp_session(bob.page)
+
+    # The lid closes: no script runs in the page and the network is gone.
+    await cdp.send("Page.setWebLifecycleState", {"state": "frozen"})
+    await bob.context.set_offline(True)
+    async with httpx.AsyncClient() as http:
+        for n in range(10):
+            await post(http, app, token, cid, f"while asleep {n}")
+    # It opens again.
+    await bob.context.set_offline(False)
+    await cdp.send("Page.setWebLifecycleState", {"state": "active"})
+
+    bob.console_errors[:] = [e for e in bob.console_errors if "ERR_INTERNET_DISCONNECTED" not in e]
+    await expect(bob.page.locator("#connection")).to_have_text("Connected")
+    expected = ["hello", *(f"while asleep {n}" for n in range(10))]
+    await expect(bubbles(bob.page, "while asleep 9")).to_have_count(1)
+    await expect(bob.page.locator(".message .msg-body")).to_have_count(len(expected))
+    assert await shown_bodies(bob.page) == expected
+    # And it goes on live.
+    async with httpx.AsyncClient() as http:
+        await post(http, app, token, cid, "good morning")
+    await expect(bubbles(bob.page, "good morning")).to_have_count(1)
+    assert await shown_bodies(bob.page) == [*expected, "good morning"]
+
+
 async def test_a_hidden_tab_counts_the_open_conversation_as_unread_until_it_is_back(
     people: People, app: App
 ) -> None:
