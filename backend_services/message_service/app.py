@@ -50,7 +50,12 @@ def create_app(
         send_limiter=RateLimiter(
             burst=settings.send_burst, rate_per_second=settings.send_rate_per_second
         ),
-        reads=ReadBatcher(store.reads, hub.publish_read, interval=settings.read_flush_seconds),
+        reads=ReadBatcher(
+            store.reads,
+            hub.publish_read,
+            interval=settings.read_flush_seconds,
+            repeat=settings.read_repeat_seconds,
+        ),
     )
 
     @asynccontextmanager

@@ -6,6 +6,10 @@ recipient; a read is one command per viewer). Reads wait here instead, coalesced
 the highest seq, and one bulk write stores them all every `interval`. Each marker that moved is
 then echoed to the user's other sockets, as a single read would be.
 
+A marker is written at most once every `repeat` seconds: a read after a quiet spell goes in the
+next round, while someone watching a busy conversation (a read a second) has their marker
+written every `repeat` seconds with the newest seq they read.
+
 A read that waits here is as good as stored for its own socket, which already shows it read. If
 the instance dies in between, at most `interval` of reads is lost: the markers stay a little
 behind and the next read moves them. If the store fails, the reads wait for the next round.
@@ -16,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -40,12 +45,17 @@ class _Mark:
 
 
 class ReadBatcher:
-    def __init__(self, markers: ReadMarkers, publish: Publish, *, interval: float) -> None:
+    def __init__(
+        self, markers: ReadMarkers, publish: Publish, *, interval: float, repeat: float = 0.0
+    ) -> None:
         self._markers = markers
         self._publish = publish
         self._interval = interval
+        self._repeat = repeat
         # (conversation id, user id) -> the highest seq read there since the last write.
         self._pending: dict[tuple[str, str], _Mark] = {}
+        # (conversation id, user id) -> when it was last written, for the last `repeat` seconds.
+        self._written: dict[tuple[str, str], float] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[Any] | None = None
 
@@ -79,7 +89,7 @@ class ReadBatcher:
             self._task = None
         try:
             async with asyncio.timeout(CLOSE_SECONDS):
-                await self.flush()
+                await self.flush(everything=True)
         except (TimeoutError, PyMongoError):
             logger.warning("%d read markers were not stored on shutdown", len(self._pending))
 
@@ -90,6 +100,8 @@ class ReadBatcher:
             self._wake.clear()
             try:
                 await self.flush()
+                if self._pending:
+                    self._wake.set()  # Markers written too recently go in a later round.
             except PyMongoError:
                 logger.warning("store unavailable; %d read markers wait", len(self._pending))
                 self._wake.set()
@@ -97,11 +109,15 @@ class ReadBatcher:
                 logger.exception("could not store read markers; they wait for the next round")
                 self._wake.set()
 
-    async def flush(self) -> None:
-        """Write every waiting read in one command, then echo the markers that moved."""
-        if not self._pending:
+    async def flush(self, *, everything: bool = False) -> None:
+        """Write the waiting reads in one command, then echo the markers that moved. Markers
+        written less than `repeat` seconds ago keep waiting, unless `everything`."""
+        now = time.monotonic()
+        self._written = {k: at for k, at in self._written.items() if now - at < self._repeat}
+        due = [k for k in self._pending if everything or k not in self._written]
+        if not due:
             return
-        batch, self._pending = self._pending, {}
+        batch = {key: self._pending.pop(key) for key in due}
         keys = list(batch)
         try:
             moved = await self._markers.advance_many([(*key, batch[key].seq) for key in keys])
@@ -112,6 +128,8 @@ class ReadBatcher:
                 if newer is None or newer.seq < mark.seq:
                     self._pending[key] = mark
             raise
+        if self._repeat > 0:
+            self._written.update(dict.fromkeys(keys, now))
         for (conversation_id, user_id), did_move in zip(keys, moved, strict=True):
             mark = batch[conversation_id, user_id]
             if did_move and mark.echo:

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
+from pymongo.monitoring import CommandListener, CommandStartedEvent
 
+from backend_services.core.store import Database, Store
 from tests.support.clients import Api
 from tests.support.processes import REPO_ROOT, Process, start_secantus
 from tests.support.stack import Stack, running_stack
@@ -71,3 +74,33 @@ async def api(stack: Stack) -> AsyncIterator[Api]:
     client = Api(stack.auth_url, stack.messages[0].url)
     yield client
     await client.aclose()
+
+
+class CommandLog(CommandListener):
+    """The names of the commands a client started."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def started(self, event: CommandStartedEvent) -> None:
+        self.names.append(event.command_name)
+
+    def succeeded(self, event: object) -> None:
+        pass
+
+    def failed(self, event: object) -> None:
+        pass
+
+
+@pytest.fixture
+async def logged_store(mongo_url: str) -> AsyncIterator[tuple[Store, CommandLog]]:
+    """A store on a database of its own, indexed, whose client logs the commands it starts
+    (from the test's first command on)."""
+    log = CommandLog()
+    database = Database(mongo_url, f"test_{uuid.uuid4().hex[:12]}", event_listeners=[log])
+    store = Store(database)
+    await database.ensure_indexes()
+    log.names.clear()
+    yield store, log
+    await database.client.drop_database(database.db.name)
+    await store.close()

@@ -4,14 +4,14 @@ read, and each marker that moved is echoed once, from the socket that read furth
 from __future__ import annotations
 
 import asyncio
-import uuid
+import time
 from collections.abc import AsyncIterator
 
 import pytest
 
-from backend_services.core.store import Database, Store
+from backend_services.core.store import Store
 from backend_services.message_service.reads import ReadBatcher
-from tests.integration.test_store import CommandLog
+from tests.integration.conftest import CommandLog
 
 Echo = tuple[str, str, int, str | None]
 
@@ -37,59 +37,61 @@ class Echoes:
 
 
 @pytest.fixture
-async def logged_store(mongo_url: str) -> AsyncIterator[tuple[Store, CommandLog]]:
-    log = CommandLog()
-    database = Database(mongo_url, f"test_{uuid.uuid4().hex[:12]}", event_listeners=[log])
-    store = Store(database)
-    await database.ping()
-    yield store, log
-    await database.client.drop_database(database.db.name)
-    await store.close()
+async def batcher(
+    logged_store: tuple[Store, CommandLog],
+) -> AsyncIterator[tuple[ReadBatcher, Echoes, Store, CommandLog]]:
+    """A running batcher over a fresh store, writing every 0.2 s, recording its echoes."""
+    store, log = logged_store
+    echoes = Echoes()
+    running = ReadBatcher(store.reads, echoes, interval=0.2)
+    running.start()
+    yield running, echoes, store, log
+    await running.close()
 
 
 async def test_reads_from_many_sockets_in_one_round_are_one_command(
-    logged_store: tuple[Store, CommandLog],
+    batcher: tuple[ReadBatcher, Echoes, Store, CommandLog],
 ) -> None:
-    store, log = logged_store
-    echoes = Echoes()
-    batcher = ReadBatcher(store.reads, echoes, interval=0.2)
-    batcher.start()
-    try:
-        log.names.clear()
-        for user in range(10):
-            for seq in (1, 3, 2):  # Out of order: the highest wins.
-                batcher.add(f"u{user}", "group", seq, f"socket-{user}-{seq}")
-        batcher.add("u0", "dm", 4, "socket-dm")
+    reads, echoes, store, log = batcher
+    for user in range(10):
+        for seq in (1, 3, 2):  # Out of order: the highest wins.
+            reads.add(f"u{user}", "group", seq, f"socket-{user}-{seq}")
+    reads.add("u0", "dm", 4, "socket-dm")
 
-        seen = await echoes.wait_for(11)
-        assert sorted(seen) == sorted(
-            [(f"u{user}", "group", 3, f"socket-{user}-3") for user in range(10)]
-            + [("u0", "dm", 4, "socket-dm")]
-        )
-        assert log.names == ["update"]
-        assert await store.reads.get_many("u0", ["group", "dm"]) == {"group": 3, "dm": 4}
-    finally:
-        await batcher.close()
+    seen = await echoes.wait_for(11)
+    assert sorted(seen) == sorted(
+        [(f"u{user}", "group", 3, f"socket-{user}-3") for user in range(10)]
+        + [("u0", "dm", 4, "socket-dm")]
+    )
+    assert log.names == ["update"]
+    assert await store.reads.get_many("u0", ["group", "dm"]) == {"group": 3, "dm": 4}
 
 
 async def test_a_read_that_another_device_overtook_is_stored_but_not_echoed(
-    logged_store: tuple[Store, CommandLog],
+    batcher: tuple[ReadBatcher, Echoes, Store, CommandLog],
 ) -> None:
-    store, _ = logged_store
-    echoes = Echoes()
-    batcher = ReadBatcher(store.reads, echoes, interval=0.2)
-    batcher.start()
-    try:
-        await store.reads.advance("dm", "bob", 8)  # Bob read further on another instance.
-        batcher.add("bob", "dm", 5, "phone")
-        batcher.add("alice", "dm", 6, "laptop")
+    reads, echoes, store, _ = batcher
+    await store.reads.advance("dm", "bob", 8)  # Bob read further on another instance.
+    reads.add("bob", "dm", 5, "phone")
+    reads.add("alice", "dm", 6, "laptop")
 
-        # Echoes come after the write, in one round: once Alice's is there, Bob's is decided.
-        assert await echoes.wait_for(1) == [("alice", "dm", 6, "laptop")]
-        assert echoes.seen == [("alice", "dm", 6, "laptop")]
-        assert await store.reads.get("dm", "bob") == 8
-    finally:
-        await batcher.close()
+    # Echoes come after the write, in one round: once Alice's is there, Bob's is decided.
+    assert await echoes.wait_for(1) == [("alice", "dm", 6, "laptop")]
+    assert echoes.seen == [("alice", "dm", 6, "laptop")]
+    assert await store.reads.get("dm", "bob") == 8
+
+
+async def test_a_senders_own_marker_is_stored_without_an_echo(
+    batcher: tuple[ReadBatcher, Echoes, Store, CommandLog],
+) -> None:
+    reads, echoes, store, _ = batcher
+    reads.add("alice", "dm", 3, None, echo=False)  # Alice sent seq 3.
+    reads.add("bob", "dm", 2, "bob-tab")
+
+    # One round: Bob's echo comes after the write that stored both.
+    assert await echoes.wait_for(1) == [("bob", "dm", 2, "bob-tab")]
+    assert await store.reads.get("dm", "alice") == 3
+    assert echoes.seen == [("bob", "dm", 2, "bob-tab")]
 
 
 async def test_reads_still_waiting_are_stored_on_close(
@@ -97,29 +99,41 @@ async def test_reads_still_waiting_are_stored_on_close(
 ) -> None:
     store, _ = logged_store
     echoes = Echoes()
-    batcher = ReadBatcher(store.reads, echoes, interval=60)  # No round would come in time.
-    batcher.start()
-    batcher.add("carol", "group", 12, "tab")
+    reads = ReadBatcher(store.reads, echoes, interval=60)  # No round would come in time.
+    reads.start()
+    reads.add("carol", "group", 12, "tab")
 
-    await batcher.close()
+    await reads.close()
 
     assert await store.reads.get("group", "carol") == 12
     assert echoes.seen == [("carol", "group", 12, "tab")]
 
 
-async def test_a_senders_own_marker_is_stored_without_an_echo(
+async def test_a_watched_marker_is_written_at_most_once_per_repeat_and_a_quiet_one_at_once(
     logged_store: tuple[Store, CommandLog],
 ) -> None:
     store, _ = logged_store
     echoes = Echoes()
-    batcher = ReadBatcher(store.reads, echoes, interval=0.2)
-    batcher.start()
+    reads = ReadBatcher(store.reads, echoes, interval=0.05, repeat=1.0)
+    reads.start()
     try:
-        batcher.add("alice", "dm", 3, None, echo=False)  # Alice sent seq 3.
-        batcher.add("bob", "dm", 2, "bob-tab")
+        reads.add("bob", "group", 1, "tab")
+        await echoes.wait_for(1)
+        first = time.monotonic()
+        for seq in (2, 3, 4):  # Bob keeps reading a busy conversation...
+            reads.add("bob", "group", seq, "tab")
+            await asyncio.sleep(0.1)
+        reads.add("carol", "group", 4, "phone")  # ...while Carol reads after a quiet spell.
 
-        assert await echoes.wait_for(1) == [("bob", "dm", 2, "bob-tab")]
-        assert await store.reads.get("dm", "alice") == 3
-        assert echoes.seen == [("bob", "dm", 2, "bob-tab")]
+        seen = await echoes.wait_for(3)
+        again = time.monotonic()
+        # Carol's goes in the next round, ahead of Bob's, which waits out the second.
+        assert seen == [
+            ("bob", "group", 1, "tab"),
+            ("carol", "group", 4, "phone"),
+            ("bob", "group", 4, "tab"),
+        ]
+        assert again - first >= 0.9  # The repeat, less what observing the first echo took.
+        assert await store.reads.get("group", "bob") == 4
     finally:
-        await batcher.close()
+        await reads.close()

@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
-from pymongo.monitoring import CommandListener, CommandStartedEvent
 
 from backend_services.core.schemas import User
-from backend_services.core.store import Database, Store
+from backend_services.core.store import Store
+from tests.integration.conftest import CommandLog
 
 GRACE = timedelta(seconds=0.3)
 
@@ -236,158 +236,114 @@ async def test_a_conversation_whose_state_was_never_written_gets_it_with_its_fir
     assert [c.id for c in await store.conversations.list_for(bob.id)] == [dm]
 
 
-class CommandLog(CommandListener):
-    """The names of the commands a client started."""
-
-    def __init__(self) -> None:
-        self.names: list[str] = []
-
-    def started(self, event: CommandStartedEvent) -> None:
-        self.names.append(event.command_name)
-
-    def succeeded(self, event: object) -> None:
-        pass
-
-    def failed(self, event: object) -> None:
-        pass
-
-
 async def test_advancing_a_read_marker_is_one_command_whether_or_not_it_moves(
-    mongo_url: str,
+    logged_store: tuple[Store, CommandLog],
 ) -> None:
-    log = CommandLog()
-    database = Database(mongo_url, f"test_{uuid.uuid4().hex[:12]}", event_listeners=[log])
-    store = Store(database)
-    try:
-        await database.ping()
+    store, log = logged_store
 
-        async def advance(seq: int) -> tuple[bool, list[str]]:
-            log.names.clear()
-            moved = await store.reads.advance("conversation", "user", seq)
-            return moved, log.names.copy()
+    async def advance(seq: int) -> tuple[bool, list[str]]:
+        log.names.clear()
+        moved = await store.reads.advance("conversation", "user", seq)
+        return moved, log.names.copy()
 
-        assert await advance(3) == (True, ["update"])  # The first read creates the marker.
-        assert await advance(5) == (True, ["update"])
-        assert await advance(5) == (False, ["update"])
-        assert await advance(2) == (False, ["update"])
-        assert await advance(0) == (False, [])  # Nothing read is what no marker says.
-        assert await store.reads.get("conversation", "user") == 5
-    finally:
-        await database.client.drop_database(database.db.name)
-        await store.close()
+    assert await advance(3) == (True, ["update"])  # The first read creates the marker.
+    assert await advance(5) == (True, ["update"])
+    assert await advance(5) == (False, ["update"])
+    assert await advance(2) == (False, ["update"])
+    assert await advance(0) == (False, [])  # Nothing read is what no marker says.
+    assert await store.reads.get("conversation", "user") == 5
 
 
 async def test_a_message_from_a_live_socket_is_stored_in_two_commands_and_a_batched_marker(
-    mongo_url: str,
+    logged_store: tuple[Store, CommandLog],
 ) -> None:
-    log = CommandLog()
-    database = Database(mongo_url, f"test_{uuid.uuid4().hex[:12]}", event_listeners=[log])
-    store = Store(database)
-    try:
-        await database.ensure_indexes()
-        alice = await store.users.create(f"a{uuid.uuid4().hex[:8]}", "x", "Alice")
-        bob = await store.users.create(f"b{uuid.uuid4().hex[:8]}", "x", "Bob")
-        doc, _ = await store.conversations.open_direct(alice.id, bob.id)
-        dm = doc["_id"]
+    store, log = logged_store
+    alice = await store.users.create(f"a{uuid.uuid4().hex[:8]}", "x", "Alice")
+    bob = await store.users.create(f"b{uuid.uuid4().hex[:8]}", "x", "Bob")
+    doc, _ = await store.conversations.open_direct(alice.id, bob.id)
+    dm = doc["_id"]
 
-        async def send(
-            client_msg_id: str, *, known_member: bool = True, hint: int | None = None
-        ) -> tuple[int, bool, list[str]]:
-            log.names.clear()
-            msg, created = await store.messages.append(
-                dm,
-                alice,
-                "hi",
-                client_msg_id,
-                known_member=known_member,
-                seq_hint=None if hint is None else lambda: hint,
-            )
-            return msg.seq, created, sorted(log.names)
-
-        # Insert at the hinted seq, move the newest message (and the counter), move the
-        # sender's marker.
-        stored = ["insert", "update", "update"]
-        assert await send("one", hint=1) == (1, True, stored)
-        # The counter followed the hinted write: without a hint, the next seq.
-        assert await send("two") == (2, True, sorted(["findAndModify", *stored]))
-        # Membership asked for: one query more.
-        assert await send("three", known_member=False) == (
-            3,
-            True,
-            sorted(["find", "findAndModify", *stored]),
-        )
-        # A hint another instance took: the counter gives the next free seq.
-        assert await send("four", hint=3) == (4, True, sorted(["findAndModify", "insert", *stored]))
-        # A resend is found by the unique index; its seq becomes a tombstone, so no reader
-        # waits for it and the conversation goes on from the next seq.
-        assert await send("one", hint=5) == (1, False, ["find", "insert", "insert"])
-        assert (await send("six"))[0] == 6
-        # The message service moves the sender's marker with its batch of markers instead.
+    async def send(
+        client_msg_id: str, *, known_member: bool = True, hint: int | None = None
+    ) -> tuple[int, bool, list[str]]:
         log.names.clear()
-        seventh, _ = await store.messages.append(
-            dm, alice, "hi", "seven", known_member=True, seq_hint=lambda: 7, sender_read=False
+        msg, created = await store.messages.append(
+            dm,
+            alice,
+            "hi",
+            client_msg_id,
+            known_member=known_member,
+            seq_hint=None if hint is None else lambda: hint,
         )
-        assert (seventh.seq, sorted(log.names)) == (7, ["insert", "update"])
-        assert await store.reads.get(dm, alice.id) == 6
-        batch = await store.messages.read_after(dm, 0, limit=10)
-        assert [m.seq for m in batch.messages] == [1, 2, 3, 4, 6, 7]
-        assert batch.through_seq == 7
-    finally:
-        await database.client.drop_database(database.db.name)
-        await store.close()
+        return msg.seq, created, sorted(log.names)
+
+    # Insert at the hinted seq, move the newest message (and the counter), move the
+    # sender's marker.
+    stored = ["insert", "update", "update"]
+    assert await send("one", hint=1) == (1, True, stored)
+    # The counter followed the hinted write: without a hint, the next seq.
+    assert await send("two") == (2, True, sorted(["findAndModify", *stored]))
+    # Membership asked for: one query more.
+    assert await send("three", known_member=False) == (
+        3,
+        True,
+        sorted(["find", "findAndModify", *stored]),
+    )
+    # A hint another instance took: the counter gives the next free seq.
+    assert await send("four", hint=3) == (4, True, sorted(["findAndModify", "insert", *stored]))
+    # A resend is found by the unique index; its seq becomes a tombstone, so no reader
+    # waits for it and the conversation goes on from the next seq.
+    assert await send("one", hint=5) == (1, False, ["find", "insert", "insert"])
+    assert (await send("six"))[0] == 6
+    # The message service moves the sender's marker with its batch of markers instead.
+    log.names.clear()
+    seventh, _ = await store.messages.append(
+        dm, alice, "hi", "seven", known_member=True, seq_hint=lambda: 7, sender_read=False
+    )
+    assert (seventh.seq, sorted(log.names)) == (7, ["insert", "update"])
+    assert await store.reads.get(dm, alice.id) == 6
+    batch = await store.messages.read_after(dm, 0, limit=10)
+    assert [m.seq for m in batch.messages] == [1, 2, 3, 4, 6, 7]
+    assert batch.through_seq == 7
 
 
 async def test_many_read_markers_move_in_one_command_and_each_says_whether_it_moved(
-    mongo_url: str,
+    logged_store: tuple[Store, CommandLog],
 ) -> None:
-    log = CommandLog()
-    database = Database(mongo_url, f"test_{uuid.uuid4().hex[:12]}", event_listeners=[log])
-    store = Store(database)
-    try:
-        await database.ping()
-        await store.reads.advance("c1", "ahead", 9)
-        await store.reads.advance("c1", "behind", 2)
-        log.names.clear()
+    store, log = logged_store
+    await store.reads.advance("c1", "ahead", 9)
+    await store.reads.advance("c1", "behind", 2)
+    log.names.clear()
 
-        marks = [("c1", "ahead", 5), ("c1", "behind", 4), ("c2", "new", 3), ("c1", "zero", 0)]
-        moved = await store.reads.advance_many(marks)
+    marks = [("c1", "ahead", 5), ("c1", "behind", 4), ("c2", "new", 3), ("c1", "zero", 0)]
+    moved = await store.reads.advance_many(marks)
 
-        assert moved == [False, True, True, False]
-        # The one that did not move collided once and was tried again, where it is exact.
-        assert log.names == ["update", "update"]
-        stored = {(c, u): await store.reads.get(c, u) for c, u, _ in marks}
-        assert stored == {
-            ("c1", "ahead"): 9,
-            ("c1", "behind"): 4,
-            ("c2", "new"): 3,
-            ("c1", "zero"): 0,
-        }
-        log.names.clear()
-        assert await store.reads.advance_many([("c1", "behind", 6)]) == [True]
-        assert log.names == ["update"]
-    finally:
-        await database.client.drop_database(database.db.name)
-        await store.close()
+    assert moved == [False, True, True, False]
+    # The one that did not move collided once and was tried again, where it is exact.
+    assert log.names == ["update", "update"]
+    stored = {(c, u): await store.reads.get(c, u) for c, u, _ in marks}
+    assert stored == {
+        ("c1", "ahead"): 9,
+        ("c1", "behind"): 4,
+        ("c2", "new"): 3,
+        ("c1", "zero"): 0,
+    }
+    log.names.clear()
+    assert await store.reads.advance_many([("c1", "behind", 6)]) == [True]
+    assert log.names == ["update"]
 
 
 async def test_first_writes_of_one_marker_from_two_places_report_exactly_one_move_each(
-    mongo_url: str,
+    store: Store,
 ) -> None:
     """Two instances storing the first read of the same marker at once collide on `_id`; the
     retry makes each answer true to what is stored."""
-    database = Database(mongo_url, f"test_{uuid.uuid4().hex[:12]}")
-    store = Store(database)
-    try:
-        await database.ping()
-        for round_ in range(20):
-            conversation = f"c{round_}"
-            low, high = await asyncio.gather(
-                store.reads.advance_many([(conversation, "u", 5)]),
-                store.reads.advance_many([(conversation, "u", 7)]),
-            )
-            assert high == [True]
-            assert await store.reads.get(conversation, "u") == 7
-            del low  # It moved if it got there first, and did not otherwise.
-    finally:
-        await database.client.drop_database(database.db.name)
-        await store.close()
+    for round_ in range(20):
+        conversation = f"c{round_}"
+        low, high = await asyncio.gather(
+            store.reads.advance_many([(conversation, "u", 5)]),
+            store.reads.advance_many([(conversation, "u", 7)]),
+        )
+        assert high == [True]
+        assert await store.reads.get(conversation, "u") == 7
+        del low  # It moved if it got there first, and did not otherwise.
