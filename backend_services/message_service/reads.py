@@ -11,8 +11,9 @@ next round, while someone watching a busy conversation (a read a second) has the
 written every `repeat` seconds with the newest seq they read.
 
 A read that waits here is as good as stored for its own socket, which already shows it read. If
-the instance dies in between, at most `interval` of reads is lost: the markers stay a little
-behind and the next read moves them. If the store fails, the reads wait for the next round.
+the instance dies in between, at most `repeat` (or `interval`) of reads is lost: the markers
+stay a little behind and the next read moves them. If the store fails, the reads wait for the
+next round.
 """
 
 from __future__ import annotations
