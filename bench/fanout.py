@@ -74,7 +74,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--reads",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="receivers send `read` as the web app does: at most one a second each, for the "
+        help="receivers send `read` as the web app does: at most one every 2 s each, for the "
         "newest seq received, only if it moved (default); --no-reads measures delivery alone",
     )
     add(

@@ -1,9 +1,9 @@
 """Receivers' `read` frames, paced as the web app paces them (letschat_app's chat model).
 
 A client viewing a conversation tells the service how far it has read: the newest seq it has
-received, at most once a second, and only if that moved since its last `read`. The first message
-after a quiet second is read at once; the rest of that second's messages are read together when
-the second is up.
+received, at most every `READ_INTERVAL_SECONDS` (2 s), and only if that moved since its last
+`read`. The first message after a quiet spell is read at once; the ones after it are read
+together when the interval is up.
 """
 
 from __future__ import annotations
@@ -15,9 +15,8 @@ import time
 from dataclasses import dataclass
 
 from bench.wsclient import LeanSocket
+from letschat_app.model.chat import READ_INTERVAL_SECONDS
 
-# The web app's limit: one `read` per conversation per second.
-READ_INTERVAL_SECONDS = 1.0
 # How often reads held back by the limit are looked at: a read is at most this late.
 TICK_SECONDS = 0.05
 # In a `message` frame the message's seq is the first "seq" (it comes before the body).

@@ -139,7 +139,24 @@ def test_a_message_in_the_open_conversation_of_a_tab_not_seen_is_unread_and_pops
     assert len(model.take_dismissed()) == 1
 
 
-def test_a_seen_tab_reads_at_most_once_a_second_and_sends_the_rest_when_due() -> None:
+def test_a_busy_conversation_is_read_every_two_seconds_not_every_second() -> None:
+    """The service stores a marker at most every 2 s: a read a second would be half wasted."""
+    model = model_with(conversation(last_seq=0))
+    model.open(CID, 0.0)
+    model.set_seen(True, 0.0)
+    model.take_outbox()
+    sent_at = []
+    for n in range(1, 41):  # Two messages a second for twenty seconds.
+        now = 10.0 + n / 2
+        model.receive(message(n), now)
+        model.tick(now)
+        sent_at += [now for _ in reads(model)]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(sent_at)]
+    assert len(sent_at) <= 11
+    assert min(gaps) >= 2.0
+
+
+def test_a_seen_tab_reads_at_most_once_an_interval_and_sends_the_rest_when_due() -> None:
     model = model_with(conversation(last_seq=0))
     model.open(CID, 0.0)
     model.set_seen(True, 0.0)
@@ -174,10 +191,11 @@ def test_a_read_never_runs_ahead_of_the_stream() -> None:
     model.load([conversation(last_seq=9)], 2.0)
     model.open(CID, 3.0)  # Read as far as the list says: the service knows only up to 6 here.
     assert reads(model) == [6]
+    interval = READ_INTERVAL_SECONDS
     model.receive(message(7), 3.1)
-    model.receive(message(8), 5.0)
-    model.receive(message(9), 5.1)
-    model.tick(6.5)
+    model.receive(message(8), 3.0 + interval)
+    model.receive(message(9), 3.1 + interval)
+    model.tick(3.2 + 2 * interval)
     assert reads(model) == [8, 9]
 
 
@@ -334,9 +352,9 @@ def test_an_idle_tab_wants_a_tick_only_while_time_can_change_something() -> None
     model.open(CID, 0.0)
     model.set_seen(True, 0.0)
     model.receive(message(1), 5.0)
-    model.receive(message(2), 5.1)  # Held back by the one-per-second limit.
+    model.receive(message(2), 5.1)  # Held back by the limit.
     assert model.wants_tick()
-    model.tick(6.2)
+    model.tick(5.2 + READ_INTERVAL_SECONDS)
     assert not model.wants_tick()
     model.send("hi", 7.0)
     assert model.wants_tick()  # Its ack may time out.

@@ -1,8 +1,13 @@
-"""The benchmark's receivers read as the web app does: the newest seq, once a second at most."""
+"""The benchmark's receivers read as the web app does: the newest seq, at most every interval."""
 
 from __future__ import annotations
 
 from bench.reads import ReadPacer, message_seq
+from letschat_app.model.chat import READ_INTERVAL_SECONDS
+
+
+def test_the_benchmark_paces_reads_as_the_web_app_does() -> None:
+    assert ReadPacer().interval == READ_INTERVAL_SECONDS
 
 
 def test_the_first_message_is_read_at_once_and_the_rest_of_that_second_together() -> None:
