@@ -52,7 +52,7 @@ def create_app(
         ),
         reads=ReadBatcher(
             store.reads,
-            hub.publish_read,
+            hub.publish_reads,
             interval=settings.read_flush_seconds,
             repeat=settings.read_repeat_seconds,
         ),

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Coroutine, Iterable
+from collections.abc import Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -28,6 +28,7 @@ from backend_services.core.schemas import Conversation, Message
 from backend_services.core.store import Store
 from backend_services.message_service import frames
 from backend_services.message_service.connection import Connection
+from backend_services.message_service.reads import Echo
 
 logger = logging.getLogger("letschat.hub")
 
@@ -247,15 +248,34 @@ class Hub:
         self, user_id: str, conversation_id: str, seq: int, origin: str | None
     ) -> None:
         """Echo a read marker to the user's other sockets."""
-        await self._publish_user(
-            user_id,
-            {
+        await self.publish_reads([Echo(user_id, conversation_id, seq, origin)])
+
+    async def publish_reads(self, echoes: Sequence[Echo]) -> None:
+        """Echo read markers to their users' other sockets.
+
+        Most people have one socket, the one that read, so most echoes would go through the
+        broker only to be dropped here. One round trip asks which users' channels have a
+        listener on another instance: only their echoes are published; the rest are delivered
+        to this instance's sockets directly (if the broker is unreachable, all of them are).
+        """
+        channels = [self._user_channel(echo.user_id) for echo in echoes]
+        try:
+            listening = await self._broker.listeners(channels)
+        except BrokerDisconnected:
+            listening = {}
+        for echo, channel in zip(echoes, channels, strict=True):
+            event = {
                 "kind": "read",
-                "frame": frames.read(conversation_id, seq),
-                "id": conversation_id,
-                "exclude": origin,
-            },
-        )
+                "frame": frames.read(echo.conversation_id, echo.seq),
+                "id": echo.conversation_id,
+                "exclude": echo.origin,
+            }
+            # This instance listens on a user's channel while it holds a socket of theirs.
+            here = 1 if echo.user_id in self._users else 0
+            if listening.get(channel, 0) > here:
+                await self._publish_user(echo.user_id, event)
+            else:
+                await self._apply_user_event(echo.user_id, event)
 
     async def _publish_user(self, user_id: str, event: dict[str, Any]) -> None:
         text = json.dumps(event, separators=(",", ":"))
@@ -385,10 +405,13 @@ class Hub:
             topic.repairing = False
 
     async def _on_user_event(self, user_id: str, text: str) -> None:
+        if self._users.get(user_id):
+            await self._apply_user_event(user_id, json.loads(text))
+
+    async def _apply_user_event(self, user_id: str, event: dict[str, Any]) -> None:
         connections = self._users.get(user_id)
         if not connections:
             return
-        event = json.loads(text)
         kind, conversation_id = event["kind"], event["id"]
         for connection in list(connections):
             if connection.id == event.get("exclude"):

@@ -1,13 +1,13 @@
 """Read markers from this instance's sockets, written together.
 
-Every viewer of a busy conversation reads about once a second, so one store command per `read`
-would make reads most of the store's work (a send is a handful of commands, shared by every
+Every viewer of a busy conversation reads every couple of seconds, so one store command per
+`read` would make reads most of the store's work (a send is a handful of commands, shared by every
 recipient; a read is one command per viewer). Reads wait here instead, coalesced per marker to
-the highest seq, and one bulk write stores them all every `interval`. Each marker that moved is
-then echoed to the user's other sockets, as a single read would be.
+the highest seq, and one bulk write stores them all every `interval`. The markers that moved are
+then echoed to their users' other sockets together (see `Hub.publish_reads`).
 
 A marker is written at most once every `repeat` seconds: a read after a quiet spell goes in the
-next round, while someone watching a busy conversation (a read a second) has their marker
+next round, while someone watching a busy conversation (a read every 2 s) has their marker
 written every `repeat` seconds with the newest seq they read.
 
 A read that waits here is as good as stored for its own socket, which already shows it read. If
@@ -24,7 +24,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from pymongo.errors import PyMongoError
 
@@ -32,8 +32,18 @@ from backend_services.core.store import ReadMarkers
 
 logger = logging.getLogger("letschat.reads")
 
-# Echoes a moved marker: (user id, conversation id, seq, id of the socket that read it).
-Publish = Callable[[str, str, int, str | None], Awaitable[None]]
+
+class Echo(NamedTuple):
+    """A marker that moved, for the user's other sockets."""
+
+    user_id: str
+    conversation_id: str
+    seq: int
+    origin: str | None  # The socket that read it (it knows already).
+
+
+# Echoes the markers a round moved, all at once.
+Publish = Callable[[list[Echo]], Awaitable[None]]
 # How long the last write may take on shutdown before the reads still waiting are given up.
 CLOSE_SECONDS = 5.0
 
@@ -131,7 +141,10 @@ class ReadBatcher:
             raise
         if self._repeat > 0:
             self._written.update(dict.fromkeys(keys, now))
-        for (conversation_id, user_id), did_move in zip(keys, moved, strict=True):
-            mark = batch[conversation_id, user_id]
-            if did_move and mark.echo:
-                await self._publish(user_id, conversation_id, mark.seq, mark.origin)
+        echoes = [
+            Echo(user_id, conversation_id, mark.seq, mark.origin)
+            for (conversation_id, user_id), did_move in zip(keys, moved, strict=True)
+            if did_move and (mark := batch[conversation_id, user_id]).echo
+        ]
+        if echoes:
+            await self._publish(echoes)

@@ -10,10 +10,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from backend_services.core.store import Store
-from backend_services.message_service.reads import ReadBatcher
+from backend_services.message_service.reads import Echo, ReadBatcher
 from tests.integration.conftest import CommandLog
-
-Echo = tuple[str, str, int, str | None]
 
 
 class Echoes:
@@ -23,11 +21,9 @@ class Echoes:
         self.seen: list[Echo] = []
         self._changed = asyncio.Condition()
 
-    async def __call__(
-        self, user_id: str, conversation_id: str, seq: int, origin: str | None
-    ) -> None:
+    async def __call__(self, echoes: list[Echo]) -> None:
         async with self._changed:
-            self.seen.append((user_id, conversation_id, seq, origin))
+            self.seen.extend(echoes)
             self._changed.notify_all()
 
     async def wait_for(self, count: int) -> list[Echo]:

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from pathlib import Path
 from typing import Any
+
+import redis as redis_client
 
 from backend_services.core.schemas import User
 from backend_services.core.store import Store
 from tests.integration.conftest import StackFactory
 from tests.support.clients import Account, Api, Socket, send_frame
+from tests.support.processes import free_port, start_redis
 from tests.support.stack import Stack
 
 
@@ -138,3 +142,46 @@ async def test_a_senders_marker_follows_what_their_socket_sent(stack: Stack, api
         await asyncio.sleep(0.05)
     assert (ack["message"]["seq"], view["last_read_seq"], view["unread"]) == (3, 3, 0)
     await tab.close()
+
+
+def _publishes(redis: redis_client.Redis) -> int:
+    stats = redis.info("commandstats")
+    return int(stats.get("cmdstat_publish", {}).get("calls", 0))
+
+
+async def test_an_echo_goes_through_redis_only_when_another_instance_listens(
+    make_stack: StackFactory, log_dir: Path
+) -> None:
+    """Most people have one socket, the one that read: their echoes need no broker at all."""
+    port = free_port()
+    private = start_redis(log_dir, port)  # Its command counts are this test's alone.
+    try:
+        stack = make_stack(redis=f"redis://127.0.0.1:{port}/0")
+        api = Api(stack.auth_url, stack.messages[0].url)
+        alice, bob = await api.register("alice"), await api.register("bob")
+        dm = await api.direct(alice, bob)
+        here = stack.messages[0].ws_url
+        reader = await Socket.open(here, bob.token, resume={})
+        same_instance_tab = await Socket.open(here, bob.token, resume={})
+        await post_messages(api, alice, dm, 3)
+        await delivered(reader, dm, 3)
+        counter = redis_client.Redis(port=port)
+        before = _publishes(counter)
+
+        await reader.send(read(dm, 1))
+        # Bob's channel has no listener elsewhere: the tab beside the reader gets it directly.
+        assert await same_instance_tab.next("read") == read(dm, 1)
+
+        other_instance_tab = await Socket.open(stack.messages[1].ws_url, bob.token, resume={})
+        await reader.send(read(dm, 2))
+        assert await other_instance_tab.next("read") == read(dm, 2)
+        assert await same_instance_tab.next("read", seq=2) == read(dm, 2)
+        # Rounds run one after another, so the first echo was decided before this one: only
+        # the second went through Redis.
+        assert _publishes(counter) - before == 1
+        counter.close()
+        for socket in (reader, same_instance_tab, other_instance_tab):
+            await socket.close()
+        await api.aclose()
+    finally:
+        private.stop()

@@ -1,12 +1,14 @@
 """Pub/sub fan-out between message-service instances.
 
-The shape is broadcaster's: six async methods, an in-memory implementation for a single instance
-and a Redis one for many. Brokers only move text; they persist nothing (MongoDB does), so a lost
-message is recovered by reading the store, never by the broker.
+The shape is broadcaster's (six async methods, plus `listeners`), with an in-memory
+implementation for a single instance and a Redis one for many. Brokers only move text; they
+persist nothing (MongoDB does), so a lost message is recovered by reading the store, never by
+the broker.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -37,6 +39,9 @@ class Broker(Protocol):
 
     async def receive(self) -> Event:
         """Wait for the next event on a subscribed channel."""
+
+    async def listeners(self, channels: Sequence[str]) -> dict[str, int]:
+        """How many subscriptions each channel has, on every instance (this one included)."""
 
     async def ping(self) -> None:
         """Raise `BrokerDisconnected` unless the broker is reachable."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 from backend_services.core.broker import BrokerDisconnected, Event
 
@@ -48,6 +49,11 @@ class MemoryBroker:
         if event is _CLOSED or not self._connected:
             raise BrokerDisconnected("in-memory broker was disconnected")
         return event
+
+    async def listeners(self, channels: Sequence[str]) -> dict[str, int]:
+        if not self._connected:
+            raise BrokerDisconnected("in-memory broker is not connected")
+        return {channel: int(channel in self._channels) for channel in channels}
 
     async def ping(self) -> None:
         if not self._connected:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from redis import exceptions as redis_errors
@@ -101,6 +102,17 @@ class RedisBroker:
                 raise BrokerDisconnected(str(exc)) from exc
             if raw is not None and raw.get("type") == "message":
                 return Event(channel=raw["channel"], message=raw["data"])
+
+    async def listeners(self, channels: Sequence[str]) -> dict[str, int]:
+        if self._redis is None:
+            raise BrokerDisconnected("redis broker is not connected")
+        if not channels:
+            return {}
+        try:
+            counts = await self._redis.pubsub_numsub(*channels)
+        except _CONNECTION_ERRORS as exc:
+            raise BrokerDisconnected(str(exc)) from exc
+        return {str(channel): int(count) for channel, count in counts}
 
     async def ping(self) -> None:
         if self._redis is None:
