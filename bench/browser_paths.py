@@ -51,7 +51,8 @@ class Bench:
         """A CPU window over the named process trees, Redis and this process (which drives
         the browser), so that "others" is only what is not part of the benchmark."""
         trees = {name: pid for name, pid in self.trees.items() if name in names}
-        return CpuWindow({"bench": os.getpid()}, self.redis_url, trees=trees)
+        mongo_url = self.stack.env["LETSCHAT_MONGODB_URL"]
+        return CpuWindow({"bench": os.getpid()}, self.redis_url, mongo_url, trees=trees)
 
     def bad_log_lines(self) -> list[str]:
         reflex = [f"reflex: {line}" for line in self.web.log().splitlines() if BAD_LOG.search(line)]
@@ -92,8 +93,18 @@ async def raw_path(bench: Bench, tabs: int, hidden: int) -> Outcome:
         p99_ms=result["p99_ms"],
         cpu_s=result["cpu_s"],
         wall_s=result["cpu_wall_s"],
-        notes=[f"error frames: {result['errors']}"] if result["errors"] else [],
+        notes=[
+            *([f"error frames: {result['errors']}"] if result["errors"] else []),
+            requests_line(window, result["messages"]),
+        ],
     )
+
+
+def requests_line(window: CpuWindow, messages: int) -> str:
+    """The store's requests per message sent, by kind ("command" includes drivers' hellos)."""
+    counts = {kind: n for kind, n in window.requests.items() if n}
+    per = ", ".join(f"{kind} {n / max(1, messages):.2f}" for kind, n in sorted(counts.items()))
+    return f"store requests per message: {sum(counts.values()) / max(1, messages):.2f} ({per})"
 
 
 async def _people(bench: Bench, tabs: int, group_name: str) -> list[dict[str, str]]:
@@ -235,6 +246,7 @@ def _browser_outcome(
         f"Enter pressed for {len(enter)} of {sent} messages, over {typing_s:.1f} s",
         f"p50 ms by tenth of the messages (rising = falling behind): {by_tenth}",
         _idle_part(idle, window, delivered),
+        requests_line(window, sent),
     ]
     for is_hidden, values in latencies.items():
         if values:

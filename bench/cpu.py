@@ -10,7 +10,9 @@ import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
+import pymongo
 import redis
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -95,18 +97,34 @@ def redis_cpu_seconds(url: str) -> float:
     return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
+def store_requests(url: str) -> dict[str, int]:
+    """Requests the MongoDB server has served so far, by kind (serverStatus opcounters)."""
+    client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(
+        url, serverSelectionTimeoutMS=5000
+    )
+    try:
+        counters = client.admin.command("serverStatus")["opcounters"]
+    finally:
+        client.close()
+    return {kind: int(count) for kind, count in counters.items()}
+
+
 @dataclass
 class CpuWindow:
-    """CPU seconds each named process used between `start` and `stop`."""
+    """CPU seconds each named process used between `start` and `stop` (and, given a MongoDB
+    URL, the requests its server served meanwhile: `requests`)."""
 
     pids: Mapping[str, int]
     redis_url: str | None = None
+    mongo_url: str | None = None
     # Processes counted with all their descendants (servers that fork workers, a browser).
     trees: Mapping[str, int] = field(default_factory=dict)
     _before: dict[str, float] = field(default_factory=dict)
     _started: float = 0.0
     used: dict[str, float] = field(default_factory=dict)
     wall_s: float = 0.0
+    requests: dict[str, int] = field(default_factory=dict)
+    _requests_before: dict[str, int] = field(default_factory=dict)
 
     def _sample(self) -> dict[str, float]:
         sample = {name: process_cpu_seconds(pid) for name, pid in self.pids.items()}
@@ -117,12 +135,17 @@ class CpuWindow:
         return sample
 
     def start(self) -> None:
+        if self.mongo_url is not None:
+            self._requests_before = store_requests(self.mongo_url)
         self._started = time.monotonic()
         self._before = self._sample()
 
     def stop(self) -> None:
         self.wall_s = time.monotonic() - self._started
         after = self._sample()
+        if self.mongo_url is not None:
+            counts = store_requests(self.mongo_url)
+            self.requests = {k: n - self._requests_before.get(k, 0) for k, n in counts.items()}
         self.used = {name: after[name] - self._before.get(name, 0.0) for name in after}
         ours = sum(seconds for name, seconds in self.used.items() if name != MACHINE)
         # Whatever else ran on the box meanwhile (other jobs, the kernel's share of loopback).
