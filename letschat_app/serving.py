@@ -3,8 +3,9 @@
 Reflex 0.10 builds granian's `Server` itself and reads none of its runtime options from the
 environment (only GRANIAN_WORKERS and GRANIAN_LOG_LEVEL), and granian gives every ASGI app its
 multi-threaded runtime, so a worker hands each frame of every socket between threads. Its
-single-threaded runtime keeps the worker's I/O on one thread: with 20 tabs in one group that is
-~8% less backend CPU per delivered message (bench/README.md, `bench.browser_fanout`).
+single-threaded runtime keeps the worker's I/O on one thread (with 20 tabs in one group,
+back-to-back runs gave 0.71 against 0.77 ms of backend CPU per delivered message, within this
+box's run-to-run spread; bench/README.md).
 
 `LETSCHAT_GRANIAN_RUNTIME_MODE` chooses: `st` (the default here), `mt`, or `auto` (granian's
 own choice). rxconfig.py installs this before Reflex starts its server.

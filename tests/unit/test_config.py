@@ -82,7 +82,8 @@ def test_env_example_documents_every_setting_and_nothing_else() -> None:
         "LETSCHAT_FRONTEND_PORT",
         "LETSCHAT_REFLEX_BACKEND_PORT",
     }
-    # Read by the Reflex app (rxconfig.py, letschat_app/api_client.py, letschat_app/state/live.py).
+    # Read by the Reflex app (rxconfig.py, letschat_app/api_client.py, letschat_app/state/live.py,
+    # letschat_app/serving.py).
     web_app = {
         "LETSCHAT_AUTH_URL",
         "LETSCHAT_MESSAGE_URL",
@@ -91,6 +92,7 @@ def test_env_example_documents_every_setting_and_nothing_else() -> None:
         "LETSCHAT_REFLEX_API_URL",
         "LETSCHAT_PUBLIC_URL",
         "LETSCHAT_APP_ORIGINS",
+        "LETSCHAT_GRANIAN_RUNTIME_MODE",
     }
     assert documented == fields | launcher | web_app
     read_by_web_app = set()
