@@ -3,8 +3,9 @@
 Every viewer of a busy conversation reads every couple of seconds, so one store command per
 `read` would make reads most of the store's work (a send is a handful of commands, shared by every
 recipient; a read is one command per viewer). Reads wait here instead, coalesced per marker to
-the highest seq, and one bulk write stores them all every `interval`. The markers that moved are
-then echoed to their users' other sockets together (see `Hub.publish_reads`).
+the highest seq, and every `interval` they are stored together: one command per conversation
+(`ReadMarkers.advance_many`). The markers that moved are then echoed to their users' other
+sockets together (see `Hub.publish_reads`).
 
 A marker is written at most once every `repeat` seconds: a read after a quiet spell goes in the
 next round, while someone watching a busy conversation (a read every 2 s) has their marker

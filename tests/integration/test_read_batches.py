@@ -1,5 +1,6 @@
-"""An instance's read markers are stored together: one command per round, however many sockets
-read, and each marker that moved is echoed once, from the socket that read furthest."""
+"""An instance's read markers are stored together: one command per conversation and round,
+however many sockets read, and each marker that moved is echoed once, from the socket that read
+furthest."""
 
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ async def batcher(
     await running.close()
 
 
-async def test_reads_from_many_sockets_in_one_round_are_one_command(
+async def test_reads_from_many_sockets_in_one_round_are_one_command_per_conversation(
     batcher: tuple[ReadBatcher, Echoes, Store, CommandLog],
 ) -> None:
     reads, echoes, store, log = batcher
@@ -59,7 +60,7 @@ async def test_reads_from_many_sockets_in_one_round_are_one_command(
         [(f"u{user}", "group", 3, f"socket-{user}-3") for user in range(10)]
         + [("u0", "dm", 4, "socket-dm")]
     )
-    assert log.names == ["update"]
+    assert log.names == ["findAndModify", "findAndModify"]  # The group's ten, and the DM.
     assert await store.reads.get_many("u0", ["group", "dm"]) == {"group": 3, "dm": 4}
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from backend_services.core.schemas import User
 from backend_services.core.store import Store
+from backend_services.core.store.migrations import SCHEMA_VERSION
 from tests.integration.conftest import CommandLog
 
 GRACE = timedelta(seconds=0.3)
@@ -180,7 +181,10 @@ async def test_an_upgrade_moves_message_state_out_of_conversations_written_by_0_
     # A start that crashed after writing the new state but before clearing the old fields (and
     # so before recording the new version): the next start moves them again, changing nothing.
     assert legacy_fields is not None
-    assert await db["meta"].find_one({"_id": "schema"}) == {"_id": "schema", "version": 2}
+    assert await db["meta"].find_one({"_id": "schema"}) == {
+        "_id": "schema",
+        "version": SCHEMA_VERSION,
+    }
     await db["conversations"].update_one({"_id": "legacy-group"}, {"$set": legacy_fields})
     await db["meta"].delete_one({"_id": "schema"})
     await store.prepare()
@@ -236,6 +240,30 @@ async def test_a_conversation_whose_state_was_never_written_gets_it_with_its_fir
     assert [c.id for c in await store.conversations.list_for(bob.id)] == [dm]
 
 
+async def test_an_upgrade_gathers_the_read_markers_written_by_version_2(store: Store) -> None:
+    """Version 2 kept a document per member and conversation; now one holds a conversation's."""
+    db = store.database.db
+    await db["reads"].insert_many(
+        [
+            {"_id": "g1/alice", "conversation_id": "g1", "user_id": "alice", "seq": 4},
+            {"_id": "g1/bob", "conversation_id": "g1", "user_id": "bob", "seq": 2},
+            {"_id": "dm/alice", "conversation_id": "dm", "user_id": "alice", "seq": 7},
+        ]
+    )
+    # Bob read further after an instance of this version wrote his marker: that one stays.
+    await store.reads.advance("g1", "bob", 3)
+    await db["meta"].update_one({"_id": "schema"}, {"$set": {"version": 2}}, upsert=True)
+
+    await store.prepare()
+
+    assert await store.reads.get_many("alice", ["g1", "dm", "elsewhere"]) == {"g1": 4, "dm": 7}
+    assert await store.reads.get("g1", "bob") == 3
+    assert "reads" not in await db.list_collection_names()
+    schema = await db["meta"].find_one({"_id": "schema"})
+    assert schema is not None
+    assert schema["version"] == SCHEMA_VERSION
+
+
 async def test_advancing_a_read_marker_is_one_command_whether_or_not_it_moves(
     logged_store: tuple[Store, CommandLog],
 ) -> None:
@@ -246,10 +274,11 @@ async def test_advancing_a_read_marker_is_one_command_whether_or_not_it_moves(
         moved = await store.reads.advance("conversation", "user", seq)
         return moved, log.names.copy()
 
-    assert await advance(3) == (True, ["update"])  # The first read creates the marker.
-    assert await advance(5) == (True, ["update"])
-    assert await advance(5) == (False, ["update"])
-    assert await advance(2) == (False, ["update"])
+    # The first read creates the conversation's markers.
+    assert await advance(3) == (True, ["findAndModify"])
+    assert await advance(5) == (True, ["findAndModify"])
+    assert await advance(5) == (False, ["findAndModify"])
+    assert await advance(2) == (False, ["findAndModify"])
     assert await advance(0) == (False, [])  # Nothing read is what no marker says.
     assert await store.reads.get("conversation", "user") == 5
 
@@ -279,7 +308,7 @@ async def test_a_message_from_a_live_socket_is_stored_in_two_commands_and_a_batc
 
     # Insert at the hinted seq, move the newest message (and the counter), move the
     # sender's marker.
-    stored = ["insert", "update", "update"]
+    stored = ["findAndModify", "insert", "update"]
     assert await send("one", hint=1) == (1, True, stored)
     # The counter followed the hinted write: without a hint, the next seq.
     assert await send("two") == (2, True, sorted(["findAndModify", *stored]))
@@ -307,7 +336,7 @@ async def test_a_message_from_a_live_socket_is_stored_in_two_commands_and_a_batc
     assert batch.through_seq == 7
 
 
-async def test_many_read_markers_move_in_one_command_and_each_says_whether_it_moved(
+async def test_many_read_markers_move_in_one_command_per_conversation_and_each_says_if_it_moved(
     logged_store: tuple[Store, CommandLog],
 ) -> None:
     store, log = logged_store
@@ -319,8 +348,7 @@ async def test_many_read_markers_move_in_one_command_and_each_says_whether_it_mo
     moved = await store.reads.advance_many(marks)
 
     assert moved == [False, True, True, False]
-    # The one that did not move collided once and was tried again, where it is exact.
-    assert log.names == ["update", "update"]
+    assert log.names == ["findAndModify", "findAndModify"]  # c1's three marks, and c2's.
     stored = {(c, u): await store.reads.get(c, u) for c, u, _ in marks}
     assert stored == {
         ("c1", "ahead"): 9,
@@ -330,13 +358,13 @@ async def test_many_read_markers_move_in_one_command_and_each_says_whether_it_mo
     }
     log.names.clear()
     assert await store.reads.advance_many([("c1", "behind", 6)]) == [True]
-    assert log.names == ["update"]
+    assert log.names == ["findAndModify"]
 
 
 async def test_first_writes_of_one_marker_from_two_places_report_exactly_one_move_each(
     store: Store,
 ) -> None:
-    """Two instances storing the first read of the same marker at once collide on `_id`; the
+    """Two instances storing the first read of a conversation at once collide on `_id`; the
     retry makes each answer true to what is stored."""
     for round_ in range(20):
         conversation = f"c{round_}"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Iterable, Sequence
@@ -58,21 +57,6 @@ async def upsert(
         if doc is not None:  # Always, for an upsert returning the document after.
             return doc
     raise RuntimeError(f"upsert of {key!r} returned nothing")
-
-
-async def upsert_changed(collection: AsyncCollection[Document], key: str, update: Document) -> bool:
-    """Apply `update` to the document `_id == key`, creating it if needed; return whether that
-    changed anything. One command: an update with nothing to change (a `$max` at or below the
-    stored value) writes nothing, and its result says so."""
-
-    async def attempt() -> bool:
-        result = await collection.update_one({"_id": key}, update, upsert=True)
-        return result.modified_count > 0 or result.upserted_id is not None
-
-    for _ in range(UPSERT_ATTEMPTS - 1):
-        with contextlib.suppress(DuplicateKeyError):
-            return await attempt()
-    return await attempt()
 
 
 # SecantusDB answers an `$in` over a thousand ids in super-linear time; lookups in batches of this

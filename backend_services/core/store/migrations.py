@@ -12,11 +12,16 @@ import logging
 from pymongo.asynchronous.database import AsyncDatabase
 
 from backend_services.core.store.database import Document, upsert
+from backend_services.core.store.reads import COLLECTION as READ_MARKERS
 
 logger = logging.getLogger("letschat.store")
 
-# 1: per-message state inside conversation documents; 2: in `conversation_state` and `reads`.
-SCHEMA_VERSION = 2
+# 1: per-message state inside conversation documents; 2: in `conversation_state` and `reads`
+# (one document per member and conversation); 3: read markers in `read_markers`, one document per
+# conversation.
+SCHEMA_VERSION = 3
+# Version 2's read markers: `{_id: "<conversation>/<user>", conversation_id, user_id, seq}`.
+LEGACY_READS = "reads"
 # Before the per-message state moved to `conversation_state` and `reads`, it lived here.
 LEGACY_CONVERSATION_FIELDS = ("last_seq", "last_message_seq", "last_message", "last_activity_at")
 
@@ -29,6 +34,7 @@ async def upgrade(db: AsyncDatabase[Document]) -> None:
         return
     await _split_conversation_state(db)
     await _drop_index(db, "conversations", "by_member")
+    await _gather_read_markers(db)
     await db["meta"].update_one(
         {"_id": "schema"}, {"$max": {"version": SCHEMA_VERSION}}, upsert=True
     )
@@ -50,20 +56,37 @@ async def _split_conversation_state(db: AsyncDatabase[Document]) -> None:
                 },
             },
         )
-        for user_id, seq in doc.get("reads", {}).items():
-            await upsert(
-                db["reads"],
-                f"{conversation_id}/{user_id}",
-                {
-                    "$max": {"seq": seq},
-                    "$setOnInsert": {"conversation_id": conversation_id, "user_id": user_id},
-                },
-            )
+        markers = doc.get("reads", {})
+        if markers:
+            await _max_markers(db, conversation_id, markers)
         unset = dict.fromkeys((*LEGACY_CONVERSATION_FIELDS, "reads"), "")
         await db["conversations"].update_one({"_id": conversation_id}, {"$unset": unset})
         moved += 1
     if moved:
         logger.info("moved the message state of %d conversations out of their documents", moved)
+
+
+async def _gather_read_markers(db: AsyncDatabase[Document]) -> None:
+    """Version 2's one document per marker, into one per conversation; then drop them."""
+    by_conversation: dict[str, dict[str, int]] = {}
+    async for doc in db[LEGACY_READS].find({}, {"conversation_id": 1, "user_id": 1, "seq": 1}):
+        markers = by_conversation.setdefault(doc["conversation_id"], {})
+        markers[doc["user_id"]] = max(int(doc["seq"]), markers.get(doc["user_id"], 0))
+    for conversation_id, markers in by_conversation.items():
+        await _max_markers(db, conversation_id, markers)
+    if by_conversation:
+        logger.info("gathered the read markers of %d conversations", len(by_conversation))
+    await db.drop_collection(LEGACY_READS)
+
+
+async def _max_markers(
+    db: AsyncDatabase[Document], conversation_id: str, markers: dict[str, int]
+) -> None:
+    await upsert(
+        db[READ_MARKERS],
+        conversation_id,
+        {"$max": {f"seqs.{user_id}": int(seq) for user_id, seq in markers.items()}},
+    )
 
 
 async def _drop_index(db: AsyncDatabase[Document], collection: str, name: str) -> None:

@@ -2,89 +2,82 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Sequence
 
-from pymongo import UpdateOne
-from pymongo.errors import BulkWriteError
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
 
-from backend_services.core.store.database import Database, find_by_ids, upsert_changed
+from backend_services.core.store.database import Database, Document, find_by_ids
 
-DUPLICATE_KEY = 11000
+COLLECTION = "read_markers"
 
 
-def _key(conversation_id: str, user_id: str) -> str:
-    return f"{conversation_id}/{user_id}"
+def _field(user_id: str) -> str:
+    """The marker's path in its conversation's document. User ids are hex, but a path is
+    built from it, so anything that could address another field is refused."""
+    if not user_id or "." in user_id or user_id.startswith("$"):
+        raise ValueError(f"not a user id: {user_id!r}")
+    return f"seqs.{user_id}"
 
 
 class ReadMarkers:
-    """`{_id: "<conversation>/<user>", conversation_id, user_id, seq}`, one per member who read."""
+    """One document per conversation, `{_id: <conversation>, seqs: {<user>: <seq>}}`, holding the
+    marker of every member who has read in it.
+
+    Readers of one conversation are stored together: a busy group's viewers on one instance move
+    their markers in one command per round, where one document each would cost a write each.
+    """
 
     def __init__(self, database: Database) -> None:
-        self._reads = database.db["reads"]
+        self._markers = database.db[COLLECTION]
 
     async def advance(self, conversation_id: str, user_id: str, seq: int) -> bool:
-        """Move the marker forward to `seq` (never back); return whether it moved.
-
-        Every viewer of a conversation reads, so this is one command whether or not the marker
-        moves. `$max` rather than a filter on `seq < new`: with the filter, a marker's first two
-        writes racing each other can leave the lower one stored and report the higher as not moved.
-        """
-        if seq <= 0:
-            return False  # No marker already means nothing read.
-        return await upsert_changed(
-            self._reads,
-            _key(conversation_id, user_id),
-            {
-                "$max": {"seq": seq},
-                "$setOnInsert": {"conversation_id": conversation_id, "user_id": user_id},
-            },
-        )
+        """Move the marker forward to `seq` (never back); return whether it moved."""
+        return (await self.advance_many([(conversation_id, user_id, seq)]))[0]
 
     async def advance_many(self, marks: Sequence[tuple[str, str, int]]) -> list[bool]:
-        """Move many `(conversation, user, seq)` markers forward in one command; return, per
-        mark, whether it moved.
-
-        Each mark is an update of its marker filtered on `seq < new`, as an upsert, in one
-        unordered bulk write. A marker already at or past `new` does not match, so its upsert
-        collides with the stored marker on `_id`, and that mark's duplicate-key error says "did
-        not move". The first writes of a new marker from two places can collide the same way;
-        colliding marks are tried once more, when the marker exists and the filter is exact.
-        """
+        """Move many `(conversation, user, seq)` markers forward; return, per mark, whether it
+        moved. One command per conversation (they go concurrently): a `$max` of each reader's
+        field that answers with those fields as they were, so each mark knows exactly whether
+        it moved, even while another instance writes the same conversation."""
         moved = [False] * len(marks)
-        todo = [index for index, (_, _, seq) in enumerate(marks) if seq > 0]
-        for _ in range(2):
-            if not todo:
-                break
-            ops = []
-            for index in todo:
-                conversation_id, user_id, seq = marks[index]
-                ops.append(
-                    UpdateOne(
-                        {"_id": _key(conversation_id, user_id), "seq": {"$lt": seq}},
-                        {
-                            "$set": {"seq": seq},
-                            "$setOnInsert": {
-                                "conversation_id": conversation_id,
-                                "user_id": user_id,
-                            },
-                        },
-                        upsert=True,
-                    )
-                )
-            collided: list[int] = []
-            try:
-                await self._reads.bulk_write(ops, ordered=False)
-            except BulkWriteError as exc:
-                errors = exc.details.get("writeErrors", [])
-                if exc.details.get("writeConcernErrors") or any(
-                    error.get("code") != DUPLICATE_KEY for error in errors
-                ):
-                    raise
-                collided = [todo[error["index"]] for error in errors]
-            for index in set(todo).difference(collided):
-                moved[index] = True
-            todo = collided
+        wanted: dict[str, dict[str, int]] = {}
+        for conversation_id, user_id, seq in marks:
+            if seq > 0:  # No marker already means nothing read.
+                users = wanted.setdefault(conversation_id, {})
+                users[user_id] = max(seq, users.get(user_id, 0))
+        before = dict(
+            zip(
+                wanted,
+                await asyncio.gather(*(self._advance(cid, users) for cid, users in wanted.items())),
+                strict=True,
+            )
+        )
+        for index, (conversation_id, user_id, seq) in enumerate(marks):
+            if seq > 0:
+                moved[index] = seq > before[conversation_id].get(user_id, 0)
         return moved
+
+    async def _advance(self, conversation_id: str, users: dict[str, int]) -> dict[str, int]:
+        """`$max` the users' markers in one conversation; return them as they were before."""
+        fields = {_field(user_id): seq for user_id, seq in users.items()}
+
+        async def attempt() -> Document | None:
+            return await self._markers.find_one_and_update(
+                {"_id": conversation_id},
+                {"$max": fields},
+                projection=dict.fromkeys(fields, 1),
+                upsert=True,
+                return_document=ReturnDocument.BEFORE,
+            )
+
+        try:
+            return _seqs(await attempt())
+        except DuplicateKeyError:
+            # Two first writes of this conversation's document at once: the other one created
+            # it, so the update finds it now.
+            return _seqs(await attempt())
 
     async def get(self, conversation_id: str, user_id: str) -> int:
         """The user's marker in that conversation (0: nothing read)."""
@@ -92,9 +85,13 @@ class ReadMarkers:
 
     async def get_many(self, user_id: str, conversation_ids: Iterable[str]) -> dict[str, int]:
         """The user's markers in those conversations; a missing one means nothing read."""
-        keys = (_key(cid, user_id) for cid in conversation_ids)
-        docs = await find_by_ids(self._reads, keys, {"conversation_id": 1, "seq": 1})
-        return {doc["conversation_id"]: int(doc["seq"]) for doc in docs}
+        docs = await find_by_ids(self._markers, conversation_ids, {_field(user_id): 1})
+        found = {doc["_id"]: _seqs(doc).get(user_id) for doc in docs}
+        return {cid: seq for cid, seq in found.items() if seq is not None}
 
     async def forget(self, conversation_id: str, user_id: str) -> None:
-        await self._reads.delete_one({"_id": _key(conversation_id, user_id)})
+        await self._markers.update_one({"_id": conversation_id}, {"$unset": {_field(user_id): ""}})
+
+
+def _seqs(doc: Document | None) -> dict[str, int]:
+    return {user_id: int(seq) for user_id, seq in (doc or {}).get("seqs", {}).items()}
