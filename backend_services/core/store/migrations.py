@@ -13,6 +13,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from backend_services.core.store.database import Document, upsert
 from backend_services.core.store.reads import COLLECTION as READ_MARKERS
+from backend_services.core.store.reads import max_update
 
 logger = logging.getLogger("letschat.store")
 
@@ -82,11 +83,7 @@ async def _gather_read_markers(db: AsyncDatabase[Document]) -> None:
 async def _max_markers(
     db: AsyncDatabase[Document], conversation_id: str, markers: dict[str, int]
 ) -> None:
-    await upsert(
-        db[READ_MARKERS],
-        conversation_id,
-        {"$max": {f"seqs.{user_id}": int(seq) for user_id, seq in markers.items()}},
-    )
+    await upsert(db[READ_MARKERS], conversation_id, max_update(markers))
 
 
 async def _drop_index(db: AsyncDatabase[Document], collection: str, name: str) -> None:

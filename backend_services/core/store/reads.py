@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
@@ -19,6 +19,11 @@ def _field(user_id: str) -> str:
     if not user_id or "." in user_id or user_id.startswith("$"):
         raise ValueError(f"not a user id: {user_id!r}")
     return f"seqs.{user_id}"
+
+
+def max_update(markers: Mapping[str, int]) -> Document:
+    """The update that moves these users' markers in a conversation's document forward."""
+    return {"$max": {_field(user_id): int(seq) for user_id, seq in markers.items()}}
 
 
 class ReadMarkers:
@@ -61,13 +66,13 @@ class ReadMarkers:
 
     async def _advance(self, conversation_id: str, users: dict[str, int]) -> dict[str, int]:
         """`$max` the users' markers in one conversation; return them as they were before."""
-        fields = {_field(user_id): seq for user_id, seq in users.items()}
+        update = max_update(users)
 
         async def attempt() -> Document | None:
             return await self._markers.find_one_and_update(
                 {"_id": conversation_id},
-                {"$max": fields},
-                projection=dict.fromkeys(fields, 1),
+                update,
+                projection=dict.fromkeys(update["$max"], 1),
                 upsert=True,
                 return_document=ReturnDocument.BEFORE,
             )
