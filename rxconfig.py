@@ -30,6 +30,10 @@ config = rx.Config(
     # whose state is lost in a restart starts afresh from the services, losing nothing. Several
     # backend processes share states in Redis (REFLEX_REDIS_URL, as compose and ECS set it).
     state_manager_mode=rx.constants.StateManagerMode(_state_manager_mode),
+    # Proxies in front of this backend that append to X-Forwarded-For (1 behind nginx or an ALB).
+    # The address they report is forwarded to the auth service, which throttles logins per
+    # client address: without it every browser would share the load balancer's.
+    trusted_proxy_hops=int(os.environ.get("LETSCHAT_TRUSTED_PROXY_HOPS", "0")),
     show_built_with_reflex=False,
     plugins=[rx.plugins.RadixThemesPlugin(theme=rx.theme(accent_color="indigo", radius="large"))],
     disable_plugins=[rx.plugins.SitemapPlugin],

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import socket
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import FrameType
 from typing import Any
 
@@ -16,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from backend_services.core.config import CommonSettings
+from backend_services.core.config import CommonSettings, IPNetwork
 from backend_services.core.errors import AppError, ErrorCode, Unauthorized
 
 logger = logging.getLogger("letschat")
@@ -32,6 +33,34 @@ _HTTP_CODES = {
     413: "payload_too_large",
     415: "unsupported_media_type",
 }
+
+
+def client_address(request: Request, trusted: Sequence[IPNetwork]) -> str:
+    """The address of whoever sent `request`: the peer, unless the peer is a trusted proxy; then
+    the nearest address in X-Forwarded-For that is not one, read from the right (the left part
+    of the header is whatever the client wrote, and anyone can write anything there)."""
+    peer = request.client.host if request.client else ""
+    if not trusted or not _within(peer, trusted):
+        return peer or "unknown"
+    hops = [hop.strip() for h in request.headers.getlist("x-forwarded-for") for hop in h.split(",")]
+    client = peer
+    for hop in reversed(hops):
+        try:
+            ipaddress.ip_address(hop)
+        except ValueError:
+            break  # Garbage: the last address we could trust is the answer.
+        client = hop
+        if not _within(hop, trusted):
+            break
+    return client
+
+
+def _within(address: str, networks: Sequence[IPNetwork]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
 
 
 def error_response(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
@@ -183,7 +212,9 @@ def serve(
         ws="websockets-sansio",
         ws_max_size=ws_max_size,
         ws_per_message_deflate=ws_compression,
-        proxy_headers=True,
+        # X-Forwarded-For is read by `client_address`, from trusted proxies only; uvicorn's
+        # own handling would believe any loopback client.
+        proxy_headers=False,
         server_header=False,
         timeout_graceful_shutdown=10,
     )

@@ -21,6 +21,7 @@ import httpx
 from backend_services.core.schemas import MAX_GROUP_MEMBERS
 from backend_services.core.security import TokenIssuer, hash_password
 from backend_services.core.store import Store
+from backend_services.core.store.database import stored_now
 from tests.support.stack import Stack
 
 PASSWORD = "bench password, not a secret"  # noqa: S105 - throwaway accounts in a throwaway db
@@ -36,10 +37,12 @@ class Account:
     id: str
     username: str
     token: str
+    session_id: str = ""
 
 
 async def create_users(mongo_url: str, db_name: str, count: int) -> list[Account]:
-    """Insert `count` users sharing one bcrypt hash; return them without tokens."""
+    """Insert `count` users sharing one bcrypt hash, each signed in once (a session, as a login
+    makes); return them without tokens."""
     password_hash = hash_password(PASSWORD, BCRYPT_ROUNDS)
     prefix = uuid.uuid4().hex[:6]
     store = Store.connect(mongo_url, db_name)
@@ -47,9 +50,20 @@ async def create_users(mongo_url: str, db_name: str, count: int) -> list[Account
 
     async def one(index: int) -> Account:
         username = f"bench{prefix}{index:05d}"
+        session_id = uuid.uuid4().hex
         async with gate:
             user = await store.users.create(username, password_hash, f"Bench {index}")
-        return Account(user.id, username, token="")
+            await store.sessions.create(
+                session_id,
+                user.id,
+                uuid.uuid4().hex,  # Nobody refreshes a bench session: any hash will do.
+                now=stored_now(),
+                idle=TOKEN_LIFETIME,
+                lifetime=TOKEN_LIFETIME,
+                user_agent="bench",
+                client_address="127.0.0.1",
+            )
+        return Account(user.id, username, token="", session_id=session_id)
 
     try:
         return list(await asyncio.gather(*(one(index) for index in range(count))))
@@ -59,7 +73,10 @@ async def create_users(mongo_url: str, db_name: str, count: int) -> list[Account
 
 def mint_tokens(accounts: list[Account], jwt_secret: str) -> list[Account]:
     issuer = TokenIssuer(secret=jwt_secret, audience=JWT_AUDIENCE, lifetime=TOKEN_LIFETIME)
-    return [Account(a.id, a.username, issuer.issue(a.id)[0]) for a in accounts]
+    return [
+        Account(a.id, a.username, issuer.issue(a.id, a.session_id)[0], a.session_id)
+        for a in accounts
+    ]
 
 
 def login(auth_url: str, account: Account) -> Account:
@@ -70,7 +87,8 @@ def login(auth_url: str, account: Account) -> Account:
         timeout=30,
     )
     response.raise_for_status()
-    return Account(account.id, account.username, response.json()["access_token"])
+    body = response.json()
+    return Account(account.id, account.username, body["access_token"], body["session_id"])
 
 
 async def create_group_in_store(

@@ -17,7 +17,14 @@ import httpx
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from backend_services.core.schemas import Conversation, GroupSummary, Message, TokenResponse, User
+from backend_services.core.schemas import (
+    Conversation,
+    GroupSummary,
+    Message,
+    SessionInfo,
+    TokenResponse,
+    User,
+)
 
 AUTH_URL = os.environ.get("LETSCHAT_AUTH_URL", "http://127.0.0.1:8001").rstrip("/")
 MESSAGE_URL = os.environ.get("LETSCHAT_MESSAGE_URL", "http://127.0.0.1:8002").rstrip("/")
@@ -89,24 +96,72 @@ async def _request(
 # --- auth service ---------------------------------------------------------------------------
 
 
-async def register(username: str, password: str, display_name: str | None) -> TokenResponse:
+def _client_headers(client_ip: str, user_agent: str) -> dict[str, str]:
+    """Who the browser is, for the auth service's throttle and sessions list. The address is
+    believed only because the auth service trusts this backend (LETSCHAT_TRUSTED_PROXIES)."""
+    headers = {"X-Forwarded-For": client_ip} if client_ip else {}
+    if user_agent:
+        headers["User-Agent"] = user_agent
+    return headers
+
+
+def _token_response(raw: Any) -> TokenResponse:
+    return TokenResponse.model_validate(raw, strict=False)
+
+
+async def register(
+    username: str,
+    password: str,
+    display_name: str | None,
+    client_ip: str = "",
+    user_agent: str = "",
+) -> TokenResponse:
     body: dict[str, Any] = {"username": username, "password": password}
     if display_name:
         body["display_name"] = display_name
-    return TokenResponse.model_validate(
-        await _request("POST", f"{AUTH_URL}/auth/register", json=body), strict=False
+    headers = _client_headers(client_ip, user_agent)
+    return _token_response(
+        await _request("POST", f"{AUTH_URL}/auth/register", json=body, headers=headers)
     )
 
 
-async def login(username: str, password: str, client_ip: str = "") -> TokenResponse:
+async def login(
+    username: str, password: str, client_ip: str = "", user_agent: str = ""
+) -> TokenResponse:
     """Log in on behalf of the browser at `client_ip`: the auth service throttles failures per
-    username and client, and every browser's requests reach it from this one process."""
+    username and per client address, and every browser's requests reach it from this process."""
     body = {"username": username, "password": password}
-    headers = {"X-Forwarded-For": client_ip} if client_ip else {}
-    return TokenResponse.model_validate(
-        await _request("POST", f"{AUTH_URL}/auth/login", json=body, headers=headers),
-        strict=False,
+    headers = _client_headers(client_ip, user_agent)
+    return _token_response(
+        await _request("POST", f"{AUTH_URL}/auth/login", json=body, headers=headers)
     )
+
+
+async def refresh(refresh_token: str, client_ip: str = "") -> TokenResponse:
+    """The next token pair of a session (the one given stops working)."""
+    body = {"refresh_token": refresh_token}
+    headers = _client_headers(client_ip, "")
+    return _token_response(
+        await _request("POST", f"{AUTH_URL}/auth/refresh", json=body, headers=headers)
+    )
+
+
+async def sessions(token: str) -> list[SessionInfo]:
+    found = await _request("GET", f"{AUTH_URL}/auth/sessions", token)
+    return [SessionInfo.model_validate(s, strict=False) for s in found]
+
+
+async def end_session(token: str, session_id: str) -> None:
+    await _request("DELETE", f"{AUTH_URL}/auth/sessions/{session_id}", token)
+
+
+async def end_other_sessions(token: str) -> int:
+    return int((await _request("POST", f"{AUTH_URL}/auth/sessions/end-others", token))["ended"])
+
+
+async def change_password(token: str, current: str, new: str) -> int:
+    body = {"current_password": current, "new_password": new}
+    return int((await _request("POST", f"{AUTH_URL}/auth/password", token, json=body))["ended"])
 
 
 async def me(token: str) -> User:

@@ -11,7 +11,8 @@ from fastapi import FastAPI
 from backend_services.auth_service import routes
 from backend_services.auth_service.services import AuthServices
 from backend_services.core.config import AuthSettings
-from backend_services.core.security import TokenIssuer
+from backend_services.core.ratelimit import RateLimiter
+from backend_services.core.security import RefreshTokens, TokenIssuer
 from backend_services.core.sessions import SessionVerifier
 from backend_services.core.store import LoginThrottle, Store
 from backend_services.web import health_router, install_error_handlers
@@ -19,20 +20,29 @@ from backend_services.web import health_router, install_error_handlers
 
 def create_app(settings: AuthSettings, *, store: Store | None = None) -> FastAPI:
     store = store or Store.connect(settings.mongodb_url, settings.mongodb_db)
+    secret = settings.jwt_secret.get_secret_value()
     issuer = TokenIssuer(
-        secret=settings.jwt_secret.get_secret_value(),
+        secret=secret,
         audience=settings.jwt_audience,
-        lifetime=timedelta(minutes=settings.access_token_minutes),
+        lifetime=timedelta(seconds=settings.access_token_seconds),
     )
+    window = settings.login_failure_window_seconds
     services = AuthServices(
         settings=settings,
         store=store,
         issuer=issuer,
+        refresh_tokens=RefreshTokens(secret),
         verifier=SessionVerifier(issuer, store),
-        throttle=LoginThrottle(
+        by_username=LoginThrottle(
+            store.database, max_failures=settings.login_max_failures, window_seconds=window
+        ),
+        by_address=LoginThrottle(
             store.database,
-            max_failures=settings.login_max_failures,
-            window_seconds=settings.login_failure_window_seconds,
+            max_failures=settings.login_max_failures_per_address,
+            window_seconds=window,
+        ),
+        refresh_limiter=RateLimiter(
+            burst=settings.refresh_burst, rate_per_second=settings.refresh_rate_per_second
         ),
     )
 

@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
-from backend_services.auth_service.services import AuthServices
+from backend_services.auth_service.services import USER_AGENT_CHARS, AuthServices, Client
 from backend_services.core.sessions import Session
-from backend_services.web import bearer_token
+from backend_services.web import bearer_token, client_address
 
 
 def get_services(request: Request) -> AuthServices:
@@ -26,3 +26,13 @@ async def get_session(
 
 
 CurrentSession = Annotated[Session, Depends(get_session)]
+
+
+def get_client(request: Request, services: Services) -> Client:
+    return Client(
+        address=client_address(request, services.settings.trusted_proxies),
+        user_agent=request.headers.get("user-agent", "")[:USER_AGENT_CHARS],
+    )
+
+
+CurrentClient = Annotated[Client, Depends(get_client)]

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from ipaddress import IPv4Network, IPv6Network
 from typing import Annotated, Self
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+IPNetwork = IPv4Network | IPv6Network
 
 # Only ever accepted in development: a fresh clone runs without any configuration.
 DEV_JWT_SECRET = "letschat-development-secret-change-me-0123456789"  # noqa: S105
@@ -32,8 +35,9 @@ class CommonSettings(BaseSettings):
     mongodb_db: str = "letschat"
     jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
     jwt_audience: str = "letschat"
-    # Short-lived on purpose: there is no refresh token; at expiry the UI returns to the login page.
-    access_token_minutes: int = Field(default=30, ge=1, le=60)
+    # Short-lived on purpose: clients renew them with their session's refresh token (the auth
+    # service's `/auth/refresh`), so a stolen one is worth little for long.
+    access_token_seconds: int = Field(default=600, ge=1, le=900)
     log_level: str = "info"
 
     @model_validator(mode="after")
@@ -53,8 +57,34 @@ class AuthSettings(CommonSettings):
     port: int = 8001
     # bcrypt cost: 12 is the floor (about 250 ms a hash on one core).
     bcrypt_rounds: int = Field(default=12, ge=12, le=16)
+    # A session lasts while it is used: this long after its last refresh, and never longer than
+    # `session_max_days` after the login.
+    session_idle_days: float = Field(default=30, gt=0)
+    session_max_days: float = Field(default=90, gt=0)
+    # A refresh token replaced this recently may come again from a tab that refreshed at the
+    # same moment: it gets the same new token. Any older reuse ends the session.
+    refresh_grace_seconds: float = Field(default=60, ge=0, le=600)
+    # Failed logins counted in a window, per username and, separately, per client address.
     login_max_failures: int = Field(default=5, ge=1)
+    login_max_failures_per_address: int = Field(default=30, ge=1)
     login_failure_window_seconds: int = Field(default=300, ge=1)
+    # Refreshes per client address and auth instance: a burst, refilled at a rate.
+    refresh_burst: int = Field(default=30, ge=1)
+    refresh_rate_per_second: float = Field(default=1.0, gt=0)
+    # Whose X-Forwarded-For is believed: addresses or networks ("10.0.0.0/8,127.0.0.1"). Only
+    # the load balancer and the web app's backend belong here; nobody, by default.
+    trusted_proxies: Annotated[list[IPNetwork], NoDecode] = Field(default_factory=list)
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _parse_proxies(cls, value: object) -> object:
+        return _split_commas(value)
+
+    @model_validator(mode="after")
+    def _sessions_fit(self) -> Self:
+        if self.session_idle_days > self.session_max_days:
+            raise ValueError("LETSCHAT_SESSION_IDLE_DAYS must not exceed LETSCHAT_SESSION_MAX_DAYS")
+        return self
 
 
 class MessageSettings(CommonSettings):
@@ -88,7 +118,11 @@ class MessageSettings(CommonSettings):
     @field_validator("allowed_origins", mode="before")
     @classmethod
     def _parse_origins(cls, value: object) -> object:
-        """Accept a comma-separated list, as environment variables are."""
-        if isinstance(value, str):
-            return [item.strip() for item in value.split(",") if item.strip()]
-        return value
+        return _split_commas(value)
+
+
+def _split_commas(value: object) -> object:
+    """Accept a comma-separated list, as environment variables are."""
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value

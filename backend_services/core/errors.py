@@ -18,6 +18,11 @@ class ErrorCode(StrEnum):
     UNAUTHORIZED = "unauthorized"
     TOKEN_EXPIRED = "token_expired"  # noqa: S105 - an error code, not a secret
     TOKEN_REVOKED = "token_revoked"  # noqa: S105
+    REFRESH_TOKEN_INVALID = "refresh_token_invalid"  # noqa: S105
+    REFRESH_TOKEN_EXPIRED = "refresh_token_expired"  # noqa: S105
+    REFRESH_TOKEN_REVOKED = "refresh_token_revoked"  # noqa: S105
+    REFRESH_TOKEN_REUSED = "refresh_token_reused"  # noqa: S105
+    WRONG_PASSWORD = "wrong_password"  # noqa: S105
     USERNAME_TAKEN = "username_taken"
     NOT_FOUND = "not_found"
     CONFLICT = "conflict"
@@ -95,6 +100,47 @@ class TokenRevoked(Unauthorized):
     code = ErrorCode.TOKEN_REVOKED
     close_code = CloseCode.TOKEN_REVOKED
     default_message = "This session was logged out; log in again."
+
+
+class RefreshTokenInvalid(AppError):
+    """Malformed, forged, or for a session or account that does not exist."""
+
+    code = ErrorCode.REFRESH_TOKEN_INVALID
+    status = 401
+    default_message = "This sign-in is not valid; log in again."
+
+
+class RefreshTokenExpired(AppError):
+    code = ErrorCode.REFRESH_TOKEN_EXPIRED
+    status = 401
+    default_message = "Your session expired; log in again."
+
+
+class RefreshTokenRevoked(AppError):
+    """The session was ended: logout, another device, a password change. The message says which."""
+
+    code = ErrorCode.REFRESH_TOKEN_REVOKED
+    status = 401
+    default_message = "This session was ended; log in again."
+
+
+class RefreshTokenReused(AppError):
+    """A refresh token that had already been replaced came back: it may have been stolen, so
+    the whole session it belongs to has been ended."""
+
+    code = ErrorCode.REFRESH_TOKEN_REUSED
+    status = 401
+    default_message = (
+        "This session was ended because an old copy of its sign-in was used; log in again."
+    )
+
+
+class WrongPassword(AppError):
+    """The current password, when changing it (403, not 401: the caller stays signed in)."""
+
+    code = ErrorCode.WRONG_PASSWORD
+    status = 403
+    default_message = "The current password is not right."
 
 
 class UsernameTaken(AppError):

@@ -67,10 +67,41 @@ class LoginRequest(WireModel):
 
 
 class TokenResponse(WireModel):
+    """A signed-in session: a short-lived access token, and the refresh token that replaces it
+    (`POST /auth/refresh`; each refresh token works once)."""
+
     user: User
     access_token: str
     token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the scheme name
-    expires_in: int
+    expires_in: int  # Seconds the access token lasts.
+    refresh_token: str
+    session_id: str
+
+
+class RefreshRequest(WireModel):
+    refresh_token: Annotated[str, StringConstraints(min_length=1, max_length=512)]
+
+
+class PasswordChangeRequest(WireModel):
+    current_password: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    new_password: Password
+
+
+class SessionInfo(WireModel):
+    """A device someone is signed in on."""
+
+    id: str
+    created_at: datetime
+    last_used_at: datetime
+    expires_at: datetime
+    user_agent: str
+    # Approximate on purpose: the network (/24 for IPv4, /48 for IPv6), not the address.
+    client_network: str
+    current: bool
+
+
+class EndedSessions(WireModel):
+    ended: int
 
 
 # --- Messages and conversations -------------------------------------------------------------

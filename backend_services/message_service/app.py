@@ -40,7 +40,7 @@ def create_app(
     issuer = TokenIssuer(
         secret=settings.jwt_secret.get_secret_value(),
         audience=settings.jwt_audience,
-        lifetime=timedelta(minutes=settings.access_token_minutes),
+        lifetime=timedelta(seconds=settings.access_token_seconds),
     )
     services = MessageServices(
         settings=settings,

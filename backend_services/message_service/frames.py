@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from backend_services.core.errors import AppError
@@ -37,6 +38,10 @@ def error(exc: AppError, **context: Any) -> str:
     if exc.retry_after is not None:
         fields["retry_after"] = exc.retry_after
     return _frame("error", **fields)
+
+
+def authed(expires_at: datetime) -> str:
+    return _frame("authed", expires_at=expires_at.isoformat())
 
 
 def read(conversation_id: str, seq: int) -> str:

@@ -442,12 +442,12 @@ class Hub:
         """Close sockets whose token expired or was revoked; backfill topics that fell behind."""
         now = datetime.now(UTC)
         connections = [c for group in self._users.values() for c in group]
-        revoked = await self._store.revoked.revoked_among(
-            {c.session.claims.token_id for c in connections}
+        ended = await self._store.sessions.ended_among(
+            {c.session.claims.session_id for c in connections}, now
         )
         for connection in connections:
-            if connection.session.claims.token_id in revoked:
-                connection.close(CloseCode.TOKEN_REVOKED, "logged out")
+            if connection.session.claims.session_id in ended:
+                connection.close(CloseCode.TOKEN_REVOKED, "session ended")
             elif connection.session.claims.expires_at <= now:
                 connection.close(CloseCode.TOKEN_EXPIRED, "session expired")
         known = {cid: t.seq for cid, t in self._topics.items() if t.seq is not None}

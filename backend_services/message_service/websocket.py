@@ -227,7 +227,24 @@ async def _handle(
     elif isinstance(frame, PingFrame):
         connection.push(frames.PONG)
     else:
-        raise BadFrame("Already authenticated.")
+        await _reauthenticate(frame, services, connection)
+
+
+async def _reauthenticate(
+    frame: AuthFrame, services: MessageServices, connection: Connection
+) -> None:
+    """A fresh access token for the same person: the socket goes on past the old token's expiry,
+    without a reconnect, in the token's session. A token that fails closes the socket as at the
+    start."""
+    try:
+        session = await services.verifier.verify(frame.token)
+    except AppError as exc:
+        connection.close(exc.close_code or CloseCode.UNAUTHORIZED, exc.message)
+        return
+    if session.user.id != connection.user_id:
+        raise BadFrame("That token is for someone else; open a new socket for them.")
+    connection.session = session
+    connection.push(frames.authed(session.claims.expires_at))
 
 
 def _context(frame: object) -> dict[str, str]:

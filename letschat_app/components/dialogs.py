@@ -36,7 +36,7 @@ class PeopleSearch(ChatState):
             self.people = []
             return None
         try:
-            found = await api_client.search_users(self.token, query.strip())
+            found = await self._call(api_client.search_users, query.strip())
         except api_client.ApiError as exc:
             self.dialog_error = exc.message
             return None
@@ -64,7 +64,7 @@ class PeopleSearch(ChatState):
     @rx.event
     async def start_direct(self, user_id: str):
         try:
-            conversation = await api_client.open_direct(self.token, user_id)
+            conversation = await self._call(api_client.open_direct, user_id)
         except api_client.ApiError as exc:
             self.dialog_error = exc.message
             return None
@@ -79,8 +79,11 @@ class PeopleSearch(ChatState):
             self.dialog_error = "Give the group a name."
             return None
         try:
-            conversation = await api_client.create_group(
-                self.token, name, [p.id for p in self.picked], bool(form.get("is_public"))
+            conversation = await self._call(
+                api_client.create_group,
+                name,
+                [p.id for p in self.picked],
+                bool(form.get("is_public")),
             )
         except api_client.ApiError as exc:
             self.dialog_error = exc.message
@@ -229,7 +232,7 @@ class GroupBrowser(ChatState):
     async def find_groups(self, query: str = ""):
         self.group_query = query
         try:
-            found = await api_client.public_groups(self.token, query.strip())
+            found = await self._call(api_client.public_groups, query.strip())
         except api_client.ApiError as exc:
             self.browse_error = exc.message
             return
@@ -240,7 +243,7 @@ class GroupBrowser(ChatState):
     @rx.event
     async def join_group(self, conversation_id: str):
         try:
-            conversation = await api_client.join(self.token, conversation_id)
+            conversation = await self._call(api_client.join, conversation_id)
         except api_client.ApiError as exc:
             self.browse_error = exc.message
             return None
@@ -299,7 +302,7 @@ class MembersState(ChatState):
         if not self.active_id:
             return
         try:
-            conversation = await api_client.conversation(self.token, self.active_id)
+            conversation = await self._call(api_client.conversation, self.active_id)
         except api_client.ApiError as exc:
             self.members_error = exc.message
             return
@@ -309,7 +312,7 @@ class MembersState(ChatState):
     @rx.event
     async def add(self, someone: dict[str, Any]):
         try:
-            conversation = await api_client.add_member(self.token, self.active_id, someone["id"])
+            conversation = await self._call(api_client.add_member, self.active_id, someone["id"])
         except api_client.ApiError as exc:
             self.members_error = exc.message
             return
@@ -320,7 +323,7 @@ class MembersState(ChatState):
     async def leave(self):
         conversation_id = self.active_id
         try:
-            await api_client.leave(self.token, conversation_id)
+            await self._call(api_client.leave, conversation_id)
         except api_client.ApiError as exc:
             self.members_error = exc.message
             return

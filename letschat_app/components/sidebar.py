@@ -7,6 +7,7 @@ from typing import Any
 import reflex as rx
 from reflex_components_core.core.banner import has_connection_errors
 
+from letschat_app.components.account import AccountState, account_dialog
 from letschat_app.components.dialogs import browse_groups_dialog, new_chat_dialog, new_group_dialog
 from letschat_app.model.sidebar import CHUNK, CHUNKS, chunk_start
 from letschat_app.state.chat import ChatState, chats_name
@@ -102,6 +103,7 @@ def _menu() -> rx.Component:
                 ),
                 on_click=ChatState.set_notify(ChatState.notify != "on"),
             ),
+            rx.menu.item("Sessions and password", on_click=AccountState.open_account),
             rx.menu.separator(),
             rx.menu.item("Log out", on_click=ChatState.logout, color="red"),
         ),
@@ -120,6 +122,7 @@ def sidebar() -> rx.Component:
             connection_badge(),
             rx.button("Log out", on_click=ChatState.logout, variant="soft", size="1"),
             _menu(),
+            account_dialog(),
             align="center",
             width="100%",
         ),

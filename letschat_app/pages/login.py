@@ -40,12 +40,16 @@ class LoginState(SessionState):
             return
         self.busy, self.error = True, ""
         yield
+        client_ip = self.router.session.client_ip
+        user_agent = self.router.headers.user_agent
         try:
             if self.signing_up:
                 display_name = str(form.get("display_name", "")).strip() or None
-                response = await api_client.register(username, password, display_name)
+                response = await api_client.register(
+                    username, password, display_name, client_ip, user_agent
+                )
             else:
-                response = await api_client.login(username, password, self.router.session.client_ip)
+                response = await api_client.login(username, password, client_ip, user_agent)
         except api_client.ApiError as exc:
             self.busy = False
             self.error = _explain(exc)

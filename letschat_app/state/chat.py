@@ -23,7 +23,7 @@ from letschat_app.model.chat import ChatModel
 from letschat_app.model.sidebar import CHUNKS as CHAT_CHUNKS
 from letschat_app.model.timeline import SLOTS
 from letschat_app.state.models import ChatItem, MessageItem
-from letschat_app.state.session import SessionState
+from letschat_app.state.session import SessionState, notice_for
 
 # Frames waiting for this tab's live socket, by Reflex client token. Not state: a queue can't be
 # serialised, and it belongs to this process, like the socket it feeds.
@@ -88,7 +88,7 @@ class ChatState(SessionState):
         if not self.token:
             return None
         try:
-            conversations = await api_client.conversations(self.token)
+            conversations = await self._call(api_client.conversations)
         except api_client.ApiError as exc:
             return self._api_failed(exc)
         model = self._chat_model()
@@ -193,8 +193,8 @@ class ChatState(SessionState):
 
     async def _fetch_page(self, conversation_id: str, before_seq: int | None) -> Any:
         try:
-            page, has_older = await api_client.older_messages(
-                self.token, conversation_id, before_seq, PAGE_SIZE
+            page, has_older = await self._call(
+                api_client.older_messages, conversation_id, before_seq, PAGE_SIZE
             )
         except api_client.ApiError as exc:
             return self._api_failed(exc)
@@ -203,7 +203,7 @@ class ChatState(SessionState):
 
     def _api_failed(self, exc: api_client.ApiError) -> rx.event.EventSpec | None:
         if exc.ends_session:
-            return self._end_session("Your session expired. Please log in again.")
+            return self._end_session(notice_for(exc))
         self.error = exc.message
         return None
 

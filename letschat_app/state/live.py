@@ -17,11 +17,11 @@ import reflex as rx
 from reflex_components_sonner.toast import ToastAction
 from websockets.exceptions import WebSocketException
 
-from letschat_app import api_client
+from letschat_app import api_client, tokens
 from letschat_app.model.chat import ChatModel, Popup
 from letschat_app.state.chat import OUTBOXES, TICK_WANTED, ChatState, outbox
 from letschat_app.state.models import ChatItem
-from letschat_app.state.session import SESSION_ENDED
+from letschat_app.state.session import SESSION_ENDED, notice_for
 
 # A send with no ack after this long is shown as failed, with a retry button.
 SEND_TIMEOUT_SECONDS = float(os.environ.get("LETSCHAT_SEND_TIMEOUT_SECONDS", "10"))
@@ -35,6 +35,11 @@ TAB_GONE_SECONDS = 30.0
 CHATS_WAIT_SECONDS = 10.0
 
 CLOSE_NOTICES = {4502: SESSION_ENDED["token_expired"], 4503: SESSION_ENDED["token_revoked"]}
+# Closes after which a refresh may help: the access token expired, was refused, or its session
+# ended (then the refresh says how, for the login page).
+RENEWABLE_CLOSES = frozenset({4501, 4502, 4503})
+# A renewal the auth service could not answer is asked again this much later.
+RENEW_RETRY_SECONDS = 5.0
 
 # Tabs (Reflex client tokens) whose live socket is running in this process.
 RUNNING: set[str] = set()
@@ -45,6 +50,12 @@ def _tab_open(client_token: str) -> bool:
 
     namespace = app.event_namespace
     return namespace is None or client_token in namespace.token_to_sid
+
+
+def _session_key(state: LiveState) -> str:
+    """Which sign-in the state holds: its session, which survives renewals."""
+    place = tokens.place_of(state.refresh_token)
+    return place.session_id if place is not None else state.token
 
 
 def _locked(state: LiveState) -> LiveState:
@@ -71,9 +82,19 @@ class LiveState(ChatState):
     async def _stay_connected(self, client_token: str) -> AsyncIterator[Any]:
         delay = BACKOFF_FIRST
         gone_for = 0.0
+        rejected_in_a_row = 0
         while True:
             async with self:
-                token = self.token
+                state = _locked(self)
+                try:
+                    token = await state._fresh_token()
+                except api_client.ApiError as exc:
+                    ended = state._end_session(notice_for(exc))
+                    token = ""
+                else:
+                    ended = None
+            if ended is not None:
+                yield ended
             if not token:
                 return
             try:
@@ -83,6 +104,7 @@ class LiveState(ChatState):
                         async for event in self._listen(socket, client_token, token):
                             if event == "resumed":
                                 delay = BACKOFF_FIRST
+                                rejected_in_a_row = 0
                             elif event == "idle":
                                 gone_for = (
                                     0.0 if _tab_open(client_token) else gone_for + IDLE_TICK_SECONDS
@@ -98,11 +120,16 @@ class LiveState(ChatState):
                         ):
                             await writer
             except api_client.SocketRejected as rejected:
+                rejected_in_a_row += 1
                 async with self:
-                    notice = CLOSE_NOTICES.get(rejected.code, SESSION_ENDED["unauthorized"])
-                    redirect = self._end_session(notice)
-                yield redirect
-                return
+                    outcome = await _locked(self)._after_rejection(rejected, rejected_in_a_row)
+                if outcome == "renewed":
+                    continue  # A fresh token: reconnect (and resume) at once.
+                if outcome == "retry":
+                    rejected_in_a_row = 0
+                else:
+                    yield outcome
+                    return
             except (OSError, WebSocketException, TimeoutError, ConnectionError):
                 pass
             async with self:
@@ -112,10 +139,26 @@ class LiveState(ChatState):
             await asyncio.sleep(delay * random.uniform(0.8, 1.2))  # noqa: S311 - jitter
             delay = min(delay * 2, BACKOFF_MAX)
 
+    async def _after_rejection(self, rejected: api_client.SocketRejected, in_a_row: int) -> Any:
+        """The message service refused this tab's token. "renewed": a refresh gave a new one;
+        "retry": the auth service could not be asked, try later; else the way to the login page
+        (the session is over, or a renewed token was refused too)."""
+        if rejected.code not in RENEWABLE_CLOSES or not self.refresh_token or in_a_row > 1:
+            notice = CLOSE_NOTICES.get(rejected.code, SESSION_ENDED["unauthorized"])
+            return self._end_session(notice)
+        try:
+            await self._fresh_token(force=True)
+        except api_client.ApiError as exc:
+            return self._end_session(notice_for(exc))
+        return "retry" if tokens.due(self.token) else "renewed"
+
     async def _listen(
         self, socket: api_client.LiveSocket, client_token: str, token: str
     ) -> AsyncIterator[Any]:
-        """Resume, then apply frames as they come. Yields "resumed", "idle" or UI events."""
+        """Resume, then apply frames as they come. Yields "resumed", "idle" or UI events.
+
+        The access token is renewed before it expires and handed to the open socket (an `auth`
+        frame), so the socket outlives every token it is given."""
         # Resuming before the conversation list arrives would replay history it already counts.
         for _ in range(int(CHATS_WAIT_SECONDS / 0.1)):
             async with self:
@@ -125,28 +168,57 @@ class LiveState(ChatState):
         async with self:
             # What this tab itself has received: never the conversation list's newer figures.
             cursors = self._chat_model().resume_cursors()
+            signed_in = _session_key(_locked(self))
         await socket.send({"type": "resume", "cursors": cursors})
+        renew_at = tokens.renew_at(token)
         async for batch in socket.frames(IDLE_TICK_SECONDS):
-            if not batch and client_token not in TICK_WANTED:
+            renew = time.time() >= renew_at
+            if not batch and not renew and client_token not in TICK_WANTED:
                 yield "idle"  # Nothing can have changed: no state round trip.
                 continue
+            ended, reauth = None, False
             async with self:
                 # The state itself, while locked: every attribute through the background
                 # task's proxy costs a check and a rebinding, on the path of every message.
                 state = _locked(self)
-                if state.token != token:
-                    return  # Logged out (perhaps in another tab).
-                model = state._chat_model()
-                now = time.monotonic()
-                events, resumed, unknown = state._apply(model, batch, now)
-                if resumed:
-                    state.connection = "connected"
-                    model.resend_all(now)
-                elif not batch and state.connection == "connected":
-                    model.expire(now, SEND_TIMEOUT_SECONDS)
-                model.tick(now)
-                events += [state._popup(model, p) for p in model.take_due_popups()]
-                events = [*state._publish(client_token), *(e for e in events if e is not None)]
+                if renew:
+                    try:
+                        await state._fresh_token()
+                    except api_client.ApiError as exc:
+                        ended = state._end_session(notice_for(exc))
+                if not state.token or _session_key(state) != signed_in:
+                    pass  # Logged out (perhaps in another tab), or someone else logged in.
+                elif state.token != token:  # Renewed here, by another event or another tab.
+                    if tokens.renew_at(state.token) < renew_at:
+                        # Older than the socket's: a page back from offline or sleep restored
+                        # what its storage had. The newest pair is the keeper's.
+                        with contextlib.suppress(api_client.ApiError):
+                            await state._fresh_token(force=True)
+                    token, reauth = state.token, True
+                    renew_at = tokens.renew_at(token)
+                elif renew:  # The auth service is unreachable: ask again in a while.
+                    renew_at = time.time() + RENEW_RETRY_SECONDS
+                if ended is None and state.token and _session_key(state) == signed_in:
+                    model = state._chat_model()
+                    now = time.monotonic()
+                    events, resumed, unknown = state._apply(model, batch, now)
+                    if resumed:
+                        state.connection = "connected"
+                        model.resend_all(now)
+                    elif not batch and state.connection == "connected":
+                        model.expire(now, SEND_TIMEOUT_SECONDS)
+                    model.tick(now)
+                    events += [state._popup(model, p) for p in model.take_due_popups()]
+                    events = [*state._publish(client_token), *(e for e in events if e is not None)]
+                else:
+                    events, resumed, unknown = [], False, False
+                    signed_in = None
+            if signed_in is None:
+                if ended is not None:
+                    yield ended
+                return
+            if reauth:
+                await socket.send({"type": "auth", "token": token})
             if unknown:
                 yield ChatState.load_chats
             for event in events:

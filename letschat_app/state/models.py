@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import re
+from datetime import datetime
 
-from backend_services.core.schemas import Conversation, Message, User
+from backend_services.core.schemas import Conversation, Message, SessionInfo, User
 
 PREVIEW_CHARS = 80
 
@@ -101,4 +103,67 @@ def message_item(message: Message, viewer: str) -> MessageItem:
         client_msg_id=message.client_msg_id,
         status="sent",
         mine=message.sender_id == viewer,
+    )
+
+
+@dataclasses.dataclass
+class DeviceItem:
+    """A session in the settings' list of devices."""
+
+    id: str = ""
+    device: str = ""
+    network: str = ""
+    last_used: str = ""
+    current: bool = False
+
+
+# Most specific first: Edge and Opera say "Chrome" too, Chrome says "Safari".
+_BROWSERS = (
+    ("Edg/", "Edge"),
+    ("OPR/", "Opera"),
+    ("Firefox/", "Firefox"),
+    ("Chromium/", "Chromium"),
+    ("Chrome/", "Chrome"),
+    ("Safari/", "Safari"),
+)
+_SYSTEMS = (
+    ("iPhone", "iPhone"),
+    ("iPad", "iPad"),
+    ("Android", "Android"),
+    ("Windows", "Windows"),
+    ("Mac OS X", "macOS"),
+    ("CrOS", "ChromeOS"),
+    ("Linux", "Linux"),
+)
+
+
+def describe_agent(user_agent: str) -> str:
+    """ "Firefox on Windows", from a User-Agent header; what is left of it when unknown."""
+    browser = next((name for mark, name in _BROWSERS if mark in user_agent), "")
+    system = next((name for mark, name in _SYSTEMS if mark in user_agent), "")
+    if browser and system:
+        return f"{browser} on {system}"
+    if browser or system:
+        return browser or system
+    plain = re.sub(r"\s+", " ", user_agent).strip()
+    return plain[:40] if plain else "Unknown device"
+
+
+def describe_when(moment: datetime, now: datetime) -> str:
+    """ "just now", "5 minutes ago", "3 days ago"."""
+    seconds = max(0.0, (now - moment).total_seconds())
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            count = int(seconds // size)
+            return f"{count} {unit}{'s' if count != 1 else ''} ago"
+    return "just now"
+
+
+def device(info: SessionInfo, now: datetime) -> DeviceItem:
+    return DeviceItem(
+        id=info.id,
+        device=describe_agent(info.user_agent),
+        network=info.client_network,
+        last_used=describe_when(info.last_used_at, now),
+        current=info.current,
     )

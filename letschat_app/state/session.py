@@ -1,12 +1,16 @@
-"""Who is signed in. The access token lives in the browser's localStorage, shared by every tab."""
+"""Who is signed in. The token pair lives in the browser's localStorage, shared by every tab;
+the access token is renewed before it expires (letschat_app/tokens.py), so a session lasts as
+long as the auth service's session does."""
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Concatenate, ParamSpec, TypeVar
 
 import reflex as rx
 
-from letschat_app import api_client
+from letschat_app import api_client, tokens
 
 LOGIN_ROUTE = "/login"
 HOME_ROUTE = "/"
@@ -16,12 +20,28 @@ SESSION_ENDED = {
     "token_expired": "Your session expired. Please log in again.",
     "token_revoked": "You were logged out.",
     "unauthorized": "Please log in again.",
+    "refresh_token_expired": "Your session expired. Please log in again.",
 }
+# Every tab of this process renews through it: one refresh per session at a time.
+KEEPER = tokens.TokenKeeper()
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def notice_for(exc: api_client.ApiError) -> str:
+    """What the login page says after the session ended with `exc`."""
+    if exc.code in SESSION_ENDED:
+        return SESSION_ENDED[exc.code]
+    if exc.code.startswith("refresh_token_"):  # Ended elsewhere: the service says how.
+        return f"{exc.message} Please log in again."
+    return SESSION_ENDED["unauthorized"]
 
 
 class SessionState(rx.State):
     # sync=True: logging out (or in) in one tab does the same in every other tab.
     token: str = rx.LocalStorage("", name="letschat_token", sync=True)
+    refresh_token: str = rx.LocalStorage("", name="letschat_refresh", sync=True)
     user_id: str = ""
     username: str = ""
     display_name: str = ""
@@ -34,16 +54,58 @@ class SessionState(rx.State):
 
     def _start_session(self, response: api_client.TokenResponse) -> None:
         self.token = response.access_token
+        self.refresh_token = response.refresh_token
         self.user_id = response.user.id
         self.username = response.user.username
         self.display_name = response.user.display_name
         self.notice = ""
 
     def _end_session(self, notice: str) -> rx.event.EventSpec:
-        self.token = ""
+        if self.refresh_token:
+            KEEPER.forget(self.refresh_token)
+        self.token = self.refresh_token = ""
         self.user_id = self.username = self.display_name = ""
         self.notice = notice
         return rx.redirect(LOGIN_ROUTE)
+
+    async def _fresh_token(self, *, force: bool = False) -> str:
+        """The access token, renewed first if it is due (or `force`d: it was refused as
+        expired). Raises `ApiError` if the session is over; if the auth service cannot be
+        reached, the current token is returned and the caller's request decides."""
+        if not self.token or not self.refresh_token:
+            return self.token
+        if not force and not tokens.due(self.token):
+            return self.token
+        client_ip = self.router.session.client_ip
+
+        async def refresh(refresh_token: str) -> api_client.TokenResponse:
+            return await api_client.refresh(refresh_token, client_ip)
+
+        try:
+            pair = await KEEPER.renew(self.refresh_token, refresh)
+        except api_client.ApiError as exc:
+            if exc.ends_session:
+                raise
+            return self.token
+        self.token, self.refresh_token = pair.access_token, pair.refresh_token
+        return self.token
+
+    async def _call(
+        self,
+        request: Callable[Concatenate[str, P], Awaitable[T]],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """`request(token, ...)` with a fresh access token. If the token is refused, a refresh
+        either renews it (the request is tried once more) or raises why the session is over
+        (ended on another device, password changed...), for the login page to say."""
+        token = await self._fresh_token()
+        try:
+            return await request(token, *args, **kwargs)
+        except api_client.ApiError as exc:
+            if not exc.ends_session or not self.refresh_token:
+                raise
+        return await request(await self._fresh_token(force=True), *args, **kwargs)
 
     @rx.event
     async def require_session(self):
@@ -51,10 +113,10 @@ class SessionState(rx.State):
         if not self.token:
             return rx.redirect(LOGIN_ROUTE)
         try:
-            user = await api_client.me(self.token)
+            user = await self._call(api_client.me)
         except api_client.ApiError as exc:
             if exc.ends_session:
-                return self._end_session(SESSION_ENDED.get(exc.code, SESSION_ENDED["unauthorized"]))
+                return self._end_session(notice_for(exc))
             return None  # The service is briefly unreachable: keep the session, the UI says so.
         self.user_id, self.username, self.display_name = user.id, user.username, user.display_name
         return None
@@ -62,12 +124,13 @@ class SessionState(rx.State):
     @rx.event
     async def logout(self):
         if self.token:
-            # Already invalid, or unreachable: forgetting the token here is what matters.
+            # Already invalid, or unreachable: forgetting the tokens here is what matters.
             with contextlib.suppress(api_client.ApiError):
-                await api_client.logout(self.token)
+                await self._call(api_client.logout)
         return self._end_session("")
 
     @rx.event
     def session_gone(self):
-        """Another tab logged out (the synced token became empty)."""
-        return self._end_session(SESSION_ENDED["token_revoked"])
+        """The token became empty: another tab logged out (the token is synced), or this tab's
+        session ended and already says why."""
+        return self._end_session(self.notice or SESSION_ENDED["token_revoked"])

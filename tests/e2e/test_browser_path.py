@@ -9,32 +9,28 @@ import re
 import httpx
 from playwright.async_api import Page, expect
 
-from tests.e2e.conftest import RECORD_NOTIFICATIONS, App, People, Person, watch
+from tests.e2e.conftest import RECORD_NOTIFICATIONS, App, Device, People, Person, watch
 from tests.e2e.test_chat import bubbles, chat_row, only_conversation, send, start_direct
 from tests.support.visibility import INIT_SCRIPT as VISIBILITY
 from tests.support.visibility import set_hidden
 
 
-async def token_of(person: Person) -> str:
-    return str(await person.page.evaluate("localStorage.getItem('letschat_token')"))
-
-
-async def post(http: httpx.AsyncClient, app: App, token: str, cid: str, body: str) -> None:
+async def post(http: httpx.AsyncClient, app: App, device: Device, cid: str, body: str) -> None:
     """Send as a raw client on the other instance, as someone on another device would."""
     response = await http.post(
         f"{app.stack.messages[1].url}/conversations/{cid}/messages",
         json={"body": body, "client_msg_id": body.replace(" ", "-")},
-        headers={"Authorization": f"Bearer {token}"},
+        headers={"Authorization": f"Bearer {await device.token()}"},
     )
     assert response.status_code == 201, response.text
 
 
-async def unread_on_server(app: App, token: str, *, settles_at: int) -> object:
+async def unread_on_server(app: App, device: Device, *, settles_at: int) -> object:
     """The REST unread count of the user's one conversation, once it is `settles_at` (or
     whatever it is after 10 s)."""
     unread = None
     for _ in range(100):
-        unread = (await only_conversation(app, token))["unread"]
+        unread = (await only_conversation(app, await device.token()))["unread"]
         if unread == settles_at:
             break
         await asyncio.sleep(0.1)
@@ -45,22 +41,22 @@ async def shown_bodies(page: Page) -> list[str]:
     return await page.locator(".message .msg-body").all_inner_texts()
 
 
-async def dm_with_chat_open(people: People, app: App) -> tuple[Person, Person, str, str]:
+async def dm_with_chat_open(people: People, app: App) -> tuple[Person, Person, Device, str]:
     alice = await people.sign_up("alice")
     bob = await people.sign_up("bob")
     await start_direct(alice, bob)
     await send(alice, "hello")
     await chat_row(bob.page, "Alice").click()
     await expect(bubbles(bob.page, "hello")).to_have_count(1)
-    token = await token_of(alice)
-    cid = str((await only_conversation(app, token))["id"])
-    return alice, bob, token, cid
+    device = Device(app, alice)
+    cid = str((await only_conversation(app, await device.token()))["id"])
+    return alice, bob, device, cid
 
 
 async def test_reloading_while_messages_arrive_shows_every_message_once_in_order(
     people: People, app: App
 ) -> None:
-    _, bob, token, cid = await dm_with_chat_open(people, app)
+    _, bob, device, cid = await dm_with_chat_open(people, app)
     sent: list[str] = []
     reloading = True
 
@@ -68,7 +64,7 @@ async def test_reloading_while_messages_arrive_shows_every_message_once_in_order
         async with httpx.AsyncClient() as http:
             while reloading and len(sent) < 180:
                 body = f"r-{len(sent):03d}"
-                await post(http, app, token, cid, body)
+                await post(http, app, device, cid, body)
                 sent.append(body)
                 await asyncio.sleep(0.1)
 
@@ -91,13 +87,13 @@ async def test_reloading_while_messages_arrive_shows_every_message_once_in_order
 async def test_a_dropped_page_connection_catches_up_and_sends_what_was_typed_offline(
     people: People, app: App
 ) -> None:
-    alice, bob, token, cid = await dm_with_chat_open(people, app)
+    alice, bob, device, cid = await dm_with_chat_open(people, app)
 
     await bob.context.set_offline(True)
     await expect(bob.page.locator("#connection")).to_have_text("Offline")
     async with httpx.AsyncClient() as http:
         for n in range(5):
-            await post(http, app, token, cid, f"while offline {n}")
+            await post(http, app, device, cid, f"while offline {n}")
     await send(bob, "typed offline")
     waiting = bob.page.locator('.message[data-status="waiting"]').filter(has_text="typed offline")
     await expect(waiting).to_have_text(re.compile("Waiting for connection"))
@@ -117,7 +113,7 @@ async def test_a_dropped_page_connection_catches_up_and_sends_what_was_typed_off
 async def test_a_tab_restored_after_sleep_shows_what_came_meanwhile_once_in_order(
     people: People, app: App
 ) -> None:
-    _, bob, token, cid = await dm_with_chat_open(people, app)
+    _, bob, device, cid = await dm_with_chat_open(people, app)
     cdp = await bob.context.new_cdp_session(bob.page)
 
     # The lid closes: no script runs in the page and the network is gone.
@@ -125,7 +121,7 @@ async def test_a_tab_restored_after_sleep_shows_what_came_meanwhile_once_in_orde
     await bob.context.set_offline(True)
     async with httpx.AsyncClient() as http:
         for n in range(10):
-            await post(http, app, token, cid, f"while asleep {n}")
+            await post(http, app, device, cid, f"while asleep {n}")
     # It opens again.
     await bob.context.set_offline(False)
     await cdp.send("Page.setWebLifecycleState", {"state": "active"})
@@ -138,7 +134,7 @@ async def test_a_tab_restored_after_sleep_shows_what_came_meanwhile_once_in_orde
     assert await shown_bodies(bob.page) == expected
     # And it goes on live.
     async with httpx.AsyncClient() as http:
-        await post(http, app, token, cid, "good morning")
+        await post(http, app, device, cid, "good morning")
     await expect(bubbles(bob.page, "good morning")).to_have_count(1)
     assert await shown_bodies(bob.page) == [*expected, "good morning"]
 
@@ -154,7 +150,7 @@ async def test_a_hidden_tab_counts_the_open_conversation_as_unread_until_it_is_b
     await send(alice, "hello")
     await chat_row(bob.page, "Alice").click()
     await expect(bubbles(bob.page, "hello")).to_have_count(1)
-    token = await token_of(bob)
+    device = Device(app, bob)
 
     await set_hidden(bob.page, True)
     await send(alice, "while you were away")
@@ -166,13 +162,13 @@ async def test_a_hidden_tab_counts_the_open_conversation_as_unread_until_it_is_b
     await expect(page.locator("#first-unread")).to_have_count(1)
     await expect(page.locator("[data-sonner-toast]").filter(has_text="away")).to_have_count(1)
     # Reads are stored in rounds (the message service batches them): wait for Bob's first one.
-    assert await unread_on_server(app, token, settles_at=1) == 1
+    assert await unread_on_server(app, device, settles_at=1) == 1
 
     await set_hidden(page, False)  # Focus comes back: now it is read, here and on the server.
     await expect(chat_row(page, "Alice").locator(".unread-badge")).to_have_count(0)
     await expect(page).to_have_title("Let's Chat")
     await expect(page.locator("[data-sonner-toast]").filter(has_text="away")).to_have_count(0)
-    assert await unread_on_server(app, token, settles_at=0) == 0
+    assert await unread_on_server(app, device, settles_at=0) == 0
 
 
 async def test_two_hidden_tabs_raise_one_notification_and_a_read_elsewhere_clears_toasts(

@@ -9,7 +9,7 @@ import signal
 import httpx
 from playwright.async_api import Page, expect
 
-from tests.e2e.conftest import RECORD_NOTIFICATIONS, App, People, Person
+from tests.e2e.conftest import RECORD_NOTIFICATIONS, App, Device, People, Person
 from tests.support.processes import Service
 from tests.support.visibility import INIT_SCRIPT as VISIBILITY
 from tests.support.visibility import set_hidden
@@ -219,22 +219,26 @@ async def test_the_layout_works_at_phone_width(people: People) -> None:
     await expect(page.locator("#sidebar")).to_be_visible()
 
 
-async def test_a_revoked_session_returns_to_the_login_page_saying_why(
+async def test_a_session_ended_elsewhere_returns_to_the_login_page_saying_why(
     people: People, app: App
 ) -> None:
     alice = await people.sign_up("alice")
-    token = await alice.page.evaluate("localStorage.getItem('letschat_token')")
-    assert token
+    phone = Device(app, alice)
+    headers = {"Authorization": f"Bearer {await phone.token()}"}
 
     async with httpx.AsyncClient() as http:
-        response = await http.post(
-            f"{app.stack.auth_url}/auth/logout", headers={"Authorization": f"Bearer {token}"}
+        listed = await http.get(f"{app.stack.auth_url}/auth/sessions", headers=headers)
+        page_session = next(s["id"] for s in listed.json() if not s["current"])
+        response = await http.delete(
+            f"{app.stack.auth_url}/auth/sessions/{page_session}", headers=headers
         )
         assert response.status_code == 204
 
     await expect(alice.page).to_have_url(re.compile(r"/login/?$"))
-    await expect(alice.page.get_by_text("You were logged out.")).to_be_visible()
-    assert await alice.page.evaluate("localStorage.getItem('letschat_token')") in ("", None)
+    notice = "This session was ended from another of your devices. Please log in again."
+    await expect(alice.page.get_by_text(notice)).to_be_visible()
+    for key in ("letschat_token", "letschat_refresh"):
+        assert await alice.page.evaluate(f"localStorage.getItem('{key}')") in ("", None)
 
 
 async def test_after_a_backend_restart_the_app_reconnects_and_shows_what_was_missed(
@@ -246,8 +250,8 @@ async def test_after_a_backend_restart_the_app_reconnects_and_shows_what_was_mis
     await send(alice, "before the restart")
     await chat_row(bob.page, "Alice").click()
     await expect(bubbles(bob.page, "before the restart")).to_have_count(1)
-    token = await alice.page.evaluate("localStorage.getItem('letschat_token')")
-    conversation_id = await _conversation_id(app, token)
+    device = Device(app, alice)
+    conversation_id = await _conversation_id(app, await device.token())
 
     message_service.stop()  # SIGTERM: sockets are closed with 1012.
     await expect(bob.page.locator("#connection")).to_have_text("Reconnecting…")
@@ -256,7 +260,7 @@ async def test_after_a_backend_restart_the_app_reconnects_and_shows_what_was_mis
             response = await http.post(
                 f"{app.stack.messages[1].url}/conversations/{conversation_id}/messages",
                 json={"body": f"during the restart {n}", "client_msg_id": f"restart-{n}"},
-                headers={"Authorization": f"Bearer {token}"},
+                headers={"Authorization": f"Bearer {await device.token()}"},
             )
             assert response.status_code == 201, response.text
     message_service.restart()
@@ -385,8 +389,8 @@ async def test_scrolling_up_loads_older_messages_without_moving_the_view(
     alice = await people.sign_up("alice")
     bob = await people.sign_up("bob")
     await start_direct(alice, bob)
-    token = await alice.page.evaluate("localStorage.getItem('letschat_token')")
-    conversation_id = await _conversation_id(app, token)
+    device = Device(app, alice)
+    conversation_id = await _conversation_id(app, await device.token())
     # Alice writes the history from another device while this page is closed: it is paged in
     # when the conversation opens, not pushed.
     await alice.page.close()
@@ -396,7 +400,7 @@ async def test_scrolling_up_loads_older_messages_without_moving_the_view(
                 response = await http.post(
                     f"{app.stack.messages[1].url}/conversations/{conversation_id}/messages",
                     json={"body": f"history {n}", "client_msg_id": f"h{n}"},
-                    headers={"Authorization": f"Bearer {token}"},
+                    headers={"Authorization": f"Bearer {await device.token()}"},
                 )
                 if response.status_code != 429:
                     break

@@ -14,8 +14,8 @@ from tests.support.stack import JWT_SECRET, Stack
 
 # AuthSettings.login_max_failures; the test stack leaves it at its default.
 MAX_FAILURES = 5
-# Access tokens live LETSCHAT_ACCESS_TOKEN_MINUTES (default 30) minutes.
-TOKEN_SECONDS = 30 * 60
+# Access tokens live LETSCHAT_ACCESS_TOKEN_SECONDS (default 10 minutes).
+TOKEN_SECONDS = 10 * 60
 
 
 async def register(
@@ -34,14 +34,20 @@ async def login(api: Api, username: str, password: str = PASSWORD) -> httpx.Resp
 
 
 def account_from(response: httpx.Response) -> Account:
-    body = response.json()
-    return Account(body["user"], body["access_token"])
+    return Account.signed_in(response.json())
 
 
 def assert_token_response(response: httpx.Response, status: int, username: str) -> dict[str, Any]:
     assert response.status_code == status, response.text
     body = response.json()
-    assert set(body) == {"user", "access_token", "token_type", "expires_in"}
+    assert set(body) == {
+        "user",
+        "access_token",
+        "token_type",
+        "expires_in",
+        "refresh_token",
+        "session_id",
+    }
     assert set(body["user"]) == {"id", "username", "display_name"}
     assert body["user"]["username"] == username
     assert body["token_type"] == "bearer"
@@ -62,6 +68,7 @@ async def test_register_returns_the_user_and_a_signed_access_token(api: Api) -> 
     assert claims["sub"] == body["user"]["id"]
     assert claims["exp"] - claims["iat"] == TOKEN_SECONDS
     assert claims["jti"]
+    assert claims["sid"] == body["session_id"]
 
 
 async def test_display_name_is_trimmed_and_returned(api: Api) -> None:

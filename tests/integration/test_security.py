@@ -15,6 +15,7 @@ from websockets.exceptions import InvalidStatus
 from backend_services.core.schemas import MAX_BODY_CHARS
 from tests.support.clients import (
     PASSWORD,
+    Account,
     Api,
     Frame,
     Socket,
@@ -45,15 +46,16 @@ async def still_open(socket: Socket) -> None:
 # --- tokens -------------------------------------------------------------------------------------
 
 
-def claims(user_id: str, **changes: Any) -> dict[str, Any]:
-    """Valid claims for `user_id`, with `changes` applied (a None value drops the claim)."""
+def claims(account: Account, **changes: Any) -> dict[str, Any]:
+    """Valid claims for `account`'s session, with `changes` applied (None drops the claim)."""
     now = int(time.time())
     payload = {
-        "sub": user_id,
+        "sub": account.id,
         "aud": AUDIENCE,
         "iat": now,
         "exp": now + 300,
         "jti": uuid.uuid4().hex,
+        "sid": account.session_id,
     }
     payload.update(changes)
     return {name: value for name, value in payload.items() if value is not None}
@@ -70,29 +72,33 @@ class BadToken:
     close_code: int = 4501
 
 
-def bad_tokens(user_id: str) -> dict[str, BadToken]:
+def bad_tokens(account: Account) -> dict[str, BadToken]:
     now = int(time.time())
-    unsigned = jwt.encode(claims(user_id), None, algorithm="none")
-    signed = forge(claims(user_id))
+    unsigned = jwt.encode(claims(account), None, algorithm="none")
+    signed = forge(claims(account))
+    user_id = uuid.uuid4().hex
     return {
         "alg none": BadToken(unsigned),
         "alg none with a valid signature": BadToken(
             unsigned.rstrip(".") + "." + signed.rsplit(".", 1)[1]
         ),
-        "HS512": BadToken(forge(claims(user_id), algorithm="HS512")),
-        "wrong secret": BadToken(forge(claims(user_id), secret="x" * 48)),
+        "HS512": BadToken(forge(claims(account), algorithm="HS512")),
+        "wrong secret": BadToken(forge(claims(account), secret="x" * 48)),
         "expired": BadToken(
-            forge(claims(user_id, iat=now - 120, exp=now - 60)), "token_expired", 4502
+            forge(claims(account, iat=now - 120, exp=now - 60)), "token_expired", 4502
         ),
-        "wrong audience": BadToken(forge(claims(user_id, aud="someone-else"))),
-        "no audience": BadToken(forge(claims(user_id, aud=None))),
-        "no jti": BadToken(forge(claims(user_id, jti=None))),
-        "no exp": BadToken(forge(claims(user_id, exp=None))),
-        "no iat": BadToken(forge(claims(user_id, iat=None))),
-        "no sub": BadToken(forge(claims(user_id, sub=None))),
-        "numeric jti": BadToken(forge(claims(user_id, jti=12345))),
-        "unknown user": BadToken(forge(claims(uuid.uuid4().hex))),
-        "tampered payload": BadToken(tamper(signed, claims(uuid.uuid4().hex))),
+        "wrong audience": BadToken(forge(claims(account, aud="someone-else"))),
+        "no audience": BadToken(forge(claims(account, aud=None))),
+        "no jti": BadToken(forge(claims(account, jti=None))),
+        "no exp": BadToken(forge(claims(account, exp=None))),
+        "no iat": BadToken(forge(claims(account, iat=None))),
+        "no sub": BadToken(forge(claims(account, sub=None))),
+        "numeric jti": BadToken(forge(claims(account, jti=12345))),
+        "no sid": BadToken(forge(claims(account, sid=None))),
+        "numeric sid": BadToken(forge(claims(account, sid=7))),
+        "unknown session": BadToken(forge(claims(account, sid=uuid.uuid4().hex))),
+        "someone else's session": BadToken(forge(claims(account, sub=user_id))),
+        "tampered payload": BadToken(tamper(signed, claims(account, sub=user_id))),
         "garbage": BadToken("not-a-jwt"),
     }
 
@@ -107,7 +113,7 @@ def tamper(token: str, payload: dict[str, Any]) -> str:
 async def test_a_token_forged_with_the_real_secret_is_accepted(stack: Stack, api: Api) -> None:
     # The control for the refusals below: the forging helper itself makes valid tokens.
     alice = await api.register("alice")
-    token = forge(claims(alice.id))
+    token = forge(claims(alice))
 
     me = await api.http.get(f"{stack.auth_url}/auth/me", headers=bearer(token))
     assert me.json() == alice.user
@@ -124,7 +130,7 @@ async def test_bad_tokens_are_refused_over_rest(
     alice = await api.register("alice")
     urls = [f"{stack.auth_url}/auth/me", f"{stack.messages[0].url}/conversations"]
 
-    for name, bad in bad_tokens(alice.id).items():
+    for name, bad in bad_tokens(alice).items():
         with subtests.test(name):
             for url in urls:
                 response = await api.http.get(url, headers=bearer(bad.token))
@@ -137,7 +143,7 @@ async def test_bad_tokens_are_refused_over_the_websocket(
 ) -> None:
     alice = await api.register("alice")
 
-    for name, bad in bad_tokens(alice.id).items():
+    for name, bad in bad_tokens(alice).items():
         with subtests.test(name):
             socket = await Socket.open(stack.messages[0].ws_url)
             await socket.send({"type": "auth", "token": bad.token})
@@ -148,7 +154,7 @@ async def test_bad_tokens_are_refused_over_the_websocket(
 async def test_a_socket_is_closed_when_its_token_expires(stack: Stack, api: Api) -> None:
     alice = await api.register("alice")
     now = int(time.time())
-    token = forge(claims(alice.id, iat=now, exp=now + 3))
+    token = forge(claims(alice, iat=now, exp=now + 3))
     socket = await Socket.open(stack.messages[0].ws_url, token, resume={})
 
     assert await socket.wait_closed(timeout=10) == 4502
@@ -387,7 +393,8 @@ async def test_malformed_frames_get_an_error_and_the_socket_stays_open(
         {"type": "read", "conversation_id": dm, "seq": -1},
         {"type": "read", "conversation_id": dm, "seq": "1"},
         {"type": "resume", "cursors": {dm: {"$gt": 0}}},
-        {"type": "auth", "token": alice.token},
+        {"type": "auth", "token": ""},
+        {"type": "auth", "token": 7},
         '{"type": "send", "conversation_id": "x", "client_msg_id": "c", "body": "\\ud800"}',
     ]
 

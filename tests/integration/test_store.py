@@ -264,6 +264,21 @@ async def test_an_upgrade_gathers_the_read_markers_written_by_version_2(store: S
     assert schema["version"] == SCHEMA_VERSION
 
 
+async def test_an_upgrade_drops_the_revoked_tokens_of_version_3(store: Store) -> None:
+    """Version 3 revoked access tokens one by one; now sessions end, and tokens without a
+    session are refused, so the old revocations can go."""
+    db = store.database.db
+    await db["revoked_tokens"].insert_one({"_id": "jti-1", "user_id": "alice"})
+    await db["meta"].update_one({"_id": "schema"}, {"$set": {"version": 3}}, upsert=True)
+
+    await store.prepare()
+
+    assert "revoked_tokens" not in await db.list_collection_names()
+    schema = await db["meta"].find_one({"_id": "schema"})
+    assert schema is not None
+    assert schema["version"] == SCHEMA_VERSION == 4
+
+
 async def test_advancing_a_read_marker_is_one_command_whether_or_not_it_moves(
     logged_store: tuple[Store, CommandLog],
 ) -> None:

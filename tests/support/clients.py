@@ -47,6 +47,15 @@ class Account:
     user: dict[str, Any]
     token: str
     password: str = PASSWORD
+    refresh_token: str = ""
+    session_id: str = ""
+
+    @classmethod
+    def signed_in(cls, body: dict[str, Any], password: str = PASSWORD) -> Account:
+        """From a register, login or refresh answer."""
+        return cls(
+            body["user"], body["access_token"], password, body["refresh_token"], body["session_id"]
+        )
 
     @property
     def id(self) -> str:
@@ -70,8 +79,7 @@ class Api:
             json={"username": username, "password": PASSWORD, **extra},
         )
         assert response.status_code == 201, response.text
-        body = response.json()
-        return Account(body["user"], body["access_token"])
+        return Account.signed_in(response.json())
 
     async def call(
         self, method: str, path: str, account: Account | None = None, **kwargs: Any

@@ -55,7 +55,15 @@ def test_origins_are_a_comma_separated_list(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 @pytest.mark.parametrize(
-    ("name", "value"), [("ACCESS_TOKEN_MINUTES", "61"), ("BCRYPT_ROUNDS", "10")]
+    ("name", "value"),
+    [
+        ("ACCESS_TOKEN_SECONDS", "901"),
+        ("ACCESS_TOKEN_SECONDS", "0"),
+        ("BCRYPT_ROUNDS", "10"),
+        ("REFRESH_GRACE_SECONDS", "601"),
+        ("SESSION_IDLE_DAYS", "0"),
+        ("TRUSTED_PROXIES", "not-an-address"),
+    ],
 )
 def test_limits_that_protect_users_cannot_be_loosened(
     monkeypatch: pytest.MonkeyPatch, name: str, value: str
@@ -93,6 +101,7 @@ def test_env_example_documents_every_setting_and_nothing_else() -> None:
         "LETSCHAT_PUBLIC_URL",
         "LETSCHAT_APP_ORIGINS",
         "LETSCHAT_GRANIAN_RUNTIME_MODE",
+        "LETSCHAT_TRUSTED_PROXY_HOPS",
     }
     assert documented == fields | launcher | web_app
     read_by_web_app = set()

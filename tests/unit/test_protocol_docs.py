@@ -80,6 +80,7 @@ SAMPLES: dict[Any, Any] = {
     AppError: RateLimited(retry_after=2),
     str: MESSAGE.conversation_id,
     int: 7,
+    datetime: datetime(2025, 1, 2, 12, 10, 0, tzinfo=UTC),
 }
 
 

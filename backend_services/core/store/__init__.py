@@ -9,9 +9,9 @@ from backend_services.core.store.database import Database
 from backend_services.core.store.messages import Batch, MessageStore
 from backend_services.core.store.migrations import upgrade
 from backend_services.core.store.reads import ReadMarkers
+from backend_services.core.store.sessions import EndReason, SessionRecord, SessionStore
 from backend_services.core.store.state import ConversationStates
 from backend_services.core.store.throttle import LoginThrottle
-from backend_services.core.store.tokens import RevokedTokens
 from backend_services.core.store.users import UserStore
 
 __all__ = [
@@ -19,10 +19,12 @@ __all__ = [
     "ConversationStates",
     "ConversationStore",
     "Database",
+    "EndReason",
     "LoginThrottle",
     "MessageStore",
     "ReadMarkers",
-    "RevokedTokens",
+    "SessionRecord",
+    "SessionStore",
     "Store",
     "UserStore",
     "direct_id",
@@ -39,7 +41,7 @@ class Store:
         self.reads = ReadMarkers(database)
         self.conversations = ConversationStore(database, self.users, self.states, self.reads)
         self.messages = MessageStore(database, self.states, self.reads, hole_grace=hole_grace)
-        self.revoked = RevokedTokens(database)
+        self.sessions = SessionStore(database)
 
     @classmethod
     def connect(cls, url: str, name: str, *, hole_grace: timedelta = timedelta(seconds=2)) -> Store:

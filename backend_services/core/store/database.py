@@ -102,7 +102,8 @@ INDEXES: dict[str, list[IndexModel]] = {
             name="client_msg_id_unique",
         ),
     ],
-    "revoked_tokens": [
+    "sessions": [
+        IndexModel([("user_id", ASCENDING)], name="by_user"),
         IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="expiry"),
     ],
     "login_failures": [

@@ -19,10 +19,13 @@ logger = logging.getLogger("letschat.store")
 
 # 1: per-message state inside conversation documents; 2: in `conversation_state` and `reads`
 # (one document per member and conversation); 3: read markers in `read_markers`, one document per
-# conversation.
-SCHEMA_VERSION = 3
+# conversation; 4: sign-in sessions (`sessions`) instead of revoked access tokens.
+SCHEMA_VERSION = 4
 # Version 2's read markers: `{_id: "<conversation>/<user>", conversation_id, user_id, seq}`.
 LEGACY_READS = "reads"
+# Version 3's logged-out access tokens. Tokens of that version carry no session and are refused,
+# so their revocations can go.
+LEGACY_REVOKED_TOKENS = "revoked_tokens"
 # Before the per-message state moved to `conversation_state` and `reads`, it lived here.
 LEGACY_CONVERSATION_FIELDS = ("last_seq", "last_message_seq", "last_message", "last_activity_at")
 
@@ -36,6 +39,7 @@ async def upgrade(db: AsyncDatabase[Document]) -> None:
     await _split_conversation_state(db)
     await _drop_index(db, "conversations", "by_member")
     await _gather_read_markers(db)
+    await db.drop_collection(LEGACY_REVOKED_TOKENS)
     await db["meta"].update_one(
         {"_id": "schema"}, {"$max": {"version": SCHEMA_VERSION}}, upsert=True
     )

@@ -14,8 +14,7 @@ _UPSERT_ATTEMPTS = 3
 
 
 class LoginThrottle:
-    """Counts login attempts per key (username and client) in a fixed window; a success resets
-    the count."""
+    """Counts login attempts per key (a username, or a client address) in a fixed window."""
 
     def __init__(self, database: Database, *, max_failures: int, window_seconds: int) -> None:
         self._failures = database.db["login_failures"]
@@ -52,3 +51,8 @@ class LoginThrottle:
     async def reset(self, key: str) -> None:
         """A successful login: the key starts afresh."""
         await self._failures.delete_one({"_id": key})
+
+    async def forgive(self, key: str) -> None:
+        """A successful login: its attempt does not count against `key`, but the failures before
+        it still do (for a client address, where one good login must not wipe a flood's count)."""
+        await self._failures.update_one({"_id": key, "count": {"$gt": 0}}, {"$inc": {"count": -1}})

@@ -44,6 +44,13 @@ class UserStore:
             return None
         return to_user(doc), doc["password_hash"]
 
+    async def password_hash(self, user_id: str) -> str | None:
+        doc = await self._users.find_one({"_id": user_id}, {"password_hash": 1})
+        return None if doc is None else str(doc["password_hash"])
+
+    async def set_password_hash(self, user_id: str, password_hash: str) -> None:
+        await self._users.update_one({"_id": user_id}, {"$set": {"password_hash": password_hash}})
+
     async def get(self, user_id: str) -> User | None:
         doc = await self._users.find_one({"_id": user_id}, PUBLIC_FIELDS)
         return None if doc is None else to_user(doc)
