@@ -32,6 +32,7 @@ WS_URL = os.environ.get("LETSCHAT_WS_URL", MESSAGE_URL.replace("http", "ws", 1) 
 # Generous for bcrypt on a busy box, short enough that a dead service is reported quickly.
 TIMEOUT = httpx.Timeout(15.0, connect=5.0)
 BATCH_LIMIT = 500
+REFRESH_TIMEOUT = httpx.Timeout(5.0, connect=2.0)
 
 
 class ApiError(Exception):
@@ -141,8 +142,11 @@ async def refresh(refresh_token: str, client_ip: str = "") -> TokenResponse:
     """The next token pair of a session (the one given stops working)."""
     body = {"refresh_token": refresh_token}
     headers = _client_headers(client_ip, "")
+    # Short: a tab's state is locked meanwhile, and a slow answer is better asked again.
     return _token_response(
-        await _request("POST", f"{AUTH_URL}/auth/refresh", json=body, headers=headers)
+        await _request(
+            "POST", f"{AUTH_URL}/auth/refresh", json=body, headers=headers, timeout=REFRESH_TIMEOUT
+        )
     )
 
 

@@ -1,17 +1,20 @@
 """Keeping a browser's session fresh, without Reflex: when an access token is due for renewal,
-and one refresh per session at a time in this process.
+and one refresh per token in this process.
 
 Every tab of a browser shares one session (its token pair lives in localStorage), but each tab
-has its own state in the Reflex backend, so two tabs may notice at the same moment that the
-access token is due. `TokenKeeper` makes them share one refresh, and hands a tab that still holds
-a refresh token another tab already replaced the newer pair instead of letting it present the
-stale one (which the auth service would take for a stolen token after its short grace).
+has its own state in the Reflex backend, so several tabs may notice at the same moment that the
+access token is due and present the same refresh token. `TokenKeeper` lets them share one
+refresh: the pair that replaced a token is handed to whoever presents *that exact token* again
+for a short while, as the auth service's own grace would (and without its round trip). It is
+never handed for any other token: knowing a session's id proves nothing, and a token older than
+the one just replaced must reach the auth service, which takes it for a stolen copy.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import json
 import time
 from collections import OrderedDict
@@ -23,8 +26,10 @@ from backend_services.core.schemas import TokenResponse
 # Renew when less than this share of an access token's life is left (2 minutes of 10), so a
 # request made just before expiry never carries an expired token.
 RENEW_AT_SHARE = 0.2
-# Sessions remembered; the least recently renewed are forgotten first.
-KEEP_SESSIONS = 10_000
+# Answers remembered (the oldest are forgotten first), and for how long: less than the auth
+# service's grace for the token just replaced (LETSCHAT_REFRESH_GRACE_SECONDS, 60 s).
+KEEP_ANSWERS = 10_000
+KEEP_SECONDS = 30.0
 
 
 def _claims(token: str) -> dict[str, object]:
@@ -65,50 +70,61 @@ def place_of(refresh_token: str) -> Place | None:
     return Place(parts[0], int(parts[1]))
 
 
+def behind(held: str, newest: str) -> bool:
+    """Whether refresh token `held` is an older generation of `newest`'s session."""
+    held_place, newest_place = place_of(held), place_of(newest)
+    return (
+        held_place is not None
+        and newest_place is not None
+        and held_place.session_id == newest_place.session_id
+        and held_place.generation < newest_place.generation
+    )
+
+
 Refresh = Callable[[str], Awaitable[TokenResponse]]
 
 
-class TokenKeeper:
-    """Renews token pairs, one refresh per session at a time, remembering the newest pair."""
+def digest(refresh_token: str) -> str:
+    return hashlib.sha256(refresh_token.encode()).hexdigest()
 
-    def __init__(self, *, keep: int = KEEP_SESSIONS) -> None:
+
+class TokenKeeper:
+    """Renews token pairs, one refresh per token at a time, remembering each answer briefly."""
+
+    def __init__(self, *, keep: int = KEEP_ANSWERS, keep_seconds: float = KEEP_SECONDS) -> None:
         self._keep = keep
-        self._newest: OrderedDict[str, tuple[int, TokenResponse]] = OrderedDict()
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._keep_seconds = keep_seconds
+        # Digest of a refresh token -> when it was replaced, and the pair that replaced it.
+        self._answers: OrderedDict[str, tuple[float, TokenResponse]] = OrderedDict()
+        # Digest -> its lock and how many hold or wait for it.
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
 
     async def renew(self, refresh_token: str, refresh: Refresh) -> TokenResponse:
-        """The pair after `refresh_token`: a newer one another tab already got, or a new one
+        """The pair after `refresh_token`: the one another tab just got for it, or a new one
         from `refresh` (whose errors pass through)."""
-        place = place_of(refresh_token)
-        if place is None:
-            return await refresh(refresh_token)
-        lock = self._locks.setdefault(place.session_id, asyncio.Lock())
+        key = digest(refresh_token)
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
         try:
             async with lock:
-                newer = self._newest.get(place.session_id)
-                if newer is not None and newer[0] > place.generation:
-                    return newer[1]
+                answered = self._answers.get(key)
+                if answered is not None and time.monotonic() - answered[0] <= self._keep_seconds:
+                    return answered[1]
                 response = await refresh(refresh_token)
-                self._remember(response)
+                self._remember(key, response)
                 return response
         finally:
-            if not lock.locked() and self._locks.get(place.session_id) is lock:
-                del self._locks[place.session_id]
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
 
-    def forget(self, refresh_token: str) -> None:
-        """The session ended: nobody should be handed its pair again."""
-        place = place_of(refresh_token)
-        if place is not None:
-            self._newest.pop(place.session_id, None)
-
-    def _remember(self, response: TokenResponse) -> None:
-        place = place_of(response.refresh_token)
-        if place is None:
-            return
-        self._newest[place.session_id] = (place.generation, response)
-        self._newest.move_to_end(place.session_id)
-        while len(self._newest) > self._keep:
-            self._newest.popitem(last=False)
+    def _remember(self, key: str, response: TokenResponse) -> None:
+        self._answers[key] = (time.monotonic(), response)
+        self._answers.move_to_end(key)
+        while len(self._answers) > self._keep:
+            self._answers.popitem(last=False)
 
     def __len__(self) -> int:
-        return len(self._newest)
+        return len(self._answers)

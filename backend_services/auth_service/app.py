@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -10,12 +11,14 @@ from fastapi import FastAPI
 
 from backend_services.auth_service import routes
 from backend_services.auth_service.services import AuthServices
-from backend_services.core.config import AuthSettings
+from backend_services.core.config import AuthSettings, Environment
 from backend_services.core.ratelimit import RateLimiter
 from backend_services.core.security import RefreshTokens, TokenIssuer
 from backend_services.core.sessions import SessionVerifier
 from backend_services.core.store import LoginThrottle, Store
 from backend_services.web import health_router, install_error_handlers
+
+logger = logging.getLogger("letschat.auth")
 
 
 def create_app(settings: AuthSettings, *, store: Store | None = None) -> FastAPI:
@@ -49,6 +52,12 @@ def create_app(settings: AuthSettings, *, store: Store | None = None) -> FastAPI
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await store.database.prepare()  # Upgrades of stored data are the message service's.
+        if not settings.trusted_proxies and settings.environment is not Environment.DEVELOPMENT:
+            logger.warning(
+                "LETSCHAT_TRUSTED_PROXIES is empty: X-Forwarded-For is ignored, so everyone "
+                "behind the load balancer or the web app shares one client address for login "
+                "throttling (set it to their addresses)"
+            )
         try:
             yield
         finally:

@@ -126,6 +126,10 @@ class AuthServices:
         retry_after = await self.by_address.attempt(address_key, now)
         if retry_after is None:
             retry_after = await self.by_username.attempt(username_key, now)
+            if retry_after is not None:
+                # A locked username is no guess from this address: people behind one office
+                # address retrying a name someone else locked must not lock the office out.
+                await self.by_address.forgive(address_key)
         if retry_after is not None:
             raise TooManyAttempts(retry_after=retry_after)
         found = await self.store.users.get_with_hash(request.username)
@@ -146,16 +150,18 @@ class AuthServices:
         at once, or an answer lost on the way): it gets the same next token. Any other reuse
         of a replaced token ends the session.
         """
-        wait = self.refresh_limiter.try_acquire(client.address)
-        if wait:
-            raise RateLimited("Too many refreshes; try again shortly.", retry_after=math.ceil(wait))
-        presented = self.refresh_tokens.parse(request.refresh_token)
+        try:
+            presented = self.refresh_tokens.parse(request.refresh_token)
+        except RefreshTokenInvalid:
+            self._limit_refreshes(f"address|{client.address}")
+            raise
+        # Per session, not per address: a thousand people behind one office address refresh
+        # often in all, each of them seldom.
+        self._limit_refreshes(f"session|{presented.session_id}")
         following = self.refresh_tokens.next(presented)
         now = stored_now()
         for _ in range(2):  # A second look only after losing a race to rotate.
-            record = await self.store.sessions.get(presented.session_id)
-            self._check_live(record, now)
-            assert record is not None  # noqa: S101 - _check_live raised otherwise
+            record = self._live(await self.store.sessions.get(presented.session_id), now)
             if presented.generation == record.generation:
                 if presented.digest != record.token_hash:
                     raise RefreshTokenInvalid()
@@ -256,8 +262,14 @@ class AuthServices:
             session_id=session_id,
         )
 
+    def _limit_refreshes(self, key: str) -> None:
+        wait = self.refresh_limiter.try_acquire(key)
+        if wait:
+            raise RateLimited("Too many refreshes; try again shortly.", retry_after=math.ceil(wait))
+
     @staticmethod
-    def _check_live(record: SessionRecord | None, now: datetime) -> None:
+    def _live(record: SessionRecord | None, now: datetime) -> SessionRecord:
+        """`record` if its session can be refreshed; else the refusal that says why."""
         if record is None:
             raise RefreshTokenInvalid()
         if record.ended_reason is EndReason.REUSED:
@@ -268,6 +280,7 @@ class AuthServices:
             raise RefreshTokenRevoked(ENDED_MESSAGES[record.ended_reason])
         if record.expires_at <= now:
             raise RefreshTokenExpired()
+        return record
 
     def _in_grace(
         self, record: SessionRecord, presented: RefreshToken, following: RefreshToken, now: datetime

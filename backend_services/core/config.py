@@ -68,9 +68,10 @@ class AuthSettings(CommonSettings):
     login_max_failures: int = Field(default=5, ge=1)
     login_max_failures_per_address: int = Field(default=30, ge=1)
     login_failure_window_seconds: int = Field(default=300, ge=1)
-    # Refreshes per client address and auth instance: a burst, refilled at a rate.
+    # Refreshes per session (and, for tokens that are not valid, per client address) and auth
+    # instance: a burst, refilled at a rate.
     refresh_burst: int = Field(default=30, ge=1)
-    refresh_rate_per_second: float = Field(default=1.0, gt=0)
+    refresh_rate_per_second: float = Field(default=0.5, gt=0)
     # Whose X-Forwarded-For is believed: addresses or networks ("10.0.0.0/8,127.0.0.1"). Only
     # the load balancer and the web app's backend belong here; nobody, by default.
     trusted_proxies: Annotated[list[IPNetwork], NoDecode] = Field(default_factory=list)

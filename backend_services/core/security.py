@@ -119,7 +119,7 @@ class TokenIssuer:
 REFRESH_SECRET_BYTES = 32
 _TAG_BYTES = 16
 _REFRESH_PATTERN = re.compile(
-    r"^([0-9a-f]{32})\.(0|[1-9][0-9]{0,8})\.([A-Za-z0-9_-]{43})\.([A-Za-z0-9_-]{22})$"
+    r"([0-9a-f]{32})\.(0|[1-9][0-9]{0,8})\.([A-Za-z0-9_-]{43})\.([A-Za-z0-9_-]{22})"
 )
 
 
@@ -158,7 +158,7 @@ class RefreshTokens:
 
     def parse(self, text: str) -> RefreshToken:
         """Check the form and the tag; raise `RefreshTokenInvalid` for anything else."""
-        match = _REFRESH_PATTERN.match(text)
+        match = _REFRESH_PATTERN.fullmatch(text)
         if match is None:
             raise RefreshTokenInvalid()
         session_id, generation, _, tag = match.groups()

@@ -149,8 +149,8 @@ class LiveState(ChatState):
         try:
             await self._fresh_token(force=True)
         except api_client.ApiError as exc:
-            return self._end_session(notice_for(exc))
-        return "retry" if tokens.due(self.token) else "renewed"
+            return self._end_session(notice_for(exc)) if exc.ends_session else "retry"
+        return "renewed"
 
     async def _listen(
         self, socket: api_client.LiveSocket, client_token: str, token: str
@@ -189,13 +189,10 @@ class LiveState(ChatState):
                 if not state.token or _session_key(state) != signed_in:
                     pass  # Logged out (perhaps in another tab), or someone else logged in.
                 elif state.token != token:  # Renewed here, by another event or another tab.
-                    if tokens.renew_at(state.token) < renew_at:
-                        # Older than the socket's: a page back from offline or sleep restored
-                        # what its storage had. The newest pair is the keeper's.
-                        with contextlib.suppress(api_client.ApiError):
-                            await state._fresh_token(force=True)
-                    token, reauth = state.token, True
-                    renew_at = tokens.renew_at(token)
+                    state._restore_newest()  # Or older: the page restored what it had stored.
+                    if state.token != token:
+                        token, reauth = state.token, True
+                        renew_at = tokens.renew_at(token)
                 elif renew:  # The auth service is unreachable: ask again in a while.
                     renew_at = time.time() + RENEW_RETRY_SECONDS
                 if ended is None and state.token and _session_key(state) == signed_in:

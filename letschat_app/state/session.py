@@ -42,6 +42,9 @@ class SessionState(rx.State):
     # sync=True: logging out (or in) in one tab does the same in every other tab.
     token: str = rx.LocalStorage("", name="letschat_token", sync=True)
     refresh_token: str = rx.LocalStorage("", name="letschat_refresh", sync=True)
+    # The newest pair this tab renewed (backend only: never sent to the page).
+    _newest_access: str = ""
+    _newest_refresh: str = ""
     user_id: str = ""
     username: str = ""
     display_name: str = ""
@@ -55,25 +58,36 @@ class SessionState(rx.State):
     def _start_session(self, response: api_client.TokenResponse) -> None:
         self.token = response.access_token
         self.refresh_token = response.refresh_token
+        self._newest_access, self._newest_refresh = self.token, self.refresh_token
         self.user_id = response.user.id
         self.username = response.user.username
         self.display_name = response.user.display_name
         self.notice = ""
 
     def _end_session(self, notice: str) -> rx.event.EventSpec:
-        if self.refresh_token:
-            KEEPER.forget(self.refresh_token)
         self.token = self.refresh_token = ""
+        self._newest_access = self._newest_refresh = ""
         self.user_id = self.username = self.display_name = ""
         self.notice = notice
         return rx.redirect(LOGIN_ROUTE)
 
+    def _restore_newest(self) -> None:
+        """A page back from offline or sleep gives the state what its storage held, which may
+        be older than what this tab renewed meanwhile (the answer never reached the page).
+        Presenting that older token would look like a stolen one to the auth service."""
+        if tokens.behind(self.refresh_token, self._newest_refresh):
+            self.token, self.refresh_token = self._newest_access, self._newest_refresh
+
     async def _fresh_token(self, *, force: bool = False) -> str:
-        """The access token, renewed first if it is due (or `force`d: it was refused as
-        expired). Raises `ApiError` if the session is over; if the auth service cannot be
-        reached, the current token is returned and the caller's request decides."""
+        """The access token, renewed first if it is due (or `force`d: it was refused).
+
+        Raises `ApiError`: a 401 if the session is over; when `force`d, also whatever kept the
+        refresh from happening (rate limit, an unreachable service), which is no reason to log
+        out. Unforced, such a failure returns the current token, which is still good for a while.
+        """
         if not self.token or not self.refresh_token:
             return self.token
+        self._restore_newest()
         if not force and not tokens.due(self.token):
             return self.token
         client_ip = self.router.session.client_ip
@@ -84,10 +98,11 @@ class SessionState(rx.State):
         try:
             pair = await KEEPER.renew(self.refresh_token, refresh)
         except api_client.ApiError as exc:
-            if exc.ends_session:
+            if exc.ends_session or force:
                 raise
             return self.token
         self.token, self.refresh_token = pair.access_token, pair.refresh_token
+        self._newest_access, self._newest_refresh = self.token, self.refresh_token
         return self.token
 
     async def _call(

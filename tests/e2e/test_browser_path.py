@@ -70,10 +70,13 @@ async def test_reloading_while_messages_arrive_shows_every_message_once_in_order
 
     sender = asyncio.create_task(keep_sending())
     try:
-        for _ in range(20):
+        reloads = 0
+        # At least 20 reloads, and as many as it takes for 40 messages to arrive among them.
+        while reloads < 20 or (len(sent) <= 40 and reloads < 60):
             await bob.page.reload()
             await expect(bob.page.locator("#connection")).to_have_text("Connected")
             await expect(bob.page.locator("#chat-title")).to_have_text("Alice")
+            reloads += 1
     finally:
         reloading = False
         await sender

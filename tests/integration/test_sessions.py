@@ -193,13 +193,14 @@ async def test_a_refresh_for_a_deleted_account_is_refused(stack: Stack, api: Api
     assert_error(await refresh(api, account.refresh_token), 401, "refresh_token_invalid")
 
 
-async def test_refreshes_are_rate_limited_per_client(make_stack: StackFactory) -> None:
+async def test_refreshes_are_rate_limited_per_session(make_stack: StackFactory) -> None:
     stack = make_stack(
         instances=1, LETSCHAT_REFRESH_BURST="3", LETSCHAT_REFRESH_RATE_PER_SECOND="0.01"
     )
     api = Api(stack.auth_url, stack.messages[0].url)
     try:
         account = await api.register("alice")
+        other_device = await signed_in_again(api, account)  # Same address, its own session.
         for _ in range(3):
             account = await refreshed(api, account)
 
@@ -207,8 +208,28 @@ async def test_refreshes_are_rate_limited_per_client(make_stack: StackFactory) -
 
         assert_error(limited, 429, "rate_limited")
         assert int(limited.headers["Retry-After"]) > 0
+        assert (await refreshed(api, other_device)).session_id == other_device.session_id
+        # Tokens that are not valid are limited per address.
+        codes = [(await refresh(api, f"junk-{n}")).status_code for n in range(4)]
+        assert codes == [401, 401, 401, 429]
     finally:
         await api.aclose()
+
+
+async def test_an_ended_reason_this_version_does_not_know_is_just_ended(
+    stack: Stack, api: Api
+) -> None:
+    account = await api.register("alice")
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(stack.env["LETSCHAT_MONGODB_URL"])
+    try:
+        sessions = client[stack.env["LETSCHAT_MONGODB_DB"]]["sessions"]
+        await sessions.update_one(
+            {"_id": account.session_id}, {"$set": {"ended_reason": "from-a-later-version"}}
+        )
+    finally:
+        await client.close()
+
+    await assert_ended(api, stack, account, "refresh_token_revoked")
 
 
 async def test_an_idle_session_expires_and_says_so(make_stack: StackFactory) -> None:
@@ -437,6 +458,32 @@ async def test_one_username_is_throttled_whatever_address_guesses(make_stack: St
         assert_error(locked, 429, "too_many_attempts")
         bob = await api.register("bob")
         assert (await login(api, bob.user["username"])).status_code == 200
+    finally:
+        await api.aclose()
+
+
+async def test_retrying_a_locked_username_does_not_lock_out_its_address(
+    make_stack: StackFactory,
+) -> None:
+    stack = make_stack(
+        instances=1,
+        LETSCHAT_TRUSTED_PROXIES="127.0.0.1",
+        LETSCHAT_LOGIN_MAX_FAILURES_PER_ADDRESS="8",
+    )
+    api = Api(stack.auth_url, stack.messages[0].url)
+    try:
+        alice, bob = await api.register("alice"), await api.register("bob")
+        attacker, office = {"X-Forwarded-For": "203.0.113.7"}, {"X-Forwarded-For": "198.51.100.2"}
+        for _ in range(5):  # Someone locks Alice's name from elsewhere.
+            await login(api, alice.user["username"], "guess", **attacker)
+
+        # Alice, at the office, tries again and again: her name is locked...
+        for _ in range(10):
+            response = await login(api, alice.user["username"], **office)
+            assert_error(response, 429, "too_many_attempts")
+
+        # ...but her colleagues at the same address are not.
+        assert (await login(api, bob.user["username"], **office)).status_code == 200
     finally:
         await api.aclose()
 

@@ -145,6 +145,7 @@ def _edit(text: str, part: int, value: str) -> str:
         pytest.param(lambda t: _edit(t, 3, "A" * 22), id="other-tag"),
         pytest.param(lambda t: t.upper(), id="upper-case"),
         pytest.param(lambda t: " " + t, id="leading-space"),
+        pytest.param(lambda t: t + "\n", id="trailing-newline"),
         pytest.param(lambda t: t.replace(".", "\x00", 1), id="nul"),
     ],
 )

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from backend_services.core.errors import RefreshTokenInvalid
 from backend_services.core.schemas import TokenResponse, User
 from backend_services.core.security import RefreshTokens, TokenIssuer
 from letschat_app import tokens
@@ -43,6 +44,19 @@ def test_a_refresh_tokens_place_is_its_session_and_generation() -> None:
         assert tokens.place_of(text) is None
 
 
+def test_a_token_is_behind_only_a_later_one_of_its_own_session() -> None:
+    first = REFRESH.first(SESSION)
+    second = REFRESH.next(first)
+    other = REFRESH.first("f" * 32)
+
+    assert tokens.behind(first.text, second.text)
+    assert not tokens.behind(second.text, first.text)
+    assert not tokens.behind(first.text, first.text)
+    assert not tokens.behind(first.text, REFRESH.next(other).text)
+    assert not tokens.behind("", second.text)
+    assert not tokens.behind(first.text, "")
+
+
 class FakeAuth:
     """The auth service's rotation, counting the refreshes it was asked for."""
 
@@ -54,7 +68,7 @@ class FakeAuth:
     async def refresh(self, refresh_token: str) -> TokenResponse:
         self.calls.append(refresh_token)
         await self.gate.wait()
-        following = REFRESH.next(REFRESH.parse(refresh_token))
+        following = REFRESH.next(REFRESH.parse(refresh_token))  # Refuses a forged token.
         access, _ = ISSUER.issue("u1", SESSION)
         return TokenResponse(
             user=USER,
@@ -79,31 +93,38 @@ async def test_tabs_renewing_together_share_one_refresh() -> None:
     assert len({a.refresh_token for a in answers}) == 1
 
 
-async def test_a_tab_with_a_replaced_token_takes_the_newer_pair() -> None:
+async def test_the_same_token_again_gets_the_answer_it_got_and_only_it() -> None:
     auth, keeper = FakeAuth(), tokens.TokenKeeper()
     first = REFRESH.first(SESSION).text
     newer = await keeper.renew(first, auth.refresh)
 
-    stale_tab = await keeper.renew(first, auth.refresh)  # It missed the other tab's refresh.
+    again = await keeper.renew(first, auth.refresh)  # A tab that missed the other's refresh.
 
-    assert stale_tab == newer
+    assert again == newer
     assert auth.calls == [first]
-    # The newest pair's own renewal goes to the service.
-    newest = await keeper.renew(newer.refresh_token, auth.refresh)
-    assert auth.calls == [first, newer.refresh_token]
-    assert tokens.place_of(newest.refresh_token) == tokens.Place(SESSION, 2)
+    # Knowing the session proves nothing: a made-up token of it goes to the service, whose
+    # answer (here: a refusal) is the tab's.
+    forged = f"{SESSION}.0.{'A' * 43}.{'A' * 22}"
+    with pytest.raises(RefreshTokenInvalid):
+        await keeper.renew(forged, auth.refresh)
+    assert auth.calls == [first, forged]
 
 
-async def test_an_ended_session_is_forgotten_and_memory_is_bounded() -> None:
-    auth, keeper = FakeAuth(), tokens.TokenKeeper(keep=3)
+async def test_an_older_token_or_a_late_one_goes_to_the_service() -> None:
+    auth, keeper = FakeAuth(), tokens.TokenKeeper(keep_seconds=0.0)
     first = REFRESH.first(SESSION).text
-    await keeper.renew(first, auth.refresh)
-    keeper.forget(first)
-    await keeper.renew(first, auth.refresh)
-    assert auth.calls == [first, first]
+    second = await keeper.renew(first, auth.refresh)
+    await keeper.renew(second.refresh_token, auth.refresh)
 
-    for _ in range(5):
-        await keeper.renew(REFRESH.first(f"{len(keeper):032x}").text, auth.refresh)
+    await keeper.renew(first, auth.refresh)  # Two generations back, and past the keeping time.
+
+    assert auth.calls == [first, second.refresh_token, first]
+
+
+async def test_memory_is_bounded() -> None:
+    auth, keeper = FakeAuth(), tokens.TokenKeeper(keep=3)
+    for n in range(5):
+        await keeper.renew(REFRESH.first(f"{n:032x}").text, auth.refresh)
     assert len(keeper) == 3
 
 

@@ -59,6 +59,17 @@ class SessionRecord:
         return self.ended_reason is None and self.expires_at > now
 
 
+def _reason(stored: object) -> EndReason | None:
+    """An ended session's reason; one this version does not know (a newer one wrote it) is
+    just "ended"."""
+    if not stored:
+        return None
+    try:
+        return EndReason(str(stored))
+    except ValueError:
+        return EndReason.ENDED
+
+
 def _record(doc: Document) -> SessionRecord:
     reason = doc.get("ended_reason")
     return SessionRecord(
@@ -74,7 +85,7 @@ def _record(doc: Document) -> SessionRecord:
         ends_at=doc["ends_at"],
         user_agent=doc.get("user_agent", ""),
         client_address=doc.get("client_address", ""),
-        ended_reason=EndReason(reason) if reason else None,
+        ended_reason=_reason(reason),
     )
 
 
