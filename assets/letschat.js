@@ -186,6 +186,17 @@
     if (moved) list.scrollTop += moved;
   }
 
+  // Nobody sees the toasts of a hidden tab, and each one costs it style, layout and animation
+  // for every message: the toaster is not rendered while the page is hidden (letschat.css).
+  // Its toasts stay, and show when the page does, unless they were read meanwhile.
+  function markHidden() {
+    document.documentElement.toggleAttribute(
+      "data-page-hidden",
+      document.visibilityState !== "visible",
+    );
+  }
+  markHidden();
+  document.addEventListener("visibilitychange", markHidden);
   document.addEventListener("visibilitychange", reportSeen);
   window.addEventListener("focus", reportSeen);
   window.addEventListener("blur", reportSeen);

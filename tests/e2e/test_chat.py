@@ -450,12 +450,14 @@ async def test_opted_in_notifications_reach_a_hidden_tab_only(people: People, ap
 
     shown = bob.page.locator("[data-sonner-toast]").filter(has_text="while hidden")
     await expect(shown).to_have_count(1)
+    await expect(shown).to_be_hidden()  # Not rendered while nobody can see it...
     await bob.page.wait_for_function("window.__notifications.length > 0")
     assert await bob.page.evaluate("window.__notifications") == [
         {"title": "Alice", "body": "while hidden"}
     ]
 
     await set_hidden(bob.page, False)
+    await expect(shown).to_be_visible()  # ...and there when the tab is back.
     await send(alice, "while looking")
     looking = bob.page.locator("[data-sonner-toast]").filter(has_text="while looking")
     await expect(looking).to_have_count(1)  # The popup, from the same update as any notification.
