@@ -12,7 +12,6 @@ the one just replaced must reach the auth service, which takes it for a stolen c
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import json
@@ -21,6 +20,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from backend_services.core.locks import KeyedLocks
 from backend_services.core.schemas import TokenResponse
 
 # Renew when less than this share of an access token's life is left (2 minutes of 10), so a
@@ -96,29 +96,19 @@ class TokenKeeper:
         self._keep_seconds = keep_seconds
         # Digest of a refresh token -> when it was replaced, and the pair that replaced it.
         self._answers: OrderedDict[str, tuple[float, TokenResponse]] = OrderedDict()
-        # Digest -> its lock and how many hold or wait for it.
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+        self._locks = KeyedLocks()
 
     async def renew(self, refresh_token: str, refresh: Refresh) -> TokenResponse:
         """The pair after `refresh_token`: the one another tab just got for it, or a new one
         from `refresh` (whose errors pass through)."""
         key = digest(refresh_token)
-        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                answered = self._answers.get(key)
-                if answered is not None and time.monotonic() - answered[0] <= self._keep_seconds:
-                    return answered[1]
-                response = await refresh(refresh_token)
-                self._remember(key, response)
-                return response
-        finally:
-            lock, users = self._locks[key]
-            if users == 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
+        async with self._locks.hold(key):
+            answered = self._answers.get(key)
+            if answered is not None and time.monotonic() - answered[0] <= self._keep_seconds:
+                return answered[1]
+            response = await refresh(refresh_token)
+            self._remember(key, response)
+            return response
 
     def _remember(self, key: str, response: TokenResponse) -> None:
         self._answers[key] = (time.monotonic(), response)

@@ -7,8 +7,6 @@ import ipaddress
 import logging
 import math
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -24,6 +22,7 @@ from backend_services.core.errors import (
     TooManyAttempts,
     WrongPassword,
 )
+from backend_services.core.locks import KeyedLocks
 from backend_services.core.ratelimit import RateLimiter
 from backend_services.core.schemas import (
     LoginRequest,
@@ -59,30 +58,6 @@ class Client:
 
     address: str
     user_agent: str = ""
-
-
-class KeyedLocks:
-    """One lock per key, forgotten when nobody holds or waits for it."""
-
-    def __init__(self) -> None:
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
-
-    @asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
-        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[key]
-            if users == 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
-
-    def __len__(self) -> int:
-        return len(self._locks)
 
 
 @dataclass(slots=True)

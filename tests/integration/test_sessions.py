@@ -4,7 +4,9 @@ changes, login throttling per username and per address, and whose X-Forwarded-Fo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +17,17 @@ from pymongo import AsyncMongoClient
 from tests.integration.conftest import StackFactory
 from tests.support.clients import PASSWORD, Account, Api, Socket, assert_error, unique_name
 from tests.support.stack import Stack
+
+
+@contextlib.asynccontextmanager
+async def api_on(make_stack: StackFactory, **overrides: str) -> AsyncIterator[tuple[Stack, Api]]:
+    """A stack of its own (one message instance) with `overrides`, and a client for it."""
+    stack = make_stack(instances=1, **overrides)
+    api = Api(stack.auth_url, stack.messages[0].url)
+    try:
+        yield stack, api
+    finally:
+        await api.aclose()
 
 
 async def refresh(api: Api, refresh_token: Any, **headers: str) -> httpx.Response:
@@ -122,17 +135,13 @@ async def test_reuse_of_an_older_token_ends_the_whole_session(stack: Stack, api:
 
 
 async def test_reuse_after_the_grace_ends_the_session(make_stack: StackFactory) -> None:
-    stack = make_stack(instances=1, LETSCHAT_REFRESH_GRACE_SECONDS="0")
-    api = Api(stack.auth_url, stack.messages[0].url)
-    try:
+    async with api_on(make_stack, LETSCHAT_REFRESH_GRACE_SECONDS="0") as (stack, api):
         account = await api.register("alice")
         second = await refreshed(api, account)
 
         assert_error(await refresh(api, account.refresh_token), 401, "refresh_token_reused")
 
         await assert_ended(api, stack, second, "refresh_token_reused")
-    finally:
-        await api.aclose()
 
 
 @pytest.mark.parametrize(
@@ -194,11 +203,9 @@ async def test_a_refresh_for_a_deleted_account_is_refused(stack: Stack, api: Api
 
 
 async def test_refreshes_are_rate_limited_per_session(make_stack: StackFactory) -> None:
-    stack = make_stack(
-        instances=1, LETSCHAT_REFRESH_BURST="3", LETSCHAT_REFRESH_RATE_PER_SECOND="0.01"
-    )
-    api = Api(stack.auth_url, stack.messages[0].url)
-    try:
+    async with api_on(
+        make_stack, LETSCHAT_REFRESH_BURST="3", LETSCHAT_REFRESH_RATE_PER_SECOND="0.01"
+    ) as (_, api):
         account = await api.register("alice")
         other_device = await signed_in_again(api, account)  # Same address, its own session.
         for _ in range(3):
@@ -212,8 +219,6 @@ async def test_refreshes_are_rate_limited_per_session(make_stack: StackFactory) 
         # Tokens that are not valid are limited per address.
         codes = [(await refresh(api, f"junk-{n}")).status_code for n in range(4)]
         assert codes == [401, 401, 401, 429]
-    finally:
-        await api.aclose()
 
 
 async def test_an_ended_reason_this_version_does_not_know_is_just_ended(
@@ -234,11 +239,9 @@ async def test_an_ended_reason_this_version_does_not_know_is_just_ended(
 
 async def test_an_idle_session_expires_and_says_so(make_stack: StackFactory) -> None:
     # 0.00003 days is 2.6 s: a session unused for that long is over.
-    stack = make_stack(
-        instances=1, LETSCHAT_SESSION_IDLE_DAYS="0.00003", LETSCHAT_SESSION_MAX_DAYS="1"
-    )
-    api = Api(stack.auth_url, stack.messages[0].url)
-    try:
+    async with api_on(
+        make_stack, LETSCHAT_SESSION_IDLE_DAYS="0.00003", LETSCHAT_SESSION_MAX_DAYS="1"
+    ) as (_, api):
         account = await api.register("alice")
         listed = await api.ok("GET", "/auth/sessions", account)
         expires_at = datetime.fromisoformat(listed[0]["expires_at"]).timestamp()
@@ -251,8 +254,6 @@ async def test_an_idle_session_expires_and_says_so(make_stack: StackFactory) -> 
 
         assert_error(await refresh(api, account.refresh_token), 401, "refresh_token_expired")
         assert_error(await api.call("GET", "/auth/me", account), 401, "token_revoked")
-    finally:
-        await api.aclose()
 
 
 # --- the live socket ----------------------------------------------------------------------------
@@ -261,9 +262,7 @@ async def test_an_idle_session_expires_and_says_so(make_stack: StackFactory) -> 
 async def test_a_socket_takes_a_fresh_token_and_outlives_the_old_one(
     make_stack: StackFactory,
 ) -> None:
-    stack = make_stack(instances=1, LETSCHAT_ACCESS_TOKEN_SECONDS="2")
-    api = Api(stack.auth_url, stack.messages[0].url)
-    try:
+    async with api_on(make_stack, LETSCHAT_ACCESS_TOKEN_SECONDS="2") as (stack, api):
         account = await api.register("alice")
         bob = await api.register("bob")  # Refreshed when used: tokens last 2 s here.
         socket = await Socket.open(stack.messages[0].ws_url, account.token, resume={})
@@ -283,8 +282,6 @@ async def test_a_socket_takes_a_fresh_token_and_outlives_the_old_one(
         assert error["code"] == "bad_frame"
         await socket.send({"type": "auth", "token": "not-a-token"})  # Garbage: as at the start.
         assert await socket.wait_closed() == 4501
-    finally:
-        await api.aclose()
 
 
 def _after(moment: float) -> Any:
@@ -418,13 +415,11 @@ async def test_wrong_current_passwords_are_throttled(api: Api) -> None:
 
 
 async def test_a_flood_of_made_up_names_is_throttled_per_address(make_stack: StackFactory) -> None:
-    stack = make_stack(
-        instances=1,
+    async with api_on(
+        make_stack,
         LETSCHAT_TRUSTED_PROXIES="127.0.0.1",
         LETSCHAT_LOGIN_MAX_FAILURES_PER_ADDRESS="8",
-    )
-    api = Api(stack.auth_url, stack.messages[0].url)
-    try:
+    ) as (_, api):
         alice = await api.register("alice")
         flood = {"X-Forwarded-For": "203.0.113.7"}
         answers = await asyncio.gather(
@@ -439,14 +434,10 @@ async def test_a_flood_of_made_up_names_is_throttled_per_address(make_stack: Sta
         # ...while everyone else logs in as usual.
         response = await login(api, alice.user["username"], **{"X-Forwarded-For": "198.51.100.2"})
         assert response.status_code == 200, response.text
-    finally:
-        await api.aclose()
 
 
 async def test_one_username_is_throttled_whatever_address_guesses(make_stack: StackFactory) -> None:
-    stack = make_stack(instances=1, LETSCHAT_TRUSTED_PROXIES="127.0.0.1")
-    api = Api(stack.auth_url, stack.messages[0].url)
-    try:
+    async with api_on(make_stack, LETSCHAT_TRUSTED_PROXIES="127.0.0.1") as (_, api):
         alice = await api.register("alice")
         username = alice.user["username"]
         for n in range(5):  # AuthSettings.login_max_failures
@@ -458,20 +449,16 @@ async def test_one_username_is_throttled_whatever_address_guesses(make_stack: St
         assert_error(locked, 429, "too_many_attempts")
         bob = await api.register("bob")
         assert (await login(api, bob.user["username"])).status_code == 200
-    finally:
-        await api.aclose()
 
 
 async def test_retrying_a_locked_username_does_not_lock_out_its_address(
     make_stack: StackFactory,
 ) -> None:
-    stack = make_stack(
-        instances=1,
+    async with api_on(
+        make_stack,
         LETSCHAT_TRUSTED_PROXIES="127.0.0.1",
         LETSCHAT_LOGIN_MAX_FAILURES_PER_ADDRESS="8",
-    )
-    api = Api(stack.auth_url, stack.messages[0].url)
-    try:
+    ) as (_, api):
         alice, bob = await api.register("alice"), await api.register("bob")
         attacker, office = {"X-Forwarded-For": "203.0.113.7"}, {"X-Forwarded-For": "198.51.100.2"}
         for _ in range(5):  # Someone locks Alice's name from elsewhere.
@@ -484,8 +471,6 @@ async def test_retrying_a_locked_username_does_not_lock_out_its_address(
 
         # ...but her colleagues at the same address are not.
         assert (await login(api, bob.user["username"], **office)).status_code == 200
-    finally:
-        await api.aclose()
 
 
 async def test_forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy(api: Api) -> None:
@@ -501,9 +486,7 @@ async def test_forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy(api: 
 async def test_a_trusted_proxy_reports_the_nearest_untrusted_address(
     make_stack: StackFactory,
 ) -> None:
-    stack = make_stack(instances=1, LETSCHAT_TRUSTED_PROXIES="127.0.0.1,10.1.0.0/16")
-    api = Api(stack.auth_url, stack.messages[0].url)
-    try:
+    async with api_on(make_stack, LETSCHAT_TRUSTED_PROXIES="127.0.0.1,10.1.0.0/16") as (_, api):
         alice = await api.register("alice")
         cases = {
             "198.51.100.9": "198.51.100.0/24",
@@ -517,5 +500,3 @@ async def test_a_trusted_proxy_reports_the_nearest_untrusted_address(
             listed = await api.ok("GET", "/auth/sessions", device)
             current = next(s for s in listed if s["current"])
             assert current["client_network"] == network, header
-    finally:
-        await api.aclose()

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from backend_services.core.errors import RefreshTokenInvalid
+from backend_services.core.locks import KeyedLocks
 from backend_services.core.schemas import TokenResponse, User
 from backend_services.core.security import RefreshTokens, TokenIssuer
 from letschat_app import tokens
@@ -179,3 +180,25 @@ def test_last_use_is_shown_relative_to_now() -> None:
     assert describe_when(now - timedelta(hours=5, minutes=3), now) == "5 hours ago"
     assert describe_when(now - timedelta(days=40), now) == "40 days ago"
     assert describe_when(now + timedelta(minutes=2), now) == "just now"  # A clock ahead.
+
+
+async def test_a_keyed_lock_is_shared_by_its_waiters_and_then_forgotten() -> None:
+    locks, order = KeyedLocks(), []
+    gate = asyncio.Event()
+
+    async def holder(name: str) -> None:
+        async with locks.hold("k"):
+            order.append(f"{name} in")
+            await gate.wait()
+            order.append(f"{name} out")
+
+    first = asyncio.create_task(holder("a"))
+    await asyncio.sleep(0)
+    second, third = asyncio.create_task(holder("b")), asyncio.create_task(holder("c"))
+    await asyncio.sleep(0)
+    assert len(locks) == 1
+    gate.set()
+    await asyncio.gather(first, second, third)
+
+    assert order == ["a in", "a out", "b in", "b out", "c in", "c out"]
+    assert len(locks) == 0
