@@ -16,9 +16,10 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from backend_services.core.config import CommonSettings, IPNetwork
-from backend_services.core.errors import AppError, ErrorCode, Unauthorized
+from backend_services.core.errors import AppError, CloseCode, ErrorCode, Unauthorized
 
 logger = logging.getLogger("letschat")
 
@@ -150,6 +151,52 @@ def bearer_token(authorization: str | None) -> str:
     return token.strip()
 
 
+class Draining:
+    """Whether this instance is shutting down: set from the first moment (the signal)."""
+
+    def __init__(self) -> None:
+        self.on = False
+
+
+class DrainGuard:
+    """While draining, new requests get 503 `service_unavailable` (but `/healthz`: the process
+    is alive) and new sockets are closed at once with 1012, so a load balancer and every client
+    go elsewhere from the first moment of shutdown, not after the sockets have drained."""
+
+    def __init__(self, app: ASGIApp, draining: Draining) -> None:
+        self.app = app
+        self.draining = draining
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not self.draining.on or scope["type"] not in {"http", "websocket"}:
+            await self.app(scope, receive, send)
+            return
+        if scope["type"] == "http":
+            if scope["path"] == "/healthz":
+                await self.app(scope, receive, send)
+                return
+            response = error_response(
+                503, ErrorCode.SERVICE_UNAVAILABLE.value, "This instance is shutting down."
+            )
+            response.headers["Connection"] = "close"
+            await response(scope, receive, send)
+            return
+        if (await receive())["type"] == "websocket.connect":
+            await send({"type": "websocket.accept"})
+            reason = "server restarting; reconnect and resume"
+            await send(
+                {"type": "websocket.close", "code": CloseCode.SERVICE_RESTART, "reason": reason}
+            )
+
+
+def install_drain_guard(app: FastAPI) -> Draining:
+    """Refuse new work once `serve` is told to stop (see `DrainGuard`)."""
+    draining = Draining()
+    app.state.draining = draining
+    app.add_middleware(DrainGuard, draining=draining)
+    return draining
+
+
 # How often an idle server wakes, to refresh its Date header. uvicorn's own loop wakes ten times
 # a second to look for a shutdown request, ~2.5 ms of CPU a second per idle process on a small box.
 TICK_SECONDS = 1.0
@@ -160,10 +207,14 @@ class _Server(uvicorn.Server):
     woken by a shutdown signal instead of polling for one."""
 
     def __init__(
-        self, config: uvicorn.Config, before_shutdown: Callable[[], Awaitable[None]] | None
+        self,
+        config: uvicorn.Config,
+        before_shutdown: Callable[[], Awaitable[None]] | None,
+        draining: Draining | None = None,
     ) -> None:
         super().__init__(config)
         self._before_shutdown = before_shutdown
+        self._draining = draining
         self._woken: tuple[asyncio.AbstractEventLoop, asyncio.Event] | None = None
 
     async def main_loop(self) -> None:
@@ -176,6 +227,8 @@ class _Server(uvicorn.Server):
                     await exiting.wait()
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self._draining is not None:
+            self._draining.on = True  # From now on, nothing new is taken (DrainGuard).
         super().handle_exit(sig, frame)
         if self._woken is not None:
             loop, exiting = self._woken
@@ -183,6 +236,8 @@ class _Server(uvicorn.Server):
             loop.call_soon_threadsafe(exiting.set)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for server in self.servers:  # Stop accepting before the hook, not after it.
+            server.close()
         if self._before_shutdown is not None:
             try:
                 await self._before_shutdown()
@@ -218,4 +273,4 @@ def serve(
         server_header=False,
         timeout_graceful_shutdown=10,
     )
-    _Server(config, before_shutdown).run()
+    _Server(config, before_shutdown, getattr(app.state, "draining", None)).run()

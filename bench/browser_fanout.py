@@ -92,6 +92,8 @@ def service_overrides() -> dict[str, str]:
         # The raw sender may go faster than a person; measure fan-out, not the limiter.
         "LETSCHAT_SEND_BURST": "1000000",
         "LETSCHAT_SEND_RATE_PER_SECOND": "1000000",
+        "LETSCHAT_FRAME_BURST": "1000000",
+        "LETSCHAT_FRAME_RATE_PER_SECOND": "1000000",
         # Production's sweep interval and log level, as in bench.fanout.
         "LETSCHAT_SESSION_SWEEP_SECONDS": "15",
         "LETSCHAT_LOG_LEVEL": "warning",

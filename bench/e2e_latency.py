@@ -152,7 +152,12 @@ async def run(count: int, gap: float) -> None:
     secantus, mongo_url = start_secantus(work / "db", work)
     redis_url = os.environ.get("LETSCHAT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
     # A person typing is far below the send limit; the benchmark is not.
-    overrides = {"LETSCHAT_SEND_BURST": "100000", "LETSCHAT_SEND_RATE_PER_SECOND": "100000"}
+    overrides = {
+        "LETSCHAT_SEND_BURST": "100000",
+        "LETSCHAT_SEND_RATE_PER_SECOND": "100000",
+        "LETSCHAT_FRAME_BURST": "100000",
+        "LETSCHAT_FRAME_RATE_PER_SECOND": "100000",
+    }
     try:
         with running_stack(mongo_url, redis_url, work, **overrides) as stack:
             port = free_port()

@@ -149,6 +149,8 @@ def service_overrides(args: argparse.Namespace) -> dict[str, str]:
         # (30 burst, 10/s by default) would measure the limiter, not fan-out.
         "LETSCHAT_SEND_BURST": "1000000",
         "LETSCHAT_SEND_RATE_PER_SECOND": "1000000",
+        "LETSCHAT_FRAME_BURST": "1000000",
+        "LETSCHAT_FRAME_RATE_PER_SECOND": "1000000",
         # Production's sweep interval, not the tests' 0.5 s.
         "LETSCHAT_SESSION_SWEEP_SECONDS": "15",
         "LETSCHAT_SEQ_HOLE_GRACE_SECONDS": "2",

@@ -16,7 +16,7 @@ from backend_services.core.ratelimit import RateLimiter
 from backend_services.core.security import RefreshTokens, TokenIssuer
 from backend_services.core.sessions import SessionVerifier
 from backend_services.core.store import LoginThrottle, Store
-from backend_services.web import health_router, install_error_handlers
+from backend_services.web import health_router, install_drain_guard, install_error_handlers
 
 logger = logging.getLogger("letschat.auth")
 
@@ -66,6 +66,7 @@ def create_app(settings: AuthSettings, *, store: Store | None = None) -> FastAPI
     app = FastAPI(title="Let's Chat auth service", version="0.1.0", lifespan=lifespan)
     app.state.services = services
     install_error_handlers(app)
+    install_drain_guard(app)
     app.include_router(health_router({"mongodb": store.database.ping}))
     app.include_router(routes.router)
     return app

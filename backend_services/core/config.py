@@ -107,6 +107,10 @@ class MessageSettings(CommonSettings):
     # Token bucket per user: a burst of `send_burst` messages, refilled at `send_rate_per_second`.
     send_burst: int = Field(default=30, ge=1)
     send_rate_per_second: float = Field(default=10.0, gt=0)
+    # Frames of any type one socket may send: a burst, refilled at a rate. The web app sends a
+    # few a minute; a flood over it is dropped unread (see message_service/websocket.py).
+    frame_burst: int = Field(default=200, ge=10)
+    frame_rate_per_second: float = Field(default=50.0, gt=0)
     # How often open sockets are checked for logged-out or expired tokens.
     session_sweep_seconds: float = Field(default=15.0, gt=0)
     # A seq allocated but not written within this time is declared lost (see store/messages.py).

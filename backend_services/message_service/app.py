@@ -18,7 +18,7 @@ from backend_services.message_service import routes, websocket
 from backend_services.message_service.hub import Hub
 from backend_services.message_service.reads import ReadBatcher
 from backend_services.message_service.services import MessageServices
-from backend_services.web import health_router, install_error_handlers
+from backend_services.web import health_router, install_drain_guard, install_error_handlers
 
 
 def create_app(
@@ -73,6 +73,7 @@ def create_app(
     app = FastAPI(title="Let's Chat message service", version="0.1.0", lifespan=lifespan)
     app.state.services = services
     install_error_handlers(app)
+    install_drain_guard(app)
     app.include_router(health_router({"mongodb": store.database.ping, "broker": hub.ping}))
     app.include_router(routes.router)
     app.include_router(websocket.router)

@@ -12,6 +12,8 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
+import time
 
 from fastapi import APIRouter, WebSocket
 from pydantic import ValidationError
@@ -23,8 +25,10 @@ from backend_services.core.errors import (
     BadFrame,
     CloseCode,
     InternalError,
+    RateLimited,
     ServiceUnavailable,
 )
+from backend_services.core.ratelimit import TokenBucket
 from backend_services.core.schemas import (
     AuthFrame,
     PingFrame,
@@ -54,15 +58,45 @@ class _ClientGone(Exception):
 
 
 BINARY_FRAME_ERROR = frames.error(BadFrame("Frames must be JSON text."))
+# A socket over its frame budget is told at most this often.
+TOLD_EVERY_SECONDS = 1.0
 
 
-async def _receive_text(websocket: WebSocket, connection: Connection | None = None) -> str:
-    """The next text frame; a binary frame is answered with an error (through the connection's
-    queue once there is one, so it keeps its place among the replies) and skipped."""
+class FrameBudget:
+    """What one socket may send: every frame, of any type (and binary or malformed ones too),
+    takes a token. Frames over the budget are dropped unread; the client is told so at most
+    once a second, so a flood costs this instance next to nothing and other sockets nothing."""
+
+    def __init__(self, burst: int, rate_per_second: float, connection: Connection) -> None:
+        now = time.monotonic()
+        self._bucket = TokenBucket(burst=burst, rate_per_second=rate_per_second, now=now)
+        self._connection = connection
+        self._told_at = now - TOLD_EVERY_SECONDS
+
+    def admit(self) -> bool:
+        now = time.monotonic()
+        wait = self._bucket.try_take(now)
+        if not wait:
+            return True
+        if now - self._told_at >= TOLD_EVERY_SECONDS:
+            self._told_at = now
+            error = RateLimited("Too many frames; slow down.", retry_after=math.ceil(wait))
+            self._connection.push(frames.error(error))
+        return False
+
+
+async def _receive_text(
+    websocket: WebSocket, connection: Connection | None = None, budget: FrameBudget | None = None
+) -> str:
+    """The next text frame within `budget`; a binary frame is answered with an error (through
+    the connection's queue once there is one, so it keeps its place among the replies) and
+    skipped."""
     while True:
         event = await websocket.receive()
         if event["type"] == "websocket.disconnect":
             raise _ClientGone()
+        if budget is not None and not budget.admit():
+            continue
         text = event.get("text")
         if text is not None:
             return str(text)
@@ -121,7 +155,9 @@ async def _authenticate(websocket: WebSocket, services: MessageServices) -> Sess
 async def _run(websocket: WebSocket, services: MessageServices, connection: Connection) -> None:
     """Read, handle and write until the client leaves or the socket is closed."""
     inbox: asyncio.Queue[str] = asyncio.Queue(INBOX_SIZE)
-    reader = asyncio.create_task(_read_loop(websocket, inbox, connection))
+    settings = services.settings
+    budget = FrameBudget(settings.frame_burst, settings.frame_rate_per_second, connection)
+    reader = asyncio.create_task(_read_loop(websocket, inbox, connection, budget))
     writer = asyncio.create_task(_write_loop(websocket, connection))
     handler = asyncio.create_task(_handle_loop(inbox, services, connection))
     try:
@@ -170,10 +206,10 @@ async def _write_loop(websocket: WebSocket, connection: Connection) -> None:
 
 
 async def _read_loop(
-    websocket: WebSocket, inbox: asyncio.Queue[str], connection: Connection
+    websocket: WebSocket, inbox: asyncio.Queue[str], connection: Connection, budget: FrameBudget
 ) -> None:
     while True:
-        await inbox.put(await _receive_text(websocket, connection))
+        await inbox.put(await _receive_text(websocket, connection, budget))
 
 
 async def _handle_loop(
@@ -191,7 +227,10 @@ async def _handle_text(text: str, services: MessageServices, connection: Connect
     try:
         frame = client_frame_adapter.validate_json(text)
     except ValidationError as exc:
-        connection.push(frames.error(BadFrame(_describe(exc)), **_raw_context(text)))
+        # Text that is not JSON (or nests deeper than the parser's limit) has no ids to echo;
+        # reading it again with `json` would only find that out the slow way, or recurse.
+        context = {} if _is_invalid_json(exc) else _raw_context(text)
+        connection.push(frames.error(BadFrame(_describe(exc)), **context))
         return
     try:
         await _handle(frame, services, connection)
@@ -273,12 +312,19 @@ def _raw_context(text: str) -> dict[str, str]:
     return context
 
 
+def _is_invalid_json(exc: ValidationError) -> bool:
+    errors = exc.errors()
+    return bool(errors) and errors[0]["type"] == "json_invalid"
+
+
 def _describe(exc: ValidationError) -> str:
     errors = exc.errors()
     if not errors:
         return BadFrame.default_message
     first = errors[0]
     if first["type"] == "json_invalid":
+        if "recursion limit" in str(first.get("msg", "")):
+            return "Frames may not nest that deep."
         return "Frames must be JSON objects."
     if first["type"] in {"union_tag_not_found", "union_tag_invalid", "model_type"}:
         return "Frames must be objects with a known `type`: auth, resume, send, read or ping."

@@ -56,7 +56,8 @@ async def test_resume_without_a_cursor_delivers_a_new_conversation(stack: Stack,
 async def test_resume_sends_the_newest_300_and_says_where_to_page_from(
     make_stack: StackFactory,
 ) -> None:
-    stack = make_stack(LETSCHAT_SEND_BURST="1000")
+    # 305 sends pipelined: more than a socket's frame budget and a user's send burst allow.
+    stack = make_stack(LETSCHAT_SEND_BURST="1000", LETSCHAT_FRAME_BURST="1000")
     api = Api(stack.auth_url, stack.messages[0].url)
     alice, bob = await api.register("alice"), await api.register("bob")
     dm = await api.direct(alice, bob)

@@ -408,6 +408,69 @@ async def test_malformed_frames_get_an_error_and_the_socket_stays_open(
     await socket.close()
 
 
+async def test_a_nesting_bomb_gets_an_error_and_pipelined_sends_still_go(
+    stack: Stack, api: Api
+) -> None:
+    alice, bob = await api.register("alice"), await api.register("bob")
+    dm = await api.direct(alice, bob)
+    socket = await Socket.open(stack.messages[0].ws_url, alice.token, resume={dm: 0})
+    deep = "[" * 1000 + "]" * 1000  # 2 KB
+    bombs = [
+        deep,
+        f'{{"type": "send", "conversation_id": "{dm}", "client_msg_id": "b1", "body": {deep}}}',
+        f'{{"type": "resume", "cursors": {{"{dm}": {deep}}}}}',
+    ]
+
+    for bomb in bombs:  # Sent back to back with a real send behind them.
+        await socket.send(bomb)
+    await socket.send(send_frame(dm, "after-the-bombs", "still here"))
+
+    await socket.next("ack", client_msg_id="after-the-bombs")
+    errors = socket.of_type("error")
+    assert [e["code"] for e in errors] == ["bad_frame"] * 3
+    assert all("nest" in e["message"] for e in errors)
+    await still_open(socket)
+    assert [m["body"] for m in await api.messages(alice, dm)] == ["still here"]
+    await socket.close()
+
+
+async def test_a_frame_flood_is_dropped_unread_and_the_flooder_told_once_a_second(
+    stack: Stack, api: Api
+) -> None:
+    alice, bob = await api.register("alice"), await api.register("bob")
+    dm = await api.direct(alice, bob)
+    flooder = await Socket.open(stack.messages[0].ws_url, alice.token, resume={})
+    bystander = await Socket.open(stack.messages[0].ws_url, bob.token, resume={dm: 0})
+    started = time.monotonic()
+
+    for _ in range(2000):  # Pings, reads and junk alike count (MessageSettings.frame_burst 200).
+        await flooder.send({"type": "ping"})
+    await flooder.ws.send(b"binary")
+    await flooder.send({"type": "read", "conversation_id": dm, "seq": 0})
+    await flooder.next("error", code="rate_limited")
+    flooding = time.monotonic() - started
+
+    # Bob is not slowed down by it: his send is acked as usual.
+    await bystander.send(send_frame(dm, "bob-1", "still quick"))
+    await bystander.next("ack", client_msg_id="bob-1")
+    # The flood was dropped, not queued: far fewer pongs than pings, and one error a second.
+    limited = [e for e in flooder.of_type("error") if e["code"] == "rate_limited"]
+    assert 1 <= len(limited) <= flooding + 2
+    assert limited[0]["retry_after"] >= 1
+    assert len(flooder.of_type("pong")) <= 200 + 50 * (time.monotonic() - started) + 1
+    # The flooder's socket stays open and, once its budget refills, is answered again.
+    pongs = len(flooder.of_type("pong"))
+    for _ in range(50):
+        await flooder.send({"type": "ping"})
+        await asyncio.sleep(0.1)
+        if len(flooder.of_type("pong")) > pongs:
+            break
+    assert len(flooder.of_type("pong")) > pongs
+    assert flooder.close_code is None
+    await flooder.close()
+    await bystander.close()
+
+
 async def test_a_binary_frame_gets_an_error_and_the_socket_stays_open(
     stack: Stack, api: Api
 ) -> None:
