@@ -15,15 +15,25 @@ import uvicorn
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pymongo.errors import PyMongoError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from backend_services.core.config import CommonSettings, IPNetwork
-from backend_services.core.errors import AppError, CloseCode, ErrorCode, Unauthorized
+from backend_services.core.errors import (
+    AppError,
+    CloseCode,
+    ErrorCode,
+    ServiceUnavailable,
+    Unauthorized,
+)
 
 logger = logging.getLogger("letschat")
 
 HealthCheck = Callable[[], Awaitable[None]]
+# Each dependency gets this long to answer /readyz, all at once: a stalled one makes the
+# instance not ready within this, for the load balancer to take it out.
+READY_CHECK_SECONDS = 1.5
 
 _HTTP_CODES = {
     400: "bad_request",
@@ -104,6 +114,12 @@ def install_error_handlers(app: FastAPI) -> None:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         return error_response(exc.status_code, code, str(exc.detail))
 
+    async def store_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        logger.warning("store unavailable on %s %s: %s", request.method, request.url.path, exc)
+        return error_response(
+            503, ErrorCode.SERVICE_UNAVAILABLE.value, ServiceUnavailable.default_message
+        )
+
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         logger.exception("unhandled error on %s %s", request.method, request.url.path)
         return error_response(500, ErrorCode.INTERNAL_ERROR.value, "Something went wrong.")
@@ -111,6 +127,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, app_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(PyMongoError, store_unavailable)
     app.add_exception_handler(Exception, unexpected)
 
 
@@ -122,16 +139,20 @@ def health_router(checks: Mapping[str, HealthCheck]) -> APIRouter:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    async def probe(check: HealthCheck) -> str:
+        try:
+            async with asyncio.timeout(READY_CHECK_SECONDS):
+                await check()
+        except TimeoutError:
+            return "unavailable: no answer"
+        except Exception as exc:
+            return f"unavailable: {type(exc).__name__}"
+        return "ok"
+
     @router.get("/readyz", response_model=None)
     async def readyz() -> dict[str, Any] | JSONResponse:
-        results: dict[str, str] = {}
-        for name, check in checks.items():
-            try:
-                await check()
-            except Exception as exc:
-                results[name] = f"unavailable: {type(exc).__name__}"
-            else:
-                results[name] = "ok"
+        answers = await asyncio.gather(*(probe(check) for check in checks.values()))
+        results = dict(zip(checks, answers, strict=True))
         if all(result == "ok" for result in results.values()):
             return {"status": "ok", "checks": results}
         return error_response(

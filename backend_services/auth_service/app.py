@@ -22,7 +22,9 @@ logger = logging.getLogger("letschat.auth")
 
 
 def create_app(settings: AuthSettings, *, store: Store | None = None) -> FastAPI:
-    store = store or Store.connect(settings.mongodb_url, settings.mongodb_db)
+    store = store or Store.connect(
+        settings.mongodb_url, settings.mongodb_db, timeout_ms=settings.mongodb_timeout_ms
+    )
     secret = settings.jwt_secret.get_secret_value()
     issuer = TokenIssuer(
         secret=secret,

@@ -33,6 +33,8 @@ class CommonSettings(BaseSettings):
     host: str = "127.0.0.1"
     mongodb_url: str = "mongodb://127.0.0.1:27017"
     mongodb_db: str = "letschat"
+    # Every MongoDB operation ends within this, answered `service_unavailable` if it could not.
+    mongodb_timeout_ms: int = Field(default=5000, ge=100, le=60_000)
     jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
     jwt_audience: str = "letschat"
     # Short-lived on purpose: clients renew them with their session's refresh token (the auth

@@ -29,6 +29,7 @@ def create_app(
         settings.mongodb_url,
         settings.mongodb_db,
         hole_grace=timedelta(seconds=settings.seq_hole_grace_seconds),
+        timeout_ms=settings.mongodb_timeout_ms,
     )
     hub = Hub(
         broker or create_broker(settings.redis_url),

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pymongo
+
 from backend_services.core.store.conversations import ConversationStore, direct_id
-from backend_services.core.store.database import Database
+from backend_services.core.store.database import DEFAULT_TIMEOUT_MS, Database
 from backend_services.core.store.messages import Batch, MessageStore
 from backend_services.core.store.migrations import upgrade
 from backend_services.core.store.reads import ReadMarkers
@@ -31,6 +33,10 @@ __all__ = [
 ]
 
 
+# Data upgrades at start run past the per-operation timeout, up to this.
+UPGRADE_TIMEOUT_SECONDS = 600.0
+
+
 class Store:
     """Every repository over one database connection."""
 
@@ -44,13 +50,21 @@ class Store:
         self.sessions = SessionStore(database)
 
     @classmethod
-    def connect(cls, url: str, name: str, *, hole_grace: timedelta = timedelta(seconds=2)) -> Store:
-        return cls(Database(url, name), hole_grace=hole_grace)
+    def connect(
+        cls,
+        url: str,
+        name: str,
+        *,
+        hole_grace: timedelta = timedelta(seconds=2),
+        timeout_ms: int = DEFAULT_TIMEOUT_MS,
+    ) -> Store:
+        return cls(Database(url, name, timeout_ms=timeout_ms), hole_grace=hole_grace)
 
     async def prepare(self) -> None:
         """Wait for the database, create indexes and upgrade data from earlier versions."""
         await self.database.prepare()
-        await upgrade(self.database.db)
+        with pymongo.timeout(UPGRADE_TIMEOUT_SECONDS):  # An upgrade may scan every document.
+            await upgrade(self.database.db)
 
     async def close(self) -> None:
         await self.database.close()

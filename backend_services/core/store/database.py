@@ -18,6 +18,9 @@ from pymongo.monitoring import CommandListener
 logger = logging.getLogger("letschat.store")
 # A database container or a just-launched SecantusDB may take a while to accept connections.
 STARTUP_WAIT_SECONDS = 60.0
+# Every operation ends within this (pymongo's client-side timeout: selecting a server, writing,
+# waiting for the reply), so a stalled database is answered `service_unavailable`, not a hang.
+DEFAULT_TIMEOUT_MS = 5000
 
 # Two upserts of the same new document can race; the loser fails with a duplicate key once, and
 # its retry finds the document.
@@ -120,12 +123,13 @@ class Database:
         url: str,
         name: str,
         *,
-        timeout_ms: int = 5000,
+        timeout_ms: int = DEFAULT_TIMEOUT_MS,
         event_listeners: Sequence[CommandListener] = (),
     ) -> None:
         self.client: AsyncMongoClient[Document] = AsyncMongoClient(
             url,
             tz_aware=True,
+            timeoutMS=timeout_ms,
             serverSelectionTimeoutMS=timeout_ms,
             connectTimeoutMS=timeout_ms,
             appname="letschat",

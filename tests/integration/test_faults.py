@@ -1,0 +1,92 @@
+"""Faults between the services and what they depend on, through `tests.support.faults` proxies:
+a stalled MongoDB is answered quickly and honestly, and the service recovers by itself."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from tests.support.clients import Api, Socket, assert_error, send_frame
+from tests.support.faults import FaultProxy, fault_proxy
+from tests.support.stack import Stack, running_stack
+
+# What the stack below is given: every MongoDB operation ends within this.
+MONGODB_TIMEOUT_S = 2.0
+
+
+@pytest.fixture
+def mongo_proxy(mongo_url: str) -> Iterator[tuple[FaultProxy, str]]:
+    """A fault proxy in front of the session's SecantusDB, and the URL that goes through it."""
+    upstream = urlsplit(mongo_url)
+    host, port = upstream.hostname or "127.0.0.1", upstream.port or 27017
+    with fault_proxy(host, port) as proxy:
+        yield proxy, mongo_url.replace(f":{port}/", f":{proxy.port}/")
+
+
+@pytest.fixture
+def stalled_stack(
+    mongo_proxy: tuple[FaultProxy, str], redis_url: str, log_dir: Path
+) -> Iterator[tuple[FaultProxy, Stack]]:
+    proxy, url = mongo_proxy
+    with running_stack(
+        url,
+        redis_url,
+        log_dir,
+        instances=1,
+        LETSCHAT_MONGODB_TIMEOUT_MS=str(int(MONGODB_TIMEOUT_S * 1000)),
+    ) as stack:
+        yield proxy, stack
+
+
+async def _ready(http: httpx.AsyncClient, url: str) -> int:
+    return (await http.get(f"{url}/readyz", timeout=10)).status_code
+
+
+async def test_a_stalled_mongodb_is_answered_within_the_timeout_and_recovers_by_itself(
+    stalled_stack: tuple[FaultProxy, Stack],
+) -> None:
+    proxy, stack = stalled_stack
+    service = stack.messages[0]
+    api = Api(stack.auth_url, service.url)
+    try:
+        alice, bob = await api.register("alice"), await api.register("bob")
+        dm = await api.direct(alice, bob)
+        socket = await Socket.open(service.ws_url, alice.token, resume={dm: 0})
+
+        proxy.blackhole()
+
+        started = time.monotonic()
+        await socket.send(send_frame(dm, "while-stalled", "are you there?"))
+        error = await socket.next("error", client_msg_id="while-stalled", timeout=15)
+        assert error["code"] == "service_unavailable"
+        assert time.monotonic() - started < MONGODB_TIMEOUT_S + 2
+        async with httpx.AsyncClient() as http:
+            for url in (service.url, stack.auth_url):  # Out of the load balancer, quickly.
+                asked = time.monotonic()
+                assert await _ready(http, url) == 503
+                assert time.monotonic() - asked < 2.0
+            response = await api.call("GET", "/conversations", alice)
+            assert_error(response, 503, "service_unavailable")
+            assert (await http.get(f"{service.url}/healthz")).status_code == 200
+
+            proxy.heal()
+
+            for _ in range(100):  # Recovery needs nobody: the instance is ready again...
+                if await _ready(http, service.url) == 200:
+                    break
+                await asyncio.sleep(0.2)
+            assert await _ready(http, service.url) == 200
+        # ...and the same socket sends again; the retry of the stalled send is stored once.
+        await socket.send(send_frame(dm, "while-stalled", "are you there?"))
+        await socket.next("ack", client_msg_id="while-stalled", timeout=15)
+        bodies = [m["body"] for m in await api.messages(alice, dm)]
+        assert bodies == ["are you there?"]
+        await socket.close()
+    finally:
+        await api.aclose()
