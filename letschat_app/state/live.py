@@ -186,16 +186,16 @@ class LiveState(ChatState):
                         await state._fresh_token()
                     except api_client.ApiError as exc:
                         ended = state._end_session(notice_for(exc))
-                if not state.token or _session_key(state) != signed_in:
-                    pass  # Logged out (perhaps in another tab), or someone else logged in.
-                elif state.token != token:  # Renewed here, by another event or another tab.
-                    state._restore_newest()  # Or older: the page restored what it had stored.
+                # Not if logged out (perhaps in another tab), or someone else logged in.
+                still = ended is None and bool(state.token) and _session_key(state) == signed_in
+                if still and state.token != token:  # Renewed: by another event or tab...
+                    state._restore_newest()  # ...or older: the page restored what it stored.
                     if state.token != token:
                         token, reauth = state.token, True
                         renew_at = tokens.renew_at(token)
-                elif renew:  # The auth service is unreachable: ask again in a while.
+                elif still and renew:  # The auth service is unreachable: ask again in a while.
                     renew_at = time.time() + RENEW_RETRY_SECONDS
-                if ended is None and state.token and _session_key(state) == signed_in:
+                if still:
                     model = state._chat_model()
                     now = time.monotonic()
                     events, resumed, unknown = state._apply(model, batch, now)
