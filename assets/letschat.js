@@ -11,6 +11,8 @@
   // Notifications already shown by some tab of this browser: message id -> when.
   var NOTIFIED_KEY = "letschat_notified";
   var NOTIFIED_KEEP_MS = 10 * 60 * 1000;
+  // How long the tab that showed a message's notification keeps other tabs from showing it.
+  var NOTIFY_HOLD_MS = 60 * 1000;
 
   // The tab is seen: visible, focused, and the open conversation is scrolled to its newest
   // messages. Only then does a message count as read.
@@ -31,9 +33,15 @@
   }
 
   function showOnce(id, show) {
-    // One notification per message per browser, however many tabs got it: the tabs take
-    // turns (a Web Lock is shared by every tab of the origin) to check and record the id.
-    function checkAndShow() {
+    // One notification per message per browser, however many tabs got it. Web Locks are
+    // granted by the browser to one tab at a time, at once; localStorage is not shared that
+    // way: each tab reads its own copy, which learns of other tabs' writes a moment later
+    // (later still on a busy machine, and never when storage is full). So the first tab to
+    // take the message's lock decides, and keeps the lock for a while; the others find it
+    // taken and leave the message to it. The record in localStorage is for a tab that gets
+    // the message after that, when it catches up.
+    function decide() {
+      window.letschat.notifyChecks += 1;
       var now = Date.now();
       var seen = {};
       try {
@@ -41,7 +49,6 @@
       } catch (e) {
         seen = {};
       }
-      window.letschat.notifyChecks += 1;
       if (seen[id]) return;
       Object.keys(seen).forEach(function (key) {
         if (now - seen[key] > NOTIFIED_KEEP_MS) delete seen[key];
@@ -50,15 +57,24 @@
       try {
         localStorage.setItem(NOTIFIED_KEY, JSON.stringify(seen));
       } catch (e) {
-        /* storage full or off: the notification's tag still merges duplicates */
+        /* storage full or off: the lock still decides between tabs open now */
       }
       show();
     }
-    if (navigator.locks && navigator.locks.request) {
-      navigator.locks.request("letschat-notify", checkAndShow);
-    } else {
-      checkAndShow();
+    if (!navigator.locks || !navigator.locks.request) {
+      decide();
+      return;
     }
+    navigator.locks.request("letschat-notify:" + id, { ifAvailable: true }, function (lock) {
+      if (!lock) {
+        window.letschat.notifyChecks += 1; // Another tab has it.
+        return undefined;
+      }
+      decide();
+      return new Promise(function (resolve) {
+        setTimeout(resolve, NOTIFY_HOLD_MS);
+      });
+    });
   }
 
   window.letschat = {
