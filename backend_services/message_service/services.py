@@ -35,7 +35,11 @@ class MessageServices:
         *,
         known_member: bool = False,
     ) -> tuple[Message, bool]:
-        """Store a message (idempotent on `client_msg_id`), then fan it out if it is new.
+        """Store a message (idempotent on `client_msg_id`), then fan it out.
+
+        A resend is fanned out again: the first send may have been stored without its sender
+        hearing so (the database's reply lost), and so never published. Every instance drops
+        a seq it has delivered already, so the ones that had it deliver nothing twice.
         `known_member`: the caller has proven membership (its socket follows the conversation,
         so the hub delivers it live here and knows the next seq as well).
         """
@@ -55,10 +59,9 @@ class MessageServices:
             # markers; a REST caller at once, so its next request reads what it wrote.
             sender_read=not known_member,
         )
-        if created:
-            if known_member:
-                self.reads.add(session.user.id, conversation_id, msg.seq, None, echo=False)
-            await self.hub.publish_message(msg)
+        if known_member:
+            self.reads.add(session.user.id, conversation_id, msg.seq, None, echo=False)
+        await self.hub.publish_message(msg)
         return msg, created
 
     async def mark_read(

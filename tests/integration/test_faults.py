@@ -1,5 +1,6 @@
 """Faults between the services and what they depend on, through `tests.support.faults` proxies:
-a stalled MongoDB is answered quickly and honestly, and the service recovers by itself."""
+a stalled MongoDB is answered quickly and honestly, the service recovers by itself, and a write
+the database applied but never confirmed still reaches everyone once."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import httpx
 import pytest
 
 from tests.support.clients import Api, Socket, assert_error, send_frame
-from tests.support.faults import FaultProxy, fault_proxy
+from tests.support.faults import FaultProxy, fault_proxy, inserts_into
 from tests.support.stack import Stack, running_stack
 
 # What the stack below is given: every MongoDB operation ends within this.
@@ -25,7 +26,7 @@ def mongo_proxy(mongo_url: str) -> Iterator[tuple[FaultProxy, str]]:
     """A fault proxy in front of the session's SecantusDB, and the URL that goes through it."""
     upstream = urlsplit(mongo_url)
     host, port = upstream.hostname or "127.0.0.1", upstream.port or 27017
-    with fault_proxy(host, port) as proxy:
+    with fault_proxy(host, port, wire="mongo") as proxy:
         yield proxy, mongo_url.replace(f":{port}/", f":{proxy.port}/")
 
 
@@ -88,5 +89,56 @@ async def test_a_stalled_mongodb_is_answered_within_the_timeout_and_recovers_by_
         bodies = [m["body"] for m in await api.messages(alice, dm)]
         assert bodies == ["are you there?"]
         await socket.close()
+    finally:
+        await api.aclose()
+
+
+async def test_a_send_stored_without_its_reply_is_delivered_once_when_retried(
+    stalled_stack: tuple[FaultProxy, Stack],
+) -> None:
+    proxy, stack = stalled_stack
+    service = stack.messages[0]
+    api = Api(stack.auth_url, service.url)
+    try:
+        alice, bob = await api.register("alice"), await api.register("bob")
+        dm = await api.direct(alice, bob)
+        sender = await Socket.open(service.ws_url, alice.token, resume={dm: 0})
+        receiver = await Socket.open(service.ws_url, bob.token, resume={dm: 0})
+        await sender.send(send_frame(dm, "before", "first"))
+        await receiver.next("message", timeout=10)
+
+        # The database stores the message; its reply (and a retry's) never comes back.
+        proxy.drop_replies(inserts_into("messages"), count=2)
+        await sender.send(send_frame(dm, "unheard", "did this arrive?"))
+        error = await sender.next("error", client_msg_id="unheard", timeout=15)
+        assert error["code"] == "service_unavailable"
+        assert proxy.dropped_replies >= 1
+        assert [m["body"] for m in await api.messages(bob, dm)] == ["first", "did this arrive?"]
+        proxy.heal()
+
+        await sender.send(send_frame(dm, "unheard", "did this arrive?"))  # The client's retry.
+        ack = await sender.next("ack", client_msg_id="unheard", timeout=15)
+        delivered = await receiver.next("message", timeout=10)
+        assert delivered["message"]["body"] == "did this arrive?"
+        assert delivered["message"] == ack["message"]
+        (view,) = [c for c in await api.ok("GET", "/conversations", bob) if c["id"] == dm]
+        assert view["last_message"]["body"] == "did this arrive?"
+        assert view["unread"] == 2
+
+        # Once: a later message comes after it and nothing else does.
+        await sender.send(send_frame(dm, "after", "and this one"))
+        await receiver.wait_for(
+            lambda frames: any(
+                f.get("type") == "message" and f["message"]["body"] == "and this one"
+                for f in frames
+            )
+        )
+        assert [m["body"] for m in receiver.messages(dm)] == [
+            "first",
+            "did this arrive?",
+            "and this one",
+        ]
+        await sender.close()
+        await receiver.close()
     finally:
         await api.aclose()

@@ -2,33 +2,74 @@
 
 It runs on 127.0.0.1 in a thread of its own (so it keeps forwarding while a test blocks, e.g.
 while `running_stack` waits for the services to start) and forwards each connection to the
-upstream.
-`blackhole()` makes it a stalled network: bytes are read and thrown away in both directions and
-new connections are accepted but never reach the upstream, so clients wait until their own
-timeouts fire. `delay(seconds)` holds every chunk that long; `reset()` closes every connection
-at once; `heal()` goes back to forwarding (connections blackholed meanwhile stay dead, as after
-a real partition; clients open new ones).
+upstream. Faults apply to one direction or both: "up" is client to upstream (requests), "down"
+upstream to client (replies).
+
+- `blackhole(direction)`: bytes are read and thrown away, so the other side hears nothing and
+  clients wait until their own timeouts fire. Both directions: a stalled network, where new
+  connections are accepted but never reach the upstream either.
+- `delay(seconds, direction)` holds every chunk that long.
+- `reset()` closes every connection at once.
+- `drop_replies(match, count)`, for a proxy that speaks MongoDB's wire protocol
+  (`wire="mongo"`): requests go through, but the replies to the next `count` commands that
+  `match` are thrown away. The database did the work; the client never hears that it did.
+- `heal()` goes back to forwarding (connections blackholed meanwhile stay dead, as after a real
+  partition; clients open new ones).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import struct
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import bson
 
 CHUNK = 64 * 1024
+Direction = Literal["up", "down", "both"]
+Wire = Literal["raw", "mongo"]
+# MongoDB's wire protocol: every message starts with its length, request id, the id of the
+# request it answers, and its op code; OP_MSG carries flag bits, then sections (kind 0: a body).
+_HEADER = struct.Struct("<iiii")
+_OP_MSG = 2013
+
+
+def _sides(direction: Direction) -> set[str]:
+    return {"up", "down"} if direction == "both" else {direction}
+
+
+def _command(message: bytes) -> dict[str, Any] | None:
+    """The body of an OP_MSG request (its command document), or None for anything else."""
+    _, _, _, op_code = _HEADER.unpack_from(message)
+    at = _HEADER.size + 4  # flag bits
+    if op_code != _OP_MSG or len(message) <= at or message[at] != 0:
+        return None
+    (size,) = struct.unpack_from("<i", message, at + 1)
+    return bson.decode(message[at + 1 : at + 1 + size])
+
+
+def inserts_into(collection: str) -> Callable[[dict[str, Any]], bool]:
+    """A `drop_replies` match: an insert into `collection`."""
+    return lambda command: command.get("insert") == collection
 
 
 @dataclass
 class FaultProxy:
     upstream_host: str
     upstream_port: int
+    wire: Wire = "raw"
     port: int = 0
-    blackholed: bool = False
-    delay_seconds: float = 0.0
+    blackholed: set[str] = field(default_factory=set)
+    delays: dict[str, float] = field(default_factory=dict)
     loop: asyncio.AbstractEventLoop | None = None
+    dropped_replies: int = 0  # How many replies `drop_replies` has thrown away so far.
+    _drop_match: Callable[[dict[str, Any]], bool] | None = None
+    _drops_left: int = 0
+    _doomed: set[int] = field(default_factory=set)  # Request ids whose reply goes nowhere.
     _thread_id: int = 0
     _server: asyncio.Server | None = None
     _writers: set[asyncio.StreamWriter] = field(default_factory=set)
@@ -39,15 +80,22 @@ class FaultProxy:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
         self.port = self._server.sockets[0].getsockname()[1]
 
-    def blackhole(self) -> None:
-        self.blackholed = True
+    def blackhole(self, direction: Direction = "both") -> None:
+        self.blackholed |= _sides(direction)
 
-    def delay(self, seconds: float) -> None:
-        self.delay_seconds = seconds
+    def delay(self, seconds: float, direction: Direction = "both") -> None:
+        for side in _sides(direction):
+            self.delays[side] = seconds
+
+    def drop_replies(self, match: Callable[[dict[str, Any]], bool], count: int = 1) -> None:
+        if self.wire != "mongo":
+            raise ValueError("drop_replies needs a proxy made with wire='mongo'")
+        self._drop_match, self._drops_left = match, count
 
     def heal(self) -> None:
-        self.blackholed = False
-        self.delay_seconds = 0.0
+        self.blackholed = set()
+        self.delays = {}
+        self._drop_match, self._drops_left = None, 0
 
     def reset(self) -> None:
         """Close every connection at once (from any thread)."""
@@ -72,7 +120,7 @@ class FaultProxy:
         self._writers.add(writer)
         upstream: asyncio.StreamWriter | None = None
         try:
-            if self.blackholed:
+            if self.blackholed == {"up", "down"}:
                 await self._swallow(reader)
                 return
             up_reader, upstream = await asyncio.open_connection(
@@ -80,8 +128,8 @@ class FaultProxy:
             )
             self._writers.add(upstream)
             pumps = [
-                asyncio.create_task(self._pump(reader, upstream)),
-                asyncio.create_task(self._pump(up_reader, writer)),
+                asyncio.create_task(self._pump(reader, upstream, "up")),
+                asyncio.create_task(self._pump(up_reader, writer, "down")),
             ]
             self._tasks.update(pumps)
             try:
@@ -98,14 +146,51 @@ class FaultProxy:
                     self._writers.discard(end)
                     end.transport.abort()
 
-    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        while data := await reader.read(CHUNK):
-            if self.blackholed:
+    async def _pump(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, side: str
+    ) -> None:
+        chunks = self._messages(reader) if self.wire == "mongo" else self._chunks(reader)
+        async for data in chunks:
+            if side in self.blackholed:
                 continue  # Thrown away: the other side hears nothing, ever.
-            if self.delay_seconds:
-                await asyncio.sleep(self.delay_seconds)
+            if self.wire == "mongo" and not self._passes(data, side):
+                continue
+            if delay := self.delays.get(side, 0.0):
+                await asyncio.sleep(delay)
             writer.write(data)
             await writer.drain()
+
+    @staticmethod
+    async def _chunks(reader: asyncio.StreamReader) -> Any:
+        while data := await reader.read(CHUNK):
+            yield data
+
+    @staticmethod
+    async def _messages(reader: asyncio.StreamReader) -> Any:
+        """Whole wire-protocol messages, one at a time."""
+        while True:
+            try:
+                header = await reader.readexactly(_HEADER.size)
+            except asyncio.IncompleteReadError:
+                return
+            (length, _, _, _) = _HEADER.unpack(header)
+            yield header + await reader.readexactly(length - _HEADER.size)
+
+    def _passes(self, message: bytes, side: str) -> bool:
+        """Whether a MongoDB message goes on: a reply to a doomed request does not."""
+        _, request_id, response_to, _ = _HEADER.unpack_from(message)
+        if side == "down":
+            if response_to in self._doomed:
+                self._doomed.discard(response_to)
+                self.dropped_replies += 1
+                return False
+            return True
+        if self._drops_left > 0 and self._drop_match is not None:
+            command = _command(message)
+            if command is not None and self._drop_match(command):
+                self._drops_left -= 1
+                self._doomed.add(request_id)
+        return True
 
     @staticmethod
     async def _swallow(reader: asyncio.StreamReader) -> None:
@@ -114,9 +199,9 @@ class FaultProxy:
 
 
 @contextlib.contextmanager
-def fault_proxy(host: str, port: int) -> Iterator[FaultProxy]:
+def fault_proxy(host: str, port: int, *, wire: Wire = "raw") -> Iterator[FaultProxy]:
     """A `FaultProxy` to `host:port`, running in its own thread and loop until the end."""
-    proxy = FaultProxy(host, port)
+    proxy = FaultProxy(host, port, wire=wire)
     loop = asyncio.new_event_loop()
     started = threading.Event()
 

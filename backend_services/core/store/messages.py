@@ -144,30 +144,37 @@ class MessageStore:
                     stored = await self._find_sent(conversation_id, sender.id, client_msg_id)
                     if stored is None:  # pragma: no cover - the index just said it exists
                         raise
-                    return stored, False
+                    # The first send may have stopped right after its insert (its reply lost on
+                    # the way back): finish what it did not, which changes nothing if it did.
+                    await self._settle(conversation_id, stored, sender.id if sender_read else None)
+                    return to_message(stored), False
                 # Our hint was taken, or our seq declared lost by a reader: take a fresh one.
                 continue
-            if sender_read:
-                await asyncio.gather(
-                    self._states.record(conversation_id, doc),
-                    self._reads.advance(conversation_id, sender.id, seq),
-                )
-            else:
-                await self._states.record(conversation_id, doc)
+            await self._settle(conversation_id, doc, sender.id if sender_read else None)
             return to_message(doc), True
         raise ServiceUnavailable("The message could not be stored in time; send it again.")
 
+    async def _settle(self, conversation_id: str, doc: Document, reader: str | None) -> None:
+        """What follows a stored message: it becomes the conversation's newest (unless a later
+        one did), and `reader`'s marker moves to it. Both only move forward."""
+        if reader is None:
+            await self._states.record(conversation_id, doc)
+            return
+        await asyncio.gather(
+            self._states.record(conversation_id, doc),
+            self._reads.advance(conversation_id, reader, doc["seq"]),
+        )
+
     async def _find_sent(
         self, conversation_id: str, sender_id: str, client_msg_id: str
-    ) -> Message | None:
-        doc = await self._messages.find_one(
+    ) -> Document | None:
+        return await self._messages.find_one(
             {
                 "conversation_id": conversation_id,
                 "sender_id": sender_id,
                 "client_msg_id": client_msg_id,
             }
         )
-        return None if doc is None else to_message(doc)
 
     async def page(
         self, conversation_id: str, *, before_seq: int | None, limit: int
