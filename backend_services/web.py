@@ -27,6 +27,7 @@ from backend_services.core.errors import (
     ServiceUnavailable,
     Unauthorized,
 )
+from backend_services.deadlines import BodyDeadline, timed_http
 
 logger = logging.getLogger("letschat")
 
@@ -42,6 +43,7 @@ _HTTP_CODES = {
     404: ErrorCode.NOT_FOUND.value,
     405: "method_not_allowed",
     413: "payload_too_large",
+    408: ErrorCode.REQUEST_TIMEOUT.value,
     415: "unsupported_media_type",
 }
 
@@ -281,10 +283,11 @@ def serve(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     config = uvicorn.Config(
-        app,
+        BodyDeadline(app, settings.request_body_timeout_seconds),
         host=settings.host,
         port=port,
         log_level=settings.log_level.lower(),
+        http=timed_http(settings.request_head_timeout_seconds),
         ws="websockets-sansio",
         ws_max_size=ws_max_size,
         ws_per_message_deflate=ws_compression,

@@ -67,7 +67,8 @@ def plan(env: dict[str, str], *, web: bool = True) -> dict[str, tuple[str, dict[
         processes["web"] = (
             f"{shlex.quote(str(Path(sys.executable).parent / 'reflex'))} run --env dev "
             f"--frontend-port {ports['LETSCHAT_FRONTEND_PORT']} "
-            f"--backend-port {ports['LETSCHAT_REFLEX_BACKEND_PORT']}",
+            f"--backend-port {ports['LETSCHAT_REFLEX_BACKEND_PORT']} "
+            f"--backend-host {shlex.quote(env.get('LETSCHAT_WEB_HOST') or '127.0.0.1')}",
             {
                 "PATH": f"{NODE_BIN}{os.pathsep}{env.get('PATH', '')}",
                 "REFLEX_USE_NPM": "1",

@@ -41,6 +41,11 @@ class CommonSettings(BaseSettings):
     # service's `/auth/refresh`), so a stolen one is worth little for long.
     access_token_seconds: int = Field(default=600, ge=1, le=900)
     log_level: str = "info"
+    # A request's head (its headers; a WebSocket handshake too) must arrive within this of the
+    # connection's start, and its body within the second figure of the request's start: a
+    # client that trickles them is answered 408 and dropped instead of holding a connection.
+    request_head_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    request_body_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
 
     @model_validator(mode="after")
     def _refuse_weak_secret(self) -> Self:

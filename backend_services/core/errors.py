@@ -33,6 +33,7 @@ class ErrorCode(StrEnum):
     AUTH_TIMEOUT = "auth_timeout"
     ORIGIN_NOT_ALLOWED = "origin_not_allowed"
     SLOW_CONSUMER = "slow_consumer"
+    REQUEST_TIMEOUT = "request_timeout"
     SERVICE_UNAVAILABLE = "service_unavailable"
     INTERNAL_ERROR = "internal_error"
 

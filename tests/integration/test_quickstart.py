@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import signal
 import sys
 from pathlib import Path
@@ -24,6 +25,21 @@ def _serves_page(port: int) -> bool:
         return httpx.get(f"http://127.0.0.1:{port}/", timeout=5).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def _listening(port: int) -> set[str]:
+    """The local addresses of sockets listening on `port` (from /proc/net/tcp and tcp6)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, _, hex_port = local.partition(":")
+            if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                raw = bytes.fromhex(address)
+                # The kernel prints each 32-bit word in host (little-endian) order.
+                words = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+                found.add(str(ipaddress.ip_address(words)))
+    return found
 
 
 def _launcher(data_dir: Path, log_dir: Path, ports: dict[str, int], *, web: bool) -> Process:
@@ -57,6 +73,11 @@ def test_run_command_serves_everything_and_keeps_data_across_restarts(
             wait_until(lambda: _ready(auth) and _ready(messages), 60, "the launched services")
             if attempt == 0:
                 wait_until(lambda: _serves_page(web_port), 300, "the web app's first page")
+                # Every process listens on this machine only, the web app's as the services.
+                for port in ports.values():
+                    assert _listening(port) <= {"127.0.0.1", "::1"}, (port, _listening(port))
+                for port in (web_port, ports["LETSCHAT_REFLEX_BACKEND_PORT"], auth, messages):
+                    assert _listening(port), port
                 response = httpx.post(
                     f"http://127.0.0.1:{auth}/auth/register",
                     json={"username": username, "password": PASSWORD},

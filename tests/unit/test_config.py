@@ -102,6 +102,7 @@ def test_env_example_documents_every_setting_and_nothing_else() -> None:
         "LETSCHAT_APP_ORIGINS",
         "LETSCHAT_GRANIAN_RUNTIME_MODE",
         "LETSCHAT_TRUSTED_PROXY_HOPS",
+        "LETSCHAT_WEB_HOST",
     }
     assert documented == fields | launcher | web_app
     read_by_web_app = set()
