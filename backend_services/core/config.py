@@ -120,6 +120,10 @@ class MessageSettings(CommonSettings):
     frame_rate_per_second: float = Field(default=50.0, gt=0)
     # How often open sockets are checked for logged-out or expired tokens.
     session_sweep_seconds: float = Field(default=15.0, gt=0)
+    # How often each instance checks that its sockets' users still belong to the conversations
+    # the sockets follow: a `left` event lost on the way (Redis down at that moment) stops
+    # their messages within this.
+    membership_recheck_seconds: float = Field(default=60.0, gt=0)
     # A seq allocated but not written within this time is declared lost (see store/messages.py).
     seq_hole_grace_seconds: float = Field(default=2.0, gt=0)
     # Reads from sockets are stored together this often, and one marker at most once every

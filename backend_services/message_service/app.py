@@ -37,6 +37,7 @@ def create_app(
         channel_prefix=settings.channel_prefix,
         resume_limit=settings.resume_limit,
         sweep_seconds=settings.session_sweep_seconds,
+        recheck_seconds=settings.membership_recheck_seconds,
     )
     issuer = TokenIssuer(
         secret=settings.jwt_secret.get_secret_value(),

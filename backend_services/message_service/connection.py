@@ -36,6 +36,9 @@ class Connection:
     catching_up: dict[str, list[Held]] = field(default_factory=dict)
     # Conversation id -> the highest seq this socket has read (its user's marker, as it knows it).
     read: dict[str, int] = field(default_factory=dict)
+    # Conversation id -> when (a number from the hub's count) the socket last started following
+    # it: a membership recheck leaves alone what was followed anew after it asked.
+    followed_as: dict[str, int] = field(default_factory=dict)
     resumed: bool = False
     closing: Close | None = None
     outbox: asyncio.Queue[str | Close] = field(init=False)
@@ -128,6 +131,7 @@ class Connection:
         return cursor, False
 
     def unfollow(self, conversation_id: str) -> None:
+        self.followed_as.pop(conversation_id, None)
         self.cursors.pop(conversation_id, None)
         self.read.pop(conversation_id, None)
         self.catching_up.pop(conversation_id, None)

@@ -5,19 +5,21 @@ per conversation those users belong to. Messages arrive on conversation channels
 the hub checks their seq against what it delivered before (a gap is filled from the store, in
 order), then hands the same text to every local socket's bounded queue without awaiting any socket.
 
-Three things repair what pub/sub cannot promise: a socket catches up from the store whenever its
+Four things repair what pub/sub cannot promise: a socket catches up from the store whenever its
 cursor is behind what it is offered; a lost broker connection is re-established with backoff and
-every topic is backfilled from the store; and a periodic sweep compares each topic with the store,
-catching a message whose publish was lost while nothing came after it.
+every topic is backfilled from the store; a periodic sweep compares each topic with the store,
+catching a message whose publish was lost while nothing came after it; and a periodic recheck
+of membership stops a socket following a conversation its user left, if that `left` was lost.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
-from collections.abc import Coroutine, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -62,12 +64,15 @@ class Hub:
         channel_prefix: str,
         resume_limit: int,
         sweep_seconds: float,
+        recheck_seconds: float = 60.0,
     ) -> None:
         self._broker = broker
         self._store = store
         self._prefix = channel_prefix
         self._resume_limit = resume_limit
         self._sweep_seconds = sweep_seconds
+        self._recheck_seconds = recheck_seconds
+        self._follows = itertools.count(1)
         self._topics: dict[str, Topic] = {}
         self._users: dict[str, set[Connection]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -80,7 +85,8 @@ class Hub:
         await self._broker.connect()
         self.broker_connected = True
         self._spawn(self._listen())
-        self._spawn(self._sweep_forever())
+        self._spawn(self._every(self._sweep_seconds, self.sweep, "sweep"))
+        self._spawn(self._every(self._recheck_seconds, self.recheck_membership, "recheck"))
 
     async def stop(self) -> None:
         """Close every socket with 1012 (clients resume on another instance), then stop tasks."""
@@ -173,6 +179,7 @@ class Hub:
         connection.push(frames.RESUMED)
 
     async def _attach(self, connection: Connection, conversation_id: str) -> None:
+        connection.followed_as[conversation_id] = next(self._follows)
         topic = self._topics.get(conversation_id)
         if topic is None:
             topic = self._topics[conversation_id] = Topic(conversation_id)
@@ -430,13 +437,13 @@ class Hub:
 
     # --- housekeeping ------------------------------------------------------------------------
 
-    async def _sweep_forever(self) -> None:
+    async def _every(self, seconds: float, job: Callable[[], Awaitable[None]], name: str) -> None:
         while True:
-            await asyncio.sleep(self._sweep_seconds)
+            await asyncio.sleep(seconds)
             try:
-                await self.sweep()
+                await job()
             except Exception:
-                logger.exception("sweep failed; trying again next time")
+                logger.exception("%s failed; trying again next time", name)
 
     async def sweep(self) -> None:
         """Close sockets whose token expired or was revoked; backfill topics that fell behind."""
@@ -456,3 +463,31 @@ class Hub:
             topic = self._topics.get(conversation_id)
             if topic is not None and topic.seq is not None and last_seq > topic.seq:
                 self._repair(topic)
+
+    async def recheck_membership(self) -> None:
+        """Stop sockets following conversations their user no longer belongs to.
+
+        Leaving tells the leaver's sockets through the broker; should that event be lost, the
+        sockets would go on receiving the conversation until they reconnect. One query asks
+        for the members of every conversation followed here. A socket that started following
+        again while the query ran (it rejoined) is left alone: what it follows now is newer
+        than what the query was asked about.
+        """
+        followed = [
+            (connection, conversation_id, connection.followed_as.get(conversation_id))
+            for conversation_id, topic in self._topics.items()
+            for connection in topic.connections
+        ]
+        if not followed:
+            return
+        members = await self._store.conversations.members_of(self._topics)
+        for connection, conversation_id, followed_as in followed:
+            if connection.user_id in members.get(conversation_id, ()):
+                continue
+            if connection.followed_as.get(conversation_id) != followed_as:
+                continue
+            logger.info(
+                "socket %s no longer follows %s: its user left", connection.id, conversation_id
+            )
+            await self._detach(connection, conversation_id)
+            connection.push(frames.left(conversation_id))

@@ -1,6 +1,7 @@
 """Faults between the services and what they depend on, through `tests.support.faults` proxies:
-a stalled MongoDB is answered quickly and honestly, the service recovers by itself, and a write
-the database applied but never confirmed still reaches everyone once."""
+a stalled MongoDB is answered quickly and honestly, the service recovers by itself, a write
+the database applied but never confirmed still reaches everyone once, and a `left` event Redis
+lost on its way to an instance does not leave that user's socket in the conversation."""
 
 from __future__ import annotations
 
@@ -28,6 +29,15 @@ def mongo_proxy(mongo_url: str) -> Iterator[tuple[FaultProxy, str]]:
     host, port = upstream.hostname or "127.0.0.1", upstream.port or 27017
     with fault_proxy(host, port, wire="mongo") as proxy:
         yield proxy, mongo_url.replace(f":{port}/", f":{proxy.port}/")
+
+
+@pytest.fixture
+def redis_proxy(redis_url: str) -> Iterator[tuple[FaultProxy, str]]:
+    """A fault proxy in front of the shared Redis, and the URL that goes through it."""
+    upstream = urlsplit(redis_url)
+    host, port = upstream.hostname or "127.0.0.1", upstream.port or 6379
+    with fault_proxy(host, port) as proxy:
+        yield proxy, redis_url.replace(f":{port}/", f":{proxy.port}/")
 
 
 @pytest.fixture
@@ -142,3 +152,48 @@ async def test_a_send_stored_without_its_reply_is_delivered_once_when_retried(
         await receiver.close()
     finally:
         await api.aclose()
+
+
+async def test_a_lost_left_event_stops_the_leavers_socket_at_the_next_recheck(
+    mongo_url: str, redis_proxy: tuple[FaultProxy, str], redis_url: str, log_dir: Path
+) -> None:
+    proxy, proxied = redis_proxy
+    # The second instance hears Redis through the proxy; the first directly.
+    with running_stack(
+        mongo_url,
+        redis_url,
+        log_dir,
+        per_instance=[{}, {"LETSCHAT_REDIS_URL": proxied}],
+        LETSCHAT_MEMBERSHIP_RECHECK_SECONDS="0.5",
+    ) as stack:
+        first, second = stack.messages
+        api = Api(stack.auth_url, first.url)
+        try:
+            alice, bob, carol = [await api.register(n) for n in ("alice", "bob", "carol")]
+            group = await api.group(alice, bob, carol)
+            sender = await Socket.open(first.ws_url, alice.token, resume={group: 0})
+            leaver = await Socket.open(second.ws_url, bob.token, resume={group: 0})
+            stayer = await Socket.open(second.ws_url, carol.token, resume={group: 0})
+            await sender.send(send_frame(group, "m1", "before"))
+            for socket in (leaver, stayer):
+                await socket.next("message", timeout=10)
+
+            # What Redis sends the second instance is lost while bob leaves on the first.
+            proxy.blackhole("down")
+            await api.ok("POST", f"/conversations/{group}/leave", bob)
+            proxy.heal()
+
+            left = await leaver.next("left", timeout=15)
+            assert left["conversation_id"] == group
+            await sender.send(send_frame(group, "m2", "after bob left"))
+            await stayer.wait_for(
+                lambda frames: len([f for f in frames if f.get("type") == "message"]) == 2,
+                timeout=15,
+            )
+            # The same instance fans each message out to all its sockets at once: bob's
+            # would have it by now.
+            assert [m["body"] for m in leaver.messages(group)] == ["before"]
+            for socket in (sender, leaver, stayer):
+                await socket.close()
+        finally:
+            await api.aclose()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import secrets
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,11 +61,20 @@ def stack_env(mongo_url: str, redis_url: str | None, **overrides: str) -> dict[s
 
 @contextmanager
 def running_stack(
-    mongo_url: str, redis_url: str | None, log_dir: Path, *, instances: int = 2, **overrides: str
+    mongo_url: str,
+    redis_url: str | None,
+    log_dir: Path,
+    *,
+    instances: int = 2,
+    per_instance: Sequence[Mapping[str, str]] = (),
+    **overrides: str,
 ) -> Iterator[Stack]:
+    """The auth service and `instances` message-service instances; `per_instance[i]` holds
+    settings for instance i alone (its own Redis URL, say)."""
     env = stack_env(mongo_url, redis_url, **overrides)
+    own = [*per_instance, *[{}] * (instances - len(per_instance))]
     services = [service_process("auth_service", "auth", env, log_dir)] + [
-        service_process("message_service", f"message{index + 1}", env, log_dir)
+        service_process("message_service", f"message{index + 1}", {**env, **own[index]}, log_dir)
         for index in range(instances)
     ]
     try:

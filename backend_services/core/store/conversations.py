@@ -171,6 +171,11 @@ class ConversationStore:
         cursor = self._conversations.find({"members": user_id}, {"_id": 1})
         return [doc["_id"] async for doc in cursor]
 
+    async def members_of(self, conversation_ids: Iterable[str]) -> dict[str, set[str]]:
+        """The member ids of each of these conversations that exists."""
+        docs = await find_by_ids(self._conversations, conversation_ids, {"members": 1})
+        return {doc["_id"]: set(doc["members"]) for doc in docs}
+
     async def last_seqs(self, conversation_ids: Iterable[str]) -> dict[str, int]:
         """The newest written seq of each conversation."""
         states = await self._states.get_many(conversation_ids)
