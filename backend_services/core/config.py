@@ -98,6 +98,10 @@ class AuthSettings(CommonSettings):
 class MessageSettings(CommonSettings):
     port: int = 8002
     redis_url: str | None = None
+    # Every Redis command ends within this (a publish that could not is delivered on this
+    # instance only, and the others backfill it from the store); a listening connection that
+    # hears nothing, its own echo included, for 5 s more is reconnected.
+    redis_timeout_ms: int = Field(default=2000, ge=100, le=60_000)
     # Every channel name starts with this, so several deployments (or tests) can share one Redis.
     channel_prefix: str = "letschat:"
     allowed_origins: Annotated[list[str], NoDecode] = Field(

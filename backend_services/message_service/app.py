@@ -32,7 +32,7 @@ def create_app(
         timeout_ms=settings.mongodb_timeout_ms,
     )
     hub = Hub(
-        broker or create_broker(settings.redis_url),
+        broker or create_broker(settings.redis_url, timeout=settings.redis_timeout_ms / 1000),
         store,
         channel_prefix=settings.channel_prefix,
         resume_limit=settings.resume_limit,

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from urllib.parse import urlsplit
 
 import pytest
 
 from backend_services.core.broker import Broker, BrokerDisconnected, Event
 from backend_services.core.broker.redis import RedisBroker
 from tests.contract.conftest import REDIS_URL
+from tests.support.faults import FaultProxy, fault_proxy
 
 
 async def receive(broker: Broker, timeout: float = 2.0) -> Event:
@@ -95,3 +98,62 @@ async def test_an_unreachable_redis_raises_disconnected() -> None:
     with pytest.raises(BrokerDisconnected):
         await broker.connect()
     await broker.disconnect()
+
+
+def _through(proxy: FaultProxy) -> str:
+    upstream = urlsplit(REDIS_URL)
+    return REDIS_URL.replace(f":{upstream.port or 6379}/", f":{proxy.port}/")
+
+
+async def test_a_stalled_redis_fails_commands_within_the_timeout_and_the_listener_notices(
+    channel: str,
+) -> None:
+    upstream = urlsplit(REDIS_URL)
+    with fault_proxy(upstream.hostname or "127.0.0.1", upstream.port or 6379) as proxy:
+        broker = RedisBroker(_through(proxy), timeout=0.5, echo_seconds=0.5)
+        await broker.connect()
+        try:
+            await broker.subscribe(channel)
+            listening = asyncio.create_task(broker.receive())
+            await broker.publish(channel, "before")
+            assert (await asyncio.wait_for(listening, 2)).message == "before"
+
+            proxy.blackhole()  # Bytes go in; nothing comes back.
+            listening = asyncio.create_task(broker.receive())
+            for command in (broker.publish(channel, "x"), broker.ping()):
+                started = time.monotonic()
+                with pytest.raises(BrokerDisconnected):
+                    await asyncio.wait_for(command, 5)
+                assert time.monotonic() - started < 0.5 + 1.0
+            # The listener hears nothing, not even its echo: it says so within echo + timeout.
+            with pytest.raises(BrokerDisconnected):
+                await asyncio.wait_for(listening, 0.5 + 0.5 + 2.0)
+
+            proxy.heal()  # Connected anew, everything works again.
+            await broker.connect()
+            await broker.subscribe(channel)
+            listening = asyncio.create_task(broker.receive())
+            await broker.publish(channel, "after")
+            assert (await asyncio.wait_for(listening, 2)).message == "after"
+        finally:
+            await broker.disconnect()
+
+
+async def test_an_idle_listener_stays_connected_and_never_returns_its_echo(
+    channel: str,
+) -> None:
+    broker = RedisBroker(REDIS_URL, timeout=0.2, echo_seconds=0.1)
+    await broker.connect()
+    try:
+        await broker.subscribe(channel)
+        listening = asyncio.create_task(broker.receive())
+        # Echo rounds go by with nothing published: each is heard, none is returned, and the
+        # listener, which hears them, does not call itself disconnected.
+        async with asyncio.timeout(5):
+            while broker.echoes_heard < 5 and not listening.done():
+                await asyncio.sleep(0.05)
+        assert not listening.done()
+        await broker.publish(channel, "finally")
+        assert (await asyncio.wait_for(listening, 2)).message == "finally"
+    finally:
+        await broker.disconnect()

@@ -47,12 +47,15 @@ class Broker(Protocol):
         """Raise `BrokerDisconnected` unless the broker is reachable."""
 
 
-def create_broker(redis_url: str | None, *, max_pending: int = 10_000) -> Broker:
-    """The Redis broker when a URL is given, otherwise the in-process one."""
+def create_broker(
+    redis_url: str | None, *, max_pending: int = 10_000, timeout: float = 2.0
+) -> Broker:
+    """The Redis broker when a URL is given (each command answered within `timeout` seconds
+    or failed), otherwise the in-process one."""
     if redis_url:
         from backend_services.core.broker.redis import RedisBroker
 
-        return RedisBroker(redis_url)
+        return RedisBroker(redis_url, timeout=timeout)
     from backend_services.core.broker.memory import MemoryBroker
 
     return MemoryBroker(max_pending=max_pending)

@@ -1,4 +1,13 @@
-"""Redis pub/sub. One connection listens, a small pool publishes."""
+"""Redis pub/sub. One connection listens, a small pool publishes.
+
+Every command has `timeout` seconds to be answered, so a stalled Redis (a network that takes
+bytes and returns none) costs a publish that long, never forever: the caller gets
+`BrokerDisconnected` and delivers what it can meanwhile. A listening connection is silent
+while nobody publishes, so silence alone proves nothing: the listener publishes an echo on
+its instance's own channel every `echo_seconds`, and a listener that hears nothing at all,
+echo included, for `echo_seconds + timeout` reports itself disconnected (the hub then
+reconnects and backfills from the store).
+"""
 
 from __future__ import annotations
 
@@ -20,8 +29,13 @@ _CONNECTION_ERRORS = (redis_errors.ConnectionError, redis_errors.TimeoutError, O
 
 
 class RedisBroker:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, timeout: float = 2.0, echo_seconds: float = 5.0) -> None:
         self._url = url
+        self._timeout = timeout
+        self._echo_seconds = echo_seconds
+        self._heard_at = 0.0  # When the listening connection last received anything.
+        self._echo_at = 0.0  # When the listener publishes its next echo.
+        self.echoes_heard = 0
         self._redis: Redis | None = None
         self._pubsub: PubSub | None = None
         self._reading: asyncio.Future[dict[str, Any] | None] | None = None
@@ -34,8 +48,8 @@ class RedisBroker:
         self._redis = Redis.from_url(
             self._url,
             decode_responses=True,
-            socket_connect_timeout=2,
-            health_check_interval=10,
+            socket_connect_timeout=self._timeout,
+            socket_timeout=self._timeout,
             # No silent reconnects: a pub/sub connection that reconnects by itself hides the
             # messages published meanwhile. The hub reconnects and backfills from the store.
             retry=Retry(NoBackoff(), 0),
@@ -45,6 +59,7 @@ class RedisBroker:
             await self._pubsub.subscribe(self._own_channel)
         except _CONNECTION_ERRORS as exc:
             raise BrokerDisconnected(str(exc)) from exc
+        self._heard_at = self._echo_at = asyncio.get_running_loop().time()
 
     async def disconnect(self) -> None:
         if self._reading is not None:
@@ -81,11 +96,20 @@ class RedisBroker:
 
     async def receive(self) -> Event:
         pubsub = self._require_pubsub()
+        loop = asyncio.get_running_loop()
         while True:
+            now = loop.time()
+            if now - self._heard_at > self._echo_seconds + self._timeout:
+                raise BrokerDisconnected("redis stopped answering the listening connection")
+            if now >= self._echo_at:
+                self._echo_at = now + self._echo_seconds
+                await self.publish(self._own_channel, "echo")
             # Read in a task of our own, so `disconnect` can stop a read in progress: otherwise
             # redis-py reconnects the closed connection under us and leaks it.
             reading = asyncio.ensure_future(
-                pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
+                pubsub.get_message(
+                    ignore_subscribe_messages=True, timeout=max(self._echo_at - now, 0.01)
+                )
             )
             self._reading = reading
             try:
@@ -100,8 +124,15 @@ class RedisBroker:
                 raw: dict[str, Any] | None = reading.result()
             except (*_CONNECTION_ERRORS, RuntimeError) as exc:
                 raise BrokerDisconnected(str(exc)) from exc
-            if raw is not None and raw.get("type") == "message":
-                return Event(channel=raw["channel"], message=raw["data"])
+            if raw is None:
+                continue  # Nothing within the wait; nothing heard.
+            self._heard_at = loop.time()
+            if raw.get("type") != "message":
+                continue
+            if raw["channel"] == self._own_channel:
+                self.echoes_heard += 1
+                continue
+            return Event(channel=raw["channel"], message=raw["data"])
 
     async def listeners(self, channels: Sequence[str]) -> dict[str, int]:
         if self._redis is None:
