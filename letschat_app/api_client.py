@@ -32,6 +32,10 @@ WS_URL = os.environ.get("LETSCHAT_WS_URL", MESSAGE_URL.replace("http", "ws", 1) 
 # Generous for bcrypt on a busy box, short enough that a dead service is reported quickly.
 TIMEOUT = httpx.Timeout(15.0, connect=5.0)
 BATCH_LIMIT = 500
+# The conversation list comes in pages of this many (the service's most), and no user can be
+# in more groups than the service allows: this many pages is everything, however many DMs.
+CONVERSATIONS_PAGE = 200
+MAX_CONVERSATION_PAGES = 50
 REFRESH_TIMEOUT = httpx.Timeout(5.0, connect=2.0)
 
 
@@ -76,6 +80,18 @@ async def _request(
     headers: dict[str, str] | None = None,
     **kwargs: Any,
 ) -> Any:
+    response = await _response(method, url, token, headers, **kwargs)
+    return None if response.status_code == 204 else response.json()
+
+
+async def _response(
+    method: str,
+    url: str,
+    token: str | None = None,
+    headers: dict[str, str] | None = None,
+    **kwargs: Any,
+) -> httpx.Response:
+    """The successful response to a request; ApiError for any other."""
     headers = dict(headers or {})
     if token:
         headers["Authorization"] = f"Bearer {token}"
@@ -84,7 +100,7 @@ async def _request(
     except httpx.HTTPError as exc:
         raise ApiError("unreachable", "Can't reach Let's Chat right now. Try again.") from exc
     if response.is_success:
-        return None if response.status_code == 204 else response.json()
+        return response
     try:
         body = response.json()
         code, message = str(body["code"]), str(body["message"])
@@ -189,9 +205,20 @@ def parse_conversation(raw: Any) -> Conversation:
 
 
 async def conversations(token: str) -> list[Conversation]:
-    return [
-        parse_conversation(c) for c in await _request("GET", f"{MESSAGE_URL}/conversations", token)
-    ]
+    """All the user's conversations, newest activity first, fetched a page at a time. One that
+    moved to the front between pages (a new message) is kept where it was seen first."""
+    found: dict[str, Conversation] = {}
+    params: dict[str, str | int] = {"limit": CONVERSATIONS_PAGE}
+    for _ in range(MAX_CONVERSATION_PAGES):
+        response = await _response("GET", f"{MESSAGE_URL}/conversations", token, params=params)
+        for raw in response.json():
+            conversation = parse_conversation(raw)
+            found.setdefault(conversation.id, conversation)
+        cursor = response.headers.get("X-Next-Cursor")
+        if not cursor:
+            break
+        params = {"limit": CONVERSATIONS_PAGE, "cursor": cursor}
+    return list(found.values())
 
 
 async def open_direct(token: str, user_id: str) -> Conversation:

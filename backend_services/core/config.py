@@ -118,6 +118,11 @@ class MessageSettings(CommonSettings):
     # Token bucket per user: a burst of `send_burst` messages, refilled at `send_rate_per_second`.
     send_burst: int = Field(default=30, ge=1)
     send_rate_per_second: float = Field(default=10.0, gt=0)
+    # Adding people to groups (creating one with members included), counted per adder on every
+    # instance: at most `adds_per_hour` others an hour. Nobody belongs to more than
+    # `max_groups_per_user` groups, however they got there.
+    adds_per_hour: int = Field(default=200, ge=1)
+    max_groups_per_user: int = Field(default=500, ge=1)
     # Frames of any type one socket may send: a burst, refilled at a rate. The web app sends a
     # few a minute; a flood over it is dropped unread (see message_service/websocket.py).
     frame_burst: int = Field(default=200, ge=10)

@@ -37,6 +37,8 @@ ClientMsgId = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
 ]
 Seq = Annotated[int, Field(ge=0, le=2**53)]
+# The epoch of a conversation from before epochs (and what a service without them implies).
+LEGACY_EPOCH = "0"
 
 
 class WireModel(BaseModel):
@@ -134,6 +136,9 @@ class Conversation(WireModel):
     unread: int
     last_read_seq: int
     created_at: datetime
+    # Which history of the conversation `last_seq` counts in: a new epoch means the stored
+    # history was replaced (restored from a backup), and cursors from another epoch are void.
+    epoch: str = LEGACY_EPOCH
 
 
 class GroupSummary(WireModel):
@@ -177,9 +182,22 @@ class AuthFrame(WireModel):
     token: Annotated[str, StringConstraints(min_length=1, max_length=4096)]
 
 
+Epoch = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class Cursor(WireModel):
+    """Where a client is in one conversation: the newest seq it received, in the history
+    whose epoch it was given with the conversation."""
+
+    seq: Seq
+    epoch: Epoch
+
+
 class ResumeFrame(WireModel):
     type: Literal["resume"]
-    cursors: Annotated[dict[ObjectIdStr, Seq], Field(max_length=10_000)] = {}
+    # A bare seq is a cursor whose history the client does not know (it is checked only for
+    # running past the stored history).
+    cursors: Annotated[dict[ObjectIdStr, Seq | Cursor], Field(max_length=10_000)] = {}
 
 
 class SendFrame(WireModel):

@@ -25,8 +25,14 @@ def ack(client_msg_id: str, msg: Message) -> str:
     )
 
 
-def conversation(view: Conversation) -> str:
-    return f'{{"type":"conversation","conversation":{view.model_dump_json()}}}'
+def conversation(view: Conversation, added_by: User | None = None) -> str:
+    """A conversation the user now belongs to; `added_by`: who put them there, if not they."""
+    if added_by is None:
+        return f'{{"type":"conversation","conversation":{view.model_dump_json()}}}'
+    return (
+        f'{{"type":"conversation","conversation":{view.model_dump_json()},'
+        f'"added_by":{added_by.model_dump_json()}}}'
+    )
 
 
 def ready(user: User) -> str:
@@ -58,3 +64,12 @@ def limited(conversation_id: str, next_seq: int) -> str:
 
 RESUMED = _frame("resumed")
 PONG = _frame("pong")
+
+
+def reset(conversation_id: str, epoch: str) -> str:
+    """The client's cursor in this conversation points into a history that is gone: drop what
+    it holds of it; the conversation follows from its start, in `epoch`."""
+    return (
+        f'{{"type":"reset","conversation_id":{json.dumps(conversation_id)},'
+        f'"epoch":{json.dumps(epoch)}}}'
+    )

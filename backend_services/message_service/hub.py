@@ -19,14 +19,14 @@ import contextlib
 import itertools
 import json
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from backend_services.core.broker import Broker, BrokerDisconnected, Event
 from backend_services.core.errors import CloseCode
-from backend_services.core.schemas import Conversation, Message
+from backend_services.core.schemas import Conversation, Cursor, Message, User
 from backend_services.core.store import Store
 from backend_services.message_service import frames
 from backend_services.message_service.connection import Connection
@@ -166,16 +166,27 @@ class Hub:
                 self._no_connections.set()
             await self._unsubscribe(self._user_channel(connection.user_id))
 
-    async def resume(self, connection: Connection, cursors: dict[str, int]) -> None:
-        """Send everything after `cursors` in every conversation, then `resumed`; then live."""
+    async def resume(self, connection: Connection, cursors: Mapping[str, int | Cursor]) -> None:
+        """Send everything after `cursors` in every conversation, then `resumed`; then live.
+        A cursor into another history than the stored one gets `reset` and starts over."""
         connection.resumed = True
         conversation_ids = await self._store.conversations.ids_for(connection.user_id)
         starting = [cid for cid in conversation_ids if not connection.follows(cid)]
+        claimed = {
+            cid: (cursor, None) if isinstance(cursor, int) else (cursor.seq, cursor.epoch)
+            for cid, cursor in cursors.items()
+            if cid in set(starting)
+        }
+        stale = await self._store.conversations.stale_cursors(claimed)
         for conversation_id in starting:
             connection.catching_up[conversation_id] = []
             await self._attach(connection, conversation_id)
         for conversation_id in starting:
-            await self._catch_up(connection, conversation_id, cursors.get(conversation_id, 0))
+            cursor = claimed.get(conversation_id, (0, None))[0]
+            if conversation_id in stale:
+                connection.push(frames.reset(conversation_id, stale[conversation_id]))
+                cursor = 0
+            await self._catch_up(connection, conversation_id, cursor)
         connection.push(frames.RESUMED)
 
     async def _attach(self, connection: Connection, conversation_id: str) -> None:
@@ -239,9 +250,16 @@ class Hub:
             logger.warning("publish failed; delivering locally only")
             self._on_message(msg.conversation_id, text)
 
-    async def publish_conversation(self, user_ids: Iterable[str], view: Conversation) -> None:
-        """Tell these users' sockets about a conversation they now belong to."""
-        event = {"kind": "conversation", "frame": frames.conversation(view), "id": view.id}
+    async def publish_conversation(
+        self, user_ids: Iterable[str], view: Conversation, *, added_by: User | None = None
+    ) -> None:
+        """Tell these users' sockets about a conversation they now belong to (`added_by`
+        someone else, or not)."""
+        event = {
+            "kind": "conversation",
+            "frame": frames.conversation(view, added_by),
+            "id": view.id,
+        }
         text = json.dumps(event, separators=(",", ":"))
         for user_id in user_ids:
             await self._publish_user_text(user_id, text, kind="conversation")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
 
 from backend_services.core.errors import ValidationFailed
 from backend_services.core.schemas import (
@@ -18,18 +18,39 @@ from backend_services.core.schemas import (
     ReadRequest,
     SendMessageRequest,
 )
+from backend_services.core.store.conversations import decode_page_key, encode_page_key
 from backend_services.message_service.deps import CurrentSession, Services
 
 router = APIRouter()
 
 ConversationId = Annotated[str, Path(min_length=1, max_length=128)]
 SeqParam = Query(ge=0, le=2**53)
+# Conversations per page of GET /conversations.
+DEFAULT_PAGE = 100
+MAX_PAGE = 200
 
 
 @router.get("/conversations", tags=["conversations"])
-async def list_conversations(services: Services, session: CurrentSession) -> list[Conversation]:
-    """Your conversations, newest activity first."""
-    return await services.store.conversations.list_for(session.user.id)
+async def list_conversations(
+    services: Services,
+    session: CurrentSession,
+    request: Request,
+    response: Response,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
+    cursor: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+) -> list[Conversation]:
+    """Your conversations, newest activity first, `limit` at a time. When more follow, the
+    `Link` header's `rel="next"` URL (and `X-Next-Cursor`, its `cursor`) gets the next page."""
+    after = None if cursor is None else decode_page_key(cursor)
+    page, last = await services.store.conversations.list_page(
+        session.user.id, limit=limit, after=after
+    )
+    if last is not None:
+        following = encode_page_key(last)
+        url = request.url.include_query_params(cursor=following, limit=limit)
+        response.headers["Link"] = f'<{url}>; rel="next"'
+        response.headers["X-Next-Cursor"] = following
+    return page
 
 
 @router.get("/conversations/{conversation_id}", tags=["conversations"])
@@ -58,14 +79,10 @@ async def open_direct(
 async def create_group(
     body: CreateGroupRequest, services: Services, session: CurrentSession
 ) -> Conversation:
-    conversations = services.store.conversations
-    doc = await conversations.create_group(
-        session.user.id, body.name, body.member_ids, is_public=body.is_public
-    )
-    # A new group looks the same to every member: nothing read, nothing unread.
-    view = await conversations.view(doc, session.user.id)
-    await services.hub.publish_conversation(doc["members"], view)
-    return view
+    """A new group with you and `member_ids` in it. Adding people counts against your hourly
+    allowance (429 `rate_limited`); someone in too many groups already cannot be added (409)."""
+    doc = await services.create_group(session, body.name, body.member_ids, is_public=body.is_public)
+    return await services.store.conversations.view(doc, session.user.id)
 
 
 @router.get("/groups", tags=["conversations"])
@@ -83,12 +100,8 @@ async def search_groups(
 async def join_group(
     conversation_id: ConversationId, services: Services, session: CurrentSession
 ) -> Conversation:
-    conversations = services.store.conversations
-    doc, added = await conversations.join(conversation_id, session.user.id)
-    view = await conversations.view(doc, session.user.id)
-    if added:
-        await services.hub.publish_conversation([session.user.id], view)
-    return view
+    doc = await services.join(session, conversation_id)
+    return await services.store.conversations.view(doc, session.user.id)
 
 
 @router.post("/conversations/{conversation_id}/leave", status_code=204, tags=["conversations"])
@@ -106,14 +119,9 @@ async def add_member(
     services: Services,
     session: CurrentSession,
 ) -> Conversation:
-    """Add someone to a group you belong to."""
-    conversations = services.store.conversations
-    doc, added = await conversations.add_member(conversation_id, session.user.id, body.user_id)
-    if added:
-        await services.hub.publish_conversation(
-            [body.user_id], await conversations.view(doc, body.user_id)
-        )
-    return await conversations.view(doc, session.user.id)
+    """Add someone to a group you belong to (within your hourly allowance of adds)."""
+    doc = await services.add_member(session, conversation_id, body.user_id)
+    return await services.store.conversations.view(doc, session.user.id)
 
 
 @router.get("/conversations/{conversation_id}/messages", tags=["messages"])

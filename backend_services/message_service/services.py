@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from datetime import timedelta
 
 from backend_services.core.config import MessageSettings
-from backend_services.core.errors import RateLimited
+from backend_services.core.errors import Conflict, RateLimited
 from backend_services.core.ratelimit import RateLimiter
 from backend_services.core.schemas import Message
 from backend_services.core.sessions import Session, SessionVerifier
 from backend_services.core.store import Store
+from backend_services.core.store.database import Document, stored_now
 from backend_services.message_service.connection import Connection
 from backend_services.message_service.hub import Hub
 from backend_services.message_service.reads import ReadBatcher
+
+ADDS_WINDOW = timedelta(hours=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +67,73 @@ class MessageServices:
             self.reads.add(session.user.id, conversation_id, msg.seq, None, echo=False)
         await self.hub.publish_message(msg)
         return msg, created
+
+    # --- groups ------------------------------------------------------------------------------
+
+    async def create_group(
+        self, session: Session, name: str, member_ids: list[str], *, is_public: bool
+    ) -> Document:
+        """A new group of the caller and `member_ids`, within the caller's allowance of adds
+        and everyone's limit of groups; each added member is told who added them."""
+        me = session.user.id
+        others = [m for m in dict.fromkeys(member_ids) if m != me]
+        await self._admit(session, others, joining=[me, *others])
+        doc = await self.store.conversations.create_group(me, name, others, is_public=is_public)
+        conversations = self.store.conversations
+        view = await conversations.view(doc, me)
+        await self.hub.publish_conversation([me], view)
+        await self.hub.publish_conversation(others, view, added_by=session.user)
+        return doc
+
+    async def add_member(self, session: Session, conversation_id: str, user_id: str) -> Document:
+        conversations = self.store.conversations
+        # Membership first: an outsider learns nothing, and spends none of their allowance.
+        doc = await conversations.get_for_member(conversation_id, session.user.id)
+        if user_id not in doc["members"]:
+            await self._admit(session, [user_id], joining=[user_id])
+        doc, added = await conversations.add_member(conversation_id, session.user.id, user_id)
+        if added:
+            await self.hub.publish_conversation(
+                [user_id], await conversations.view(doc, user_id), added_by=session.user
+            )
+        return doc
+
+    async def join(self, session: Session, conversation_id: str) -> Document:
+        conversations = self.store.conversations
+        me = session.user.id
+        members = await conversations.members_of([conversation_id])
+        if me not in members.get(conversation_id, ()):
+            await self._admit(session, [], joining=[me])
+        doc, added = await conversations.join(conversation_id, me)
+        if added:
+            await self.hub.publish_conversation([me], await conversations.view(doc, me))
+        return doc
+
+    async def _admit(self, session: Session, added: list[str], *, joining: list[str]) -> None:
+        """Refuse unless the caller may add `added` now and everyone `joining` has room for
+        one more group. Nothing is counted against the caller when someone has no room."""
+        cap = self.settings.max_groups_per_user
+        counts = await self.store.conversations.group_counts(joining, cap=cap)
+        full = [user_id for user_id, count in counts.items() if count >= cap]
+        if full:
+            if full == [session.user.id]:
+                raise Conflict(f"You are in {cap} groups, the most there can be; leave one first.")
+            raise Conflict(f"Someone you are adding is in {cap} groups, the most there can be.")
+        if not added:
+            return
+        limit = self.settings.adds_per_hour
+        wait = await self.store.quotas.take(
+            f"adds:{session.user.id}",
+            len(added),
+            limit=limit,
+            window=ADDS_WINDOW,
+            now=stored_now(),
+        )
+        if wait is not None:
+            raise RateLimited(
+                f"You can add at most {limit} people to groups an hour; try again later.",
+                retry_after=wait,
+            )
 
     async def mark_read(
         self, session: Session, conversation_id: str, seq: int, *, origin: str | None

@@ -8,6 +8,10 @@ Reflex-free, so every rule here is unit-tested without a browser; the Reflex sta
   first seen). A (re)connect resumes from these cursors and from nothing else, so whatever the
   tab shows was either received by it or is received again: a conversation list fetched later
   never moves a cursor past messages the tab has not got.
+- **Epochs.** A cursor counts in one history of its conversation, named by the epoch the
+  conversation had when the tab started counting; it goes with the cursor on every resume. A
+  `reset` (the stored history was replaced, e.g. restored from a backup) starts that
+  conversation over from 0 in the new epoch: what the tab held of it goes, unsent messages stay.
 - **Read means seen.** A conversation is read only while the tab is seen (visible, focused, the
   newest messages on screen) or when the person opens it. Otherwise a message counts as unread,
   marks where the "New messages" divider goes and pops up, as in any other conversation.
@@ -28,7 +32,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from backend_services.core.schemas import Conversation, Message
+from backend_services.core.schemas import LEGACY_EPOCH, Conversation, Message
 from letschat_app.model.sidebar import SidebarPlaces
 from letschat_app.model.timeline import Timeline
 from letschat_app.state.models import ChatItem, MessageItem, chat_item, message_item, preview
@@ -77,6 +81,8 @@ class ChatModel:
         self.display_name = display_name
         self.chats: dict[str, ChatItem] = {}
         self.cursors: dict[str, int] = {}
+        # The epoch each cursor counts in (set with the cursor, changed only by `reset`).
+        self.epochs: dict[str, str] = {}
         self.timelines: dict[str, Timeline] = {}
         self.pending: dict[str, Pending] = {}
         self.muted: set[str] = set()
@@ -108,13 +114,14 @@ class ChatModel:
     def load(self, conversations: Iterable[Conversation], now: float) -> None:
         """Take the conversation list from the store. Cursors already held stay as they are:
         what the tab missed comes again through the stream."""
-        fresh = {c.id: self._item(c) for c in conversations}
+        listed = list(conversations)
+        fresh = {c.id: self._item(c) for c in listed}
         for gone in set(self.chats) - set(fresh):
             self._forget(gone)
             self.places.remove(gone)
-        for conversation_id, item in fresh.items():
-            self.cursors.setdefault(conversation_id, item.last_seq)
-            self.places.changed(conversation_id)
+        for conversation in listed:
+            self._count_from(conversation, fresh[conversation.id].last_seq)
+            self.places.changed(conversation.id)
         self.chats = fresh
         active = self.chats.get(self.active_id)
         if active is not None and self.seen:
@@ -134,9 +141,26 @@ class ChatModel:
                 preview=known.preview,
                 last_activity=known.last_activity,
             )
-        self.cursors.setdefault(conversation.id, item.last_seq)
+        self._count_from(conversation, item.last_seq)
         self.chats[conversation.id] = item
         self.places.changed(conversation.id)
+
+    def _count_from(self, conversation: Conversation, seq: int) -> None:
+        """A conversation first seen: its cursor starts at `seq`, in the epoch it has now."""
+        if conversation.id not in self.cursors:
+            self.cursors[conversation.id] = seq
+            self.epochs[conversation.id] = conversation.epoch
+
+    def reset(self, conversation_id: str, epoch: str) -> None:
+        """The stored history of a conversation is not the one this tab counted in: forget
+        the messages the tab holds of it and count from 0 in `epoch`. Its messages come again
+        from the start; unsent messages stay and go again after the resume, as always."""
+        self.cursors[conversation_id] = 0
+        self.epochs[conversation_id] = epoch
+        timeline = self.timelines.get(conversation_id)
+        if timeline is not None:
+            timeline.reset()  # Unsent messages stay in it.
+        self.places.changed(conversation_id)
 
     def left(self, conversation_id: str) -> None:
         self._forget(conversation_id)
@@ -163,14 +187,21 @@ class ChatModel:
     def active(self) -> ChatItem:
         return self.chats.get(self.active_id, ChatItem())
 
-    def resume_cursors(self) -> dict[str, int]:
-        return {cid: self.cursors.get(cid, chat.last_seq) for cid, chat in self.chats.items()}
+    def resume_cursors(self) -> dict[str, dict[str, int | str]]:
+        return {
+            cid: {
+                "seq": self.cursors.get(cid, chat.last_seq),
+                "epoch": self.epochs.get(cid, LEGACY_EPOCH),
+            }
+            for cid, chat in self.chats.items()
+        }
 
     def _item(self, conversation: Conversation) -> ChatItem:
         return chat_item(conversation, self.user_id, conversation.id in self.muted)
 
     def _forget(self, conversation_id: str) -> None:
         self.cursors.pop(conversation_id, None)
+        self.epochs.pop(conversation_id, None)
         self.timelines.pop(conversation_id, None)
         self._reads.pop(conversation_id, None)
         self._drop_toast(conversation_id)

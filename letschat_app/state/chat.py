@@ -34,6 +34,11 @@ TICK_WANTED: set[str] = set()
 PAGE_SIZE = 50
 
 
+def added_notice_id(conversation_id: str) -> str:
+    """The toast that tells someone who added them to a group (one per group)."""
+    return f"added-{conversation_id}"
+
+
 def outbox(client_token: str) -> asyncio.Queue[dict[str, Any]]:
     return OUTBOXES.setdefault(client_token, asyncio.Queue(maxsize=1000))
 
@@ -111,6 +116,8 @@ class ChatState(SessionState):
         return [
             *self._publish(),
             rx.call_script("window.letschat && window.letschat.scrollToFirstUnread()"),
+            # Opened: the notice that someone added you to it has done its work.
+            rx.toast.dismiss(added_notice_id(conversation_id)),
         ]
 
     @rx.event
@@ -154,6 +161,16 @@ class ChatState(SessionState):
         # this event's state delta is built and sent.
         await asyncio.sleep(0)
         self._publish()
+
+    @rx.event
+    async def leave_group(self, conversation_id: str):
+        """Leave a group from outside it (the notice that someone added you)."""
+        try:
+            await self._call(api_client.leave, conversation_id)
+        except api_client.ApiError as exc:
+            return self._api_failed(exc)
+        self._left(conversation_id)
+        return rx.toast.dismiss(added_notice_id(conversation_id))
 
     @rx.event
     def retry(self, client_msg_id: str):

@@ -17,9 +17,10 @@ import reflex as rx
 from reflex_components_sonner.toast import ToastAction
 from websockets.exceptions import WebSocketException
 
+from backend_services.core.schemas import Conversation
 from letschat_app import api_client, tokens
 from letschat_app.model.chat import ChatModel, Popup
-from letschat_app.state.chat import OUTBOXES, TICK_WANTED, ChatState, outbox
+from letschat_app.state.chat import OUTBOXES, TICK_WANTED, ChatState, added_notice_id, outbox
 from letschat_app.state.models import ChatItem
 from letschat_app.state.session import SESSION_ENDED, notice_for
 
@@ -229,8 +230,10 @@ class LiveState(ChatState):
         self, model: ChatModel, batch: list[dict[str, Any]], now: float
     ) -> tuple[list[Any], bool, bool]:
         """Apply a batch of frames; return popups to show, whether `resumed` came, and whether
-        a message arrived for a conversation the sidebar does not know yet."""
+        the conversation list must be fetched again (a message arrived for a conversation the
+        sidebar does not know yet, or a conversation started over in a new history)."""
         news: dict[str, Popup] = {}
+        notices: list[Any] = []
         resumed = unknown = False
         for frame in batch:
             kind = frame.get("type")
@@ -241,13 +244,21 @@ class LiveState(ChatState):
                 if popup is not None:
                     news[message.conversation_id] = popup
             elif kind == "conversation":
-                model.upsert(api_client.parse_conversation(frame["conversation"]))
+                conversation = api_client.parse_conversation(frame["conversation"])
+                model.upsert(conversation)
+                adder = frame.get("added_by")
+                if isinstance(adder, dict) and conversation.kind == "group":
+                    notices.append(_added_notice(conversation, adder))
             elif kind == "read":
                 model.read_elsewhere(frame["conversation_id"], int(frame["seq"]))
             elif kind == "left":
                 model.left(frame["conversation_id"])
+                notices.append(rx.toast.dismiss(added_notice_id(frame["conversation_id"])))
             elif kind == "limited":
                 model.limited(frame["conversation_id"])
+            elif kind == "reset":
+                model.reset(frame["conversation_id"], str(frame["epoch"]))
+                unknown = True  # Its unread count and marker count in the new history.
             elif kind == "error" and frame.get("client_msg_id"):
                 if model.send_failed(frame["client_msg_id"]):
                     self.error = str(frame.get("message", ""))
@@ -255,7 +266,7 @@ class LiveState(ChatState):
                 resumed = True
         # A popup whose conversation was read later in the same batch is not news any more.
         popups = [p for cid, p in news.items() if model.chats.get(cid, ChatItem()).unread]
-        return [self._popup(model, p) for p in popups], resumed, unknown
+        return [*notices, *(self._popup(model, p) for p in popups)], resumed, unknown
 
     def _popup(self, model: ChatModel, popup: Popup) -> Any:
         """The toast and, if opted in, the browser notification for `popup` (None: nothing
@@ -282,6 +293,21 @@ class LiveState(ChatState):
             action=ToastAction(label="Open", on_click=ChatState.open_chat(message.conversation_id)),
         )
         return toast if notify is None else [toast, notify]
+
+
+def _added_notice(conversation: Conversation, adder: dict[str, Any]) -> Any:
+    """ "Ada added you to #design", with Leave at hand: nobody stays in a group they were put
+    in without knowing it. It stays until dismissed, and goes when the group is left."""
+    name = str(adder.get("display_name") or adder.get("username") or "Someone")
+    return rx.toast.info(
+        f"{name} added you to #{conversation.name}",
+        description="Leave if it is not for you.",
+        id=added_notice_id(conversation.id),
+        duration=60_000,
+        close_button=True,
+        action=ToastAction(label="Leave", on_click=ChatState.leave_group(conversation.id)),
+        cancel=ToastAction(label="Open", on_click=ChatState.open_chat(conversation.id)),
+    )
 
 
 async def _write(socket: api_client.LiveSocket, queue: asyncio.Queue[dict[str, Any]]) -> None:

@@ -271,6 +271,44 @@ async def test_after_a_backend_restart_the_app_reconnects_and_shows_what_was_mis
     await expect(bob.page.locator(".message .msg-body")).to_have_count(4)
 
 
+async def test_someone_added_to_a_group_is_told_by_whom_and_can_leave_at_once(
+    people: People, app: App
+) -> None:
+    alice, bob = [await people.sign_up(n) for n in ("alice", "bob")]
+    page = alice.page
+    await page.get_by_role("button", name="New group").click()
+    await page.get_by_placeholder("Group name").fill("Crypto deals")
+    await page.get_by_placeholder("Add people by username").fill(bob.username)
+    await (
+        page.locator(".person-row")
+        .filter(has_text=bob.username)
+        .get_by_role("button", name="Add")
+        .click()
+    )
+    await page.get_by_role("button", name="Create group").click()
+    await expect(page.locator("#chat-title")).to_have_text("Crypto deals")
+    # The creator is not told she added herself.
+    await expect(page.locator("[data-sonner-toast]").filter(has_text="added you")).to_have_count(0)
+
+    notice = bob.page.locator("[data-sonner-toast]").filter(
+        has_text="Alice added you to #Crypto deals"
+    )
+    await expect(notice).to_have_count(1)
+    await expect(chat_row(bob.page, "Crypto deals")).to_be_visible()
+    await bob.shot("added-to-group-notice")
+    await notice.get_by_role("button", name="Leave").click()
+
+    await expect(chat_row(bob.page, "Crypto deals")).to_have_count(0)
+    await expect(notice).to_have_count(0)
+    bob_device = Device(app, bob)
+    async with httpx.AsyncClient() as http:
+        response = await http.get(
+            f"{app.stack.messages[0].url}/conversations",
+            headers={"Authorization": f"Bearer {await bob_device.token()}"},
+        )
+    assert response.json() == []
+
+
 async def _conversation_id(app: App, token: str) -> str:
     return str((await only_conversation(app, token))["id"])
 

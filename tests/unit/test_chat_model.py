@@ -30,7 +30,9 @@ def message(seq: int, sender: str = OTHER, cid: str = CID, cmid: str = "") -> Me
     )
 
 
-def conversation(cid: str = CID, last_seq: int = 0, read: int = 0) -> Conversation:
+def conversation(
+    cid: str = CID, last_seq: int = 0, read: int = 0, epoch: str = "e1"
+) -> Conversation:
     members = [User(id=ME, username="me", display_name="Me")]
     return Conversation(
         id=cid,
@@ -43,7 +45,12 @@ def conversation(cid: str = CID, last_seq: int = 0, read: int = 0) -> Conversati
         last_read_seq=read,
         unread=last_seq - read,
         last_message=message(last_seq, cid=cid) if last_seq else None,
+        epoch=epoch,
     )
+
+
+def cursor(seq: int, epoch: str = "e1") -> dict[str, int | str]:
+    return {"seq": seq, "epoch": epoch}
 
 
 def model_with(*conversations: Conversation) -> ChatModel:
@@ -61,16 +68,41 @@ def test_a_later_conversation_list_never_moves_a_cursor_past_what_the_tab_receiv
     model.receive(message(6), 1.0)
     # Meanwhile the socket dropped and 7..9 were stored; the list (a reload) says 9.
     model.load([conversation(last_seq=9)], 2.0)
-    assert model.resume_cursors() == {CID: 6}
+    assert model.resume_cursors() == {CID: cursor(6)}
     for seq in (7, 8, 9):  # The resume replays them: shown once, not counted twice.
         model.receive(message(seq), 3.0)
-    assert model.resume_cursors() == {CID: 9}
+    assert model.resume_cursors() == {CID: cursor(9)}
     assert model.chats[CID].unread == 9
 
 
 def test_a_conversation_first_seen_in_the_list_resumes_from_the_list() -> None:
     model = model_with(conversation(last_seq=40, read=40))
-    assert model.resume_cursors() == {CID: 40}
+    assert model.resume_cursors() == {CID: cursor(40)}
+
+
+def test_a_cursor_keeps_the_epoch_it_counts_in_until_a_reset_starts_it_over() -> None:
+    model = model_with(conversation(last_seq=20, read=20))
+    model.open(CID, 0.0)
+    model.add_page(CID, [message(seq) for seq in range(11, 21)], has_older=True)
+    model.set_seen(True, 0.0)
+    model.send("still unsent", 1.0)
+    model.take_outbox()
+    # A later list in a new epoch (restored meanwhile) does not move what the cursor counts in:
+    # the next resume still says which history the tab holds.
+    model.load([conversation(last_seq=23, read=10, epoch="e2")], 2.0)
+    assert model.resume_cursors() == {CID: cursor(20)}
+
+    model.reset(CID, "e2")
+    assert model.resume_cursors() == {CID: cursor(0, "e2")}
+    timeline = model.timeline(CID)
+    assert timeline.messages() == []
+    assert [p.body for p in timeline.pending] == ["still unsent"]
+    for seq in range(1, 24):  # The conversation from its start, in the new history.
+        model.receive(message(seq), 3.0)
+    assert [m.seq for m in timeline.messages()][-3:] == [21, 22, 23]
+    assert model.resume_cursors() == {CID: cursor(23, "e2")}
+    model.resend_all(4.0)  # And the unsent message goes again.
+    assert [f["body"] for f in model.take_outbox() if f["type"] == "send"] == ["still unsent"]
 
 
 def test_the_open_conversation_shows_every_message_once_in_order_whatever_the_replays() -> None:

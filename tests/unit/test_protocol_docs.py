@@ -71,10 +71,12 @@ CONVERSATION = Conversation(
     unread=3,
     last_read_seq=39,
     created_at=datetime(2025, 1, 1, tzinfo=UTC),
+    epoch="5d2c8e1f0a9b7c34",
 )
 # A sample argument for each parameter type of the functions in frames.py.
 SAMPLES: dict[Any, Any] = {
     User: USER,
+    User | None: USER,
     Message: MESSAGE,
     Conversation: CONVERSATION,
     AppError: RateLimited(retry_after=2),

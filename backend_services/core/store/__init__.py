@@ -10,6 +10,7 @@ from backend_services.core.store.conversations import ConversationStore, direct_
 from backend_services.core.store.database import DEFAULT_TIMEOUT_MS, Database
 from backend_services.core.store.messages import Batch, MessageStore
 from backend_services.core.store.migrations import upgrade
+from backend_services.core.store.quotas import Quotas
 from backend_services.core.store.reads import ReadMarkers
 from backend_services.core.store.sessions import EndReason, SessionRecord, SessionStore
 from backend_services.core.store.state import ConversationStates
@@ -24,6 +25,7 @@ __all__ = [
     "EndReason",
     "LoginThrottle",
     "MessageStore",
+    "Quotas",
     "ReadMarkers",
     "SessionRecord",
     "SessionStore",
@@ -48,6 +50,7 @@ class Store:
         self.conversations = ConversationStore(database, self.users, self.states, self.reads)
         self.messages = MessageStore(database, self.states, self.reads, hole_grace=hole_grace)
         self.sessions = SessionStore(database)
+        self.quotas = Quotas(database)
 
     @classmethod
     def connect(

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import re
 import uuid
-from collections.abc import Iterable
-from datetime import datetime
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import ReturnDocument
@@ -23,7 +25,7 @@ from backend_services.core.store.database import Database, Document, find_by_ids
 from backend_services.core.store.membership import require_member
 from backend_services.core.store.messages import to_message
 from backend_services.core.store.reads import ReadMarkers
-from backend_services.core.store.state import ConversationStates
+from backend_services.core.store.state import ConversationStates, epoch_of
 from backend_services.core.store.users import UserStore
 
 # Unread counts stop here; the UI shows "99+" long before.
@@ -171,6 +173,43 @@ class ConversationStore:
         cursor = self._conversations.find({"members": user_id}, {"_id": 1})
         return [doc["_id"] async for doc in cursor]
 
+    async def stale_cursors(self, cursors: Mapping[str, tuple[int, str | None]]) -> dict[str, str]:
+        """Of `cursors` (conversation id -> seq and, if the client knows it, epoch), the ones
+        that point into another history than the stored one, each with the epoch to start
+        again in.
+
+        A cursor is stale when its epoch is not the conversation's, or when it runs past
+        everything stored: the history went back (a restore) without anyone renewing its
+        epoch, so it is renewed here, and every other cursor into the lost history is then
+        known as stale too, however far new messages have gone meanwhile.
+        """
+        checked = [cid for cid, (seq, epoch) in cursors.items() if seq > 0 or epoch is not None]
+        if not checked:
+            return {}
+        states = await self._states.get_many(checked)
+        stale: dict[str, str] = {}
+        for conversation_id in checked:
+            state = states.get(conversation_id)
+            if state is None:
+                continue
+            seq, epoch = cursors[conversation_id]
+            current = epoch_of(state)
+            if epoch is not None and epoch != current:
+                stale[conversation_id] = current
+                continue
+            stored = max(int(state.get("last_seq", 0)), int(state["last_message_seq"]))
+            # A message written at a hinted seq is in the store before its counter moves:
+            # only a seq the store does not hold at all is past the history.
+            if seq > stored and not await self._holds(conversation_id, seq):
+                stale[conversation_id] = await self._states.renew_epoch(conversation_id, current)
+        return stale
+
+    async def _holds(self, conversation_id: str, seq: int) -> bool:
+        found = await self._messages.find_one(
+            {"conversation_id": conversation_id, "seq": seq}, {"_id": 1}
+        )
+        return found is not None
+
     async def members_of(self, conversation_ids: Iterable[str]) -> dict[str, set[str]]:
         """The member ids of each of these conversations that exists."""
         docs = await find_by_ids(self._conversations, conversation_ids, {"members": 1})
@@ -181,11 +220,36 @@ class ConversationStore:
         states = await self._states.get_many(conversation_ids)
         return {cid: int(state["last_message_seq"]) for cid, state in states.items()}
 
-    async def list_for(self, user_id: str) -> list[Conversation]:
-        """The user's conversations as they see them, most recent activity first."""
-        docs = [doc async for doc in self._conversations.find({"members": user_id})]
-        views = await self.views(docs, user_id)
-        return sorted(views, key=_last_activity, reverse=True)
+    async def list_page(
+        self, user_id: str, *, limit: int, after: PageKey | None = None
+    ) -> tuple[list[Conversation], PageKey | None]:
+        """A page of the user's conversations, most recent activity first: the `limit` after
+        `after` (a key a previous page ended with), and the key this page ends with if more
+        follow. Only the page's conversations are read whole and viewed."""
+        ids = await self.ids_for(user_id)
+        active = await self._states.activity(ids)
+        keys = sorted(((active.get(cid, _NEVER), cid) for cid in ids), reverse=True)
+        if after is not None:
+            keys = [key for key in keys if key < after]
+        page, more = keys[:limit], len(keys) > limit
+        docs = {
+            doc["_id"]: doc for doc in await find_by_ids(self._conversations, [k[1] for k in page])
+        }
+        views = await self.views([docs[cid] for _, cid in page if cid in docs], user_id)
+        return views, page[-1] if more and page else None
+
+    async def group_counts(self, user_ids: Iterable[str], *, cap: int) -> dict[str, int]:
+        """How many groups each user belongs to, counted no further than `cap`."""
+        unique = list(dict.fromkeys(user_ids))
+        counts = await asyncio.gather(
+            *(
+                self._conversations.count_documents(
+                    {"members": user_id, "kind": "group"}, limit=cap
+                )
+                for user_id in unique
+            )
+        )
+        return dict(zip(unique, counts, strict=True))
 
     async def search_public(self, prefix: str, *, limit: int) -> list[GroupSummary]:
         """Public groups whose name starts with `prefix`, most recent activity first."""
@@ -277,11 +341,32 @@ class ConversationStore:
             unread=unread,
             last_read_seq=last_read,
             created_at=doc["created_at"],
+            epoch=epoch_of(state),
         )
 
 
-def _last_activity(view: Conversation) -> datetime:
-    return view.created_at if view.last_message is None else view.last_message.created_at
+PageKey = tuple[datetime, str]
+# Where a conversation with no state at all (a crash between its two writes) sorts: last.
+_NEVER = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def encode_page_key(key: PageKey) -> str:
+    """An opaque cursor for `key` (what `list_page` returned), for a client to send back."""
+    raw = json.dumps([key[0].isoformat(), key[1]], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_page_key(cursor: str) -> PageKey:
+    """The key of a cursor from `encode_page_key`; ValidationFailed for anything else."""
+    try:
+        raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        moment, conversation_id = raw
+        key = (datetime.fromisoformat(moment), str(conversation_id))
+    except (ValueError, TypeError, UnicodeDecodeError):
+        raise ValidationFailed("cursor: not a cursor this list gave.") from None
+    if key[0].tzinfo is None:
+        raise ValidationFailed("cursor: not a cursor this list gave.")
+    return key
 
 
 def _new_conversation(

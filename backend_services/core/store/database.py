@@ -112,6 +112,9 @@ INDEXES: dict[str, list[IndexModel]] = {
     "login_failures": [
         IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="expiry"),
     ],
+    "quotas": [
+        IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="expiry"),
+    ],
 }
 
 

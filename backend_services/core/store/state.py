@@ -9,9 +9,11 @@ to a 1,000-member group cost what sending to a pair costs.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable
 from datetime import datetime
 
+from backend_services.core.schemas import LEGACY_EPOCH
 from backend_services.core.store.database import (
     Database,
     Document,
@@ -21,11 +23,22 @@ from backend_services.core.store.database import (
 )
 
 
+def new_epoch() -> str:
+    return secrets.token_hex(8)
+
+
+def epoch_of(state: Document | None) -> str:
+    return LEGACY_EPOCH if state is None else str(state.get("epoch") or LEGACY_EPOCH)
+
+
 class ConversationStates:
-    """`{_id: conversation id, last_seq, last_message_seq, last_message, last_activity_at}`.
+    """`{_id: conversation id, epoch, last_seq, last_message_seq, last_message,
+    last_activity_at}`.
 
     `last_seq` is the allocation counter; `last_message_seq` the newest message written, which
-    can trail the counter while a writer is mid-write.
+    can trail the counter while a writer is mid-write. `epoch` names the history the seqs count
+    in; it changes when that history is replaced (a restore), so that cursors into the old one
+    are known for what they are.
     """
 
     def __init__(self, database: Database) -> None:
@@ -73,6 +86,28 @@ class ConversationStates:
     async def get_many(self, conversation_ids: Iterable[str]) -> dict[str, Document]:
         return {doc["_id"]: doc for doc in await find_by_ids(self._states, conversation_ids)}
 
+    async def renew_epoch(self, conversation_id: str, replaced: str) -> str:
+        """Start a new epoch for the conversation unless someone did since it was `replaced`;
+        return the epoch it has now."""
+        current: Document = {"_id": conversation_id}
+        if replaced == LEGACY_EPOCH:
+            current["epoch"] = {"$in": [None, LEGACY_EPOCH]}
+        else:
+            current["epoch"] = replaced
+        await self._states.update_one(current, {"$set": {"epoch": new_epoch()}})
+        return epoch_of(await self._states.find_one({"_id": conversation_id}, {"epoch": 1}))
+
+    async def renew_all_epochs(self) -> int:
+        """A new epoch for every conversation: after the database was restored from a backup,
+        every client's cursors may point into a history that is gone."""
+        result = await self._states.update_many({}, {"$set": {"epoch": new_epoch()}})
+        return result.modified_count
+
+    async def activity(self, conversation_ids: Iterable[str]) -> dict[str, datetime]:
+        """When each of the conversations was last active (its newest message, or creation)."""
+        states = await find_by_ids(self._states, conversation_ids, {"last_activity_at": 1})
+        return {state["_id"]: state["last_activity_at"] for state in states}
+
     async def most_active(self, conversation_ids: Iterable[str], *, limit: int) -> list[str]:
         """Up to `limit` of the ids, most recent activity first."""
         states = await find_by_ids(self._states, conversation_ids, {"last_activity_at": 1})
@@ -82,4 +117,9 @@ class ConversationStates:
 
 def _no_messages_since(moment: datetime) -> Document:
     """The state fields of a conversation with no message yet, last active at `moment`."""
-    return {"last_message_seq": 0, "last_message": None, "last_activity_at": moment}
+    return {
+        "epoch": new_epoch(),
+        "last_message_seq": 0,
+        "last_message": None,
+        "last_activity_at": moment,
+    }
