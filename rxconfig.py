@@ -6,7 +6,7 @@ import os
 
 import reflex as rx
 
-from letschat_app import serving
+from letschat_app import csp, serving
 
 serving.install()
 
@@ -35,7 +35,11 @@ config = rx.Config(
     # client address: without it every browser would share the load balancer's.
     trusted_proxy_hops=int(os.environ.get("LETSCHAT_TRUSTED_PROXY_HOPS", "0")),
     show_built_with_reflex=False,
-    plugins=[rx.plugins.RadixThemesPlugin(theme=rx.theme(accent_color="indigo", radius="large"))],
+    plugins=[
+        rx.plugins.RadixThemesPlugin(theme=rx.theme(accent_color="indigo", radius="large")),
+        # The page policy on the Vite dev server's responses (the backend's are csp.py's too).
+        csp.DevServerPolicy(),
+    ],
     disable_plugins=[rx.plugins.SitemapPlugin],
     cors_allowed_origins=[
         origin.strip()

@@ -2,6 +2,7 @@
 
 import reflex as rx
 
+from letschat_app import csp
 from letschat_app.pages.chat import ON_LOAD, chat_page
 from letschat_app.pages.login import LoginState, login_page
 
@@ -12,6 +13,8 @@ app = rx.App(
     ],
     stylesheets=["/letschat.css"],
     toaster=rx.toast.provider(position="top-right", close_button=True),
+    # Content-Security-Policy and nosniff on every response of the backend (csp.py).
+    api_transformer=csp.security_headers,
 )
 app.add_page(chat_page, route="/", title="Let's Chat", on_load=ON_LOAD, image="/favicon.svg")
 app.add_page(
