@@ -124,7 +124,7 @@ class MessageSettings(CommonSettings):
     adds_per_hour: int = Field(default=200, ge=1)
     max_groups_per_user: int = Field(default=500, ge=1)
     # Frames of any type one socket may send: a burst, refilled at a rate. The web app sends a
-    # few a minute; a flood over it is dropped unread (see message_service/websocket.py).
+    # few a minute; a socket over it is read no faster (see message_service/websocket.py).
     frame_burst: int = Field(default=200, ge=10)
     frame_rate_per_second: float = Field(default=50.0, gt=0)
     # How often open sockets are checked for logged-out or expired tokens.

@@ -64,8 +64,11 @@ TOLD_EVERY_SECONDS = 1.0
 
 class FrameBudget:
     """What one socket may send: every frame, of any type (and binary or malformed ones too),
-    takes a token. Frames over the budget are dropped unread; the client is told so at most
-    once a second, so a flood costs this instance next to nothing and other sockets nothing."""
+    takes a token. A socket over its budget is not read until a token is due: uvicorn reads
+    no more from a socket than its app takes, so a flood backs up in the flooder's own TCP
+    buffers instead of costing this instance a frame's work (even to drop it) at the rate the
+    client can write. Nothing is dropped; the client is told `rate_limited` at most once a
+    second while it waits."""
 
     def __init__(self, burst: int, rate_per_second: float, connection: Connection) -> None:
         now = time.monotonic()
@@ -73,16 +76,14 @@ class FrameBudget:
         self._connection = connection
         self._told_at = now - TOLD_EVERY_SECONDS
 
-    def admit(self) -> bool:
-        now = time.monotonic()
-        wait = self._bucket.try_take(now)
-        if not wait:
-            return True
-        if now - self._told_at >= TOLD_EVERY_SECONDS:
-            self._told_at = now
-            error = RateLimited("Too many frames; slow down.", retry_after=math.ceil(wait))
-            self._connection.push(frames.error(error))
-        return False
+    async def take(self) -> None:
+        """A token for the next frame, once there is one."""
+        while wait := self._bucket.try_take(now := time.monotonic()):
+            if now - self._told_at >= TOLD_EVERY_SECONDS:
+                self._told_at = now
+                error = RateLimited("Too many frames; slow down.", retry_after=math.ceil(wait))
+                self._connection.push(frames.error(error))
+            await asyncio.sleep(wait)
 
 
 async def _receive_text(
@@ -92,11 +93,11 @@ async def _receive_text(
     the connection's queue once there is one, so it keeps its place among the replies) and
     skipped."""
     while True:
+        if budget is not None:
+            await budget.take()
         event = await websocket.receive()
         if event["type"] == "websocket.disconnect":
             raise _ClientGone()
-        if budget is not None and not budget.admit():
-            continue
         text = event.get("text")
         if text is not None:
             return str(text)
