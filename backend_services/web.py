@@ -28,6 +28,7 @@ from backend_services.core.errors import (
     Unauthorized,
 )
 from backend_services.deadlines import BodyDeadline, timed_http
+from backend_services.headers import ResponseHeaders
 
 logger = logging.getLogger("letschat")
 
@@ -283,7 +284,7 @@ def serve(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     config = uvicorn.Config(
-        BodyDeadline(app, settings.request_body_timeout_seconds),
+        BodyDeadline(ResponseHeaders(app), settings.request_body_timeout_seconds),
         host=settings.host,
         port=port,
         log_level=settings.log_level.lower(),

@@ -1,6 +1,6 @@
 """Clients that send slowly are answered 408 and dropped, on every service: one that sends
 nothing, one that trickles a request's headers, one that never finishes a body. A socket that
-completed its handshake is not hurried."""
+completed its handshake is not hurried. And what every answer says about itself."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import asyncio
 import json
 import time
 
+import httpx
 import pytest
 
 from tests.integration.conftest import StackFactory
@@ -113,3 +114,15 @@ async def test_requests_in_time_and_open_sockets_are_left_alone(stack: Stack) ->
         await socket.close()
     finally:
         await api.aclose()
+
+
+async def test_every_answer_says_nosniff_and_json_can_never_run_as_a_page(stack: Stack) -> None:
+    async with httpx.AsyncClient() as http:
+        for url in (stack.auth_url, stack.messages[0].url):
+            for path, page in (("/healthz", False), ("/conversations", False), ("/docs", True)):
+                response = await http.get(f"{url}{path}")
+                assert response.headers["x-content-type-options"] == "nosniff", (url, path)
+                policy = response.headers.get("content-security-policy", "")
+                assert ("default-src 'none'" in policy) is not page, (url, path, policy)
+                if not page:
+                    assert "frame-ancestors 'none'" in policy
