@@ -31,7 +31,9 @@ class ResponseHeaders:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 headers["X-Content-Type-Options"] = "nosniff"
-                if not headers.get("content-type", "").startswith("text/html"):
+                # A 304's headers replace the cached response's: it keeps the policy it had.
+                html = headers.get("content-type", "").startswith("text/html")
+                if message.get("status") != 304 and not html:
                     headers["Content-Security-Policy"] = API_POLICY
             await send(message)
 

@@ -138,11 +138,16 @@ class SecurityHeaders:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                page = headers.get("content-type", "").startswith("text/html")
-                headers["Content-Security-Policy"] = _served_page_policy() if page else API_POLICY
                 headers["X-Content-Type-Options"] = "nosniff"
-                if page:
-                    headers["Referrer-Policy"] = "same-origin"
+                # A 304 has no body and no type: the browser keeps the cached response and
+                # takes the 304's headers over it, so a policy here would replace the page's
+                # (a deny-all one would blank a reloaded page). It keeps the one cached.
+                if message.get("status") != 304:
+                    page = headers.get("content-type", "").startswith("text/html")
+                    policy = _served_page_policy() if page else API_POLICY
+                    headers["Content-Security-Policy"] = policy
+                    if page:
+                        headers["Referrer-Policy"] = "same-origin"
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -70,12 +70,30 @@ def assert_strict_page_policy(policy: str | None, app: App) -> None:
 
 
 def test_every_page_and_backend_response_carries_the_policy(app: App) -> None:
+    revalidated = 0
     with httpx.Client(base_url=app.url, timeout=10) as http:
         for path in ("/login", "/", "/no-such-page"):
             response = http.get(path, follow_redirects=True)
             assert response.headers["content-type"].startswith("text/html"), path
             assert_strict_page_policy(response.headers.get("content-security-policy"), app)
             assert response.headers["x-content-type-options"] == "nosniff"
+            # A reload revalidates: a 304's headers replace the cached page's, so it must not
+            # carry another policy (a deny-all one blanked reloaded pages).
+            validators = {
+                header: response.headers[source]
+                for source, header in (
+                    ("etag", "if-none-match"),
+                    ("last-modified", "if-modified-since"),
+                )
+                if source in response.headers
+            }
+            if validators:
+                again = http.get(str(response.url), headers=validators)
+                if again.status_code == 304:
+                    revalidated += 1
+                    policy = again.headers.get("content-security-policy")
+                    assert policy is None or policy == response.headers["content-security-policy"]
+        assert revalidated  # The pages are cached and revalidated, as a reload does.
         ping = http.get("/ping")
         assert ping.status_code == 200
         assert directives(ping.headers["content-security-policy"])["default-src"] == ["'none'"]

@@ -56,6 +56,23 @@ def stalled_stack(
         yield proxy, stack
 
 
+@pytest.fixture
+def split_stack(
+    mongo_url: str, redis_proxy: tuple[FaultProxy, str], redis_url: str, log_dir: Path
+) -> Iterator[tuple[FaultProxy, Stack]]:
+    """Two instances: the first hears Redis directly, the second through the proxy."""
+    proxy, proxied = redis_proxy
+    with running_stack(
+        mongo_url,
+        redis_url,
+        log_dir,
+        per_instance=[{}, {"LETSCHAT_REDIS_URL": proxied}],
+        LETSCHAT_MEMBERSHIP_RECHECK_SECONDS="0.5",
+        LETSCHAT_REDIS_TIMEOUT_MS=str(int(REDIS_TIMEOUT_S * 1000)),
+    ) as stack:
+        yield proxy, stack
+
+
 async def _ready(http: httpx.AsyncClient, url: str) -> int:
     return (await http.get(f"{url}/readyz", timeout=10)).status_code
 
@@ -156,109 +173,94 @@ async def test_a_send_stored_without_its_reply_is_delivered_once_when_retried(
 
 
 async def test_a_lost_left_event_stops_the_leavers_socket_at_the_next_recheck(
-    mongo_url: str, redis_proxy: tuple[FaultProxy, str], redis_url: str, log_dir: Path
+    split_stack: tuple[FaultProxy, Stack],
 ) -> None:
-    proxy, proxied = redis_proxy
-    # The second instance hears Redis through the proxy; the first directly.
-    with running_stack(
-        mongo_url,
-        redis_url,
-        log_dir,
-        per_instance=[{}, {"LETSCHAT_REDIS_URL": proxied}],
-        LETSCHAT_MEMBERSHIP_RECHECK_SECONDS="0.5",
-    ) as stack:
-        first, second = stack.messages
-        api = Api(stack.auth_url, first.url)
-        try:
-            alice, bob, carol = [await api.register(n) for n in ("alice", "bob", "carol")]
-            group = await api.group(alice, bob, carol)
-            sender = await Socket.open(first.ws_url, alice.token, resume={group: 0})
-            leaver = await Socket.open(second.ws_url, bob.token, resume={group: 0})
-            stayer = await Socket.open(second.ws_url, carol.token, resume={group: 0})
-            await sender.send(send_frame(group, "m1", "before"))
-            for socket in (leaver, stayer):
-                await socket.next("message", timeout=10)
+    proxy, stack = split_stack
+    first, second = stack.messages
+    api = Api(stack.auth_url, first.url)
+    try:
+        alice, bob, carol = [await api.register(n) for n in ("alice", "bob", "carol")]
+        group = await api.group(alice, bob, carol)
+        sender = await Socket.open(first.ws_url, alice.token, resume={group: 0})
+        leaver = await Socket.open(second.ws_url, bob.token, resume={group: 0})
+        stayer = await Socket.open(second.ws_url, carol.token, resume={group: 0})
+        await sender.send(send_frame(group, "m1", "before"))
+        for socket in (leaver, stayer):
+            await socket.next("message", timeout=10)
 
-            # What Redis sends the second instance is lost while bob leaves on the first.
-            proxy.blackhole("down")
-            await api.ok("POST", f"/conversations/{group}/leave", bob)
-            proxy.heal()
+        # What Redis sends the second instance is lost while bob leaves on the first.
+        proxy.blackhole("down")
+        await api.ok("POST", f"/conversations/{group}/leave", bob)
+        proxy.heal()
 
-            left = await leaver.next("left", timeout=15)
-            assert left["conversation_id"] == group
-            await sender.send(send_frame(group, "m2", "after bob left"))
-            await stayer.wait_for(
-                lambda frames: len([f for f in frames if f.get("type") == "message"]) == 2,
-                timeout=15,
-            )
-            # The same instance fans each message out to all its sockets at once: bob's
-            # would have it by now.
-            assert [m["body"] for m in leaver.messages(group)] == ["before"]
-            for socket in (sender, leaver, stayer):
-                await socket.close()
-        finally:
-            await api.aclose()
+        left = await leaver.next("left", timeout=15)
+        assert left["conversation_id"] == group
+        await sender.send(send_frame(group, "m2", "after bob left"))
+        await stayer.wait_for(
+            lambda frames: len([f for f in frames if f.get("type") == "message"]) == 2,
+            timeout=15,
+        )
+        # The same instance fans each message out to all its sockets at once: bob's
+        # would have it by now.
+        assert [m["body"] for m in leaver.messages(group)] == ["before"]
+        for socket in (sender, leaver, stayer):
+            await socket.close()
+    finally:
+        await api.aclose()
 
 
 async def test_a_stalled_redis_costs_a_send_its_timeout_and_nothing_is_lost(
-    mongo_url: str, redis_proxy: tuple[FaultProxy, str], redis_url: str, log_dir: Path
+    split_stack: tuple[FaultProxy, Stack],
 ) -> None:
-    proxy, proxied = redis_proxy
-    with running_stack(
-        mongo_url,
-        redis_url,
-        log_dir,
-        per_instance=[{}, {"LETSCHAT_REDIS_URL": proxied}],
-        LETSCHAT_REDIS_TIMEOUT_MS=str(int(REDIS_TIMEOUT_S * 1000)),
-    ) as stack:
-        healthy, stalled = stack.messages
-        api = Api(stack.auth_url, healthy.url)
-        try:
-            alice, bob = await api.register("alice"), await api.register("bob")
-            dm = await api.direct(alice, bob)
-            on_stalled = await Socket.open(stalled.ws_url, alice.token, resume={dm: 0})
-            on_healthy = await Socket.open(healthy.ws_url, bob.token, resume={dm: 0})
+    proxy, stack = split_stack
+    healthy, stalled = stack.messages
+    api = Api(stack.auth_url, healthy.url)
+    try:
+        alice, bob = await api.register("alice"), await api.register("bob")
+        dm = await api.direct(alice, bob)
+        on_stalled = await Socket.open(stalled.ws_url, alice.token, resume={dm: 0})
+        on_healthy = await Socket.open(healthy.ws_url, bob.token, resume={dm: 0})
 
-            proxy.blackhole()
-            started = time.monotonic()
-            await on_stalled.send(send_frame(dm, "during-1", "sent through a stalled Redis"))
-            await on_stalled.next("ack", client_msg_id="during-1", timeout=15)
-            assert time.monotonic() - started < REDIS_TIMEOUT_S + 2
-            async with httpx.AsyncClient() as http:
-                asked = time.monotonic()
-                assert await _ready(http, stalled.url) == 503
-                assert time.monotonic() - asked < 2.0
-                await on_healthy.send(send_frame(dm, "during-2", "sent while the other stalls"))
-                await on_healthy.next("ack", client_msg_id="during-2", timeout=15)
+        proxy.blackhole()
+        started = time.monotonic()
+        await on_stalled.send(send_frame(dm, "during-1", "sent through a stalled Redis"))
+        await on_stalled.next("ack", client_msg_id="during-1", timeout=15)
+        assert time.monotonic() - started < REDIS_TIMEOUT_S + 2
+        async with httpx.AsyncClient() as http:
+            asked = time.monotonic()
+            assert await _ready(http, stalled.url) == 503
+            assert time.monotonic() - asked < 2.0
+            await on_healthy.send(send_frame(dm, "during-2", "sent while the other stalls"))
+            await on_healthy.next("ack", client_msg_id="during-2", timeout=15)
 
-                proxy.heal()
+            proxy.heal()
 
-                for _ in range(100):  # It comes back by itself...
-                    if await _ready(http, stalled.url) == 200:
-                        break
-                    await asyncio.sleep(0.2)
-                assert await _ready(http, stalled.url) == 200
-            # ...and each side gets what the other sent meanwhile, once, in order.
-            for socket in (on_stalled, on_healthy):
-                await socket.wait_for(
-                    lambda frames: len([f for f in frames if f.get("type") == "message"]) >= 2,
-                    timeout=20,
-                )
-            await on_stalled.send(send_frame(dm, "after", "and after"))
-            for socket in (on_stalled, on_healthy):
-                await socket.wait_for(
-                    lambda frames: any(
-                        f.get("type") == "message" and f["message"]["body"] == "and after"
-                        for f in frames
-                    ),
-                    timeout=15,
-                )
-                assert [m["body"] for m in socket.messages(dm)] == [
-                    "sent through a stalled Redis",
-                    "sent while the other stalls",
-                    "and after",
-                ]
-            await on_stalled.close()
-            await on_healthy.close()
-        finally:
-            await api.aclose()
+            for _ in range(100):  # It comes back by itself...
+                if await _ready(http, stalled.url) == 200:
+                    break
+                await asyncio.sleep(0.2)
+            assert await _ready(http, stalled.url) == 200
+        # ...and each side gets what the other sent meanwhile, once, in order.
+        for socket in (on_stalled, on_healthy):
+            await socket.wait_for(
+                lambda frames: len([f for f in frames if f.get("type") == "message"]) >= 2,
+                timeout=20,
+            )
+        await on_stalled.send(send_frame(dm, "after", "and after"))
+        for socket in (on_stalled, on_healthy):
+            await socket.wait_for(
+                lambda frames: any(
+                    f.get("type") == "message" and f["message"]["body"] == "and after"
+                    for f in frames
+                ),
+                timeout=15,
+            )
+            assert [m["body"] for m in socket.messages(dm)] == [
+                "sent through a stalled Redis",
+                "sent while the other stalls",
+                "and after",
+            ]
+        await on_stalled.close()
+        await on_healthy.close()
+    finally:
+        await api.aclose()
