@@ -172,10 +172,11 @@ class Hub:
         connection.resumed = True
         conversation_ids = await self._store.conversations.ids_for(connection.user_id)
         starting = [cid for cid in conversation_ids if not connection.follows(cid)]
+        new = set(starting)
         claimed = {
             cid: (cursor, None) if isinstance(cursor, int) else (cursor.seq, cursor.epoch)
             for cid, cursor in cursors.items()
-            if cid in set(starting)
+            if cid in new
         }
         stale = await self._store.conversations.stale_cursors(claimed)
         for conversation_id in starting:

@@ -112,6 +112,12 @@ class MessageServices:
     async def _admit(self, session: Session, added: list[str], *, joining: list[str]) -> None:
         """Refuse unless the caller may add `added` now and everyone `joining` has room for
         one more group. Nothing is counted against the caller when someone has no room."""
+        limit = self.settings.adds_per_hour
+        if len(added) > limit:  # Refused whatever the count: no need to ask for anyone's groups.
+            raise RateLimited(
+                f"You can add at most {limit} people to groups an hour.",
+                retry_after=int(ADDS_WINDOW.total_seconds()),
+            )
         cap = self.settings.max_groups_per_user
         counts = await self.store.conversations.group_counts(joining, cap=cap)
         full = [user_id for user_id, count in counts.items() if count >= cap]
@@ -121,7 +127,6 @@ class MessageServices:
             raise Conflict(f"Someone you are adding is in {cap} groups, the most there can be.")
         if not added:
             return
-        limit = self.settings.adds_per_hour
         wait = await self.store.quotas.take(
             f"adds:{session.user.id}",
             len(added),

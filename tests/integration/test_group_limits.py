@@ -46,6 +46,9 @@ async def test_adding_people_is_limited_per_adder_across_instances(apis: list[Ap
     alice = await first.register("alice")
     people = [await first.register(f"p{n}") for n in range(7)]
 
+    # More than the whole allowance at once is refused outright, and spends none of it.
+    too_many = await _group(first, alice, *people[:6])
+    assert "at most 5 people" in assert_error(too_many, 429, "rate_limited")["message"]
     group = (await _group(first, alice, people[0], people[1])).json()["id"]  # 2 adds
     for person in people[2:4]:  # 2 more, through the other instance
         await second.ok(
