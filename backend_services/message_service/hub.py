@@ -19,13 +19,15 @@ import contextlib
 import itertools
 import json
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from pymongo.errors import PyMongoError
+
 from backend_services.core.broker import Broker, BrokerDisconnected, Event
-from backend_services.core.errors import CloseCode
+from backend_services.core.errors import CloseCode, ServiceUnavailable
 from backend_services.core.schemas import Conversation, Cursor, Message, User
 from backend_services.core.store import Store
 from backend_services.message_service import frames
@@ -53,6 +55,17 @@ class Topic:
     reserved: int = 0  # The last seq handed out by `reserve_seq`.
     repairing: bool = False
     held: list[tuple[int, str]] = field(default_factory=list)
+
+
+@contextlib.contextmanager
+def _reconnect_on_failure(connection: Connection) -> Iterator[None]:
+    """Close the socket (1013) if the catch-up inside fails: left unfinished, it would keep its
+    conversation's live frames held, and the socket silent there, until the socket reconnected."""
+    try:
+        yield
+    except Exception:
+        connection.close(CloseCode.TRY_AGAIN_LATER, "could not catch up; reconnect and resume")
+        raise
 
 
 class Hub:
@@ -168,8 +181,17 @@ class Hub:
 
     async def resume(self, connection: Connection, cursors: Mapping[str, int | Cursor]) -> None:
         """Send everything after `cursors` in every conversation, then `resumed`; then live.
-        A cursor into another history than the stored one gets `reset` and starts over."""
+        A cursor into another history than the stored one gets `reset` and starts over.
+
+        A resume the store cannot finish closes the socket (1013): the conversations it had
+        started would otherwise hold their live frames for good, and a second `resume` skips
+        what the socket already follows. The client reconnects and resumes from its cursors.
+        """
         connection.resumed = True
+        with _reconnect_on_failure(connection):
+            await self._resume(connection, cursors)
+
+    async def _resume(self, connection: Connection, cursors: Mapping[str, int | Cursor]) -> None:
         conversation_ids = await self._store.conversations.ids_for(connection.user_id)
         starting = [cid for cid in conversation_ids if not connection.follows(cid)]
         new = set(starting)
@@ -235,9 +257,20 @@ class Hub:
                 return
         connection.close(CloseCode.SLOW_CONSUMER, "could not catch up; reconnect and resume")
 
-    def _start_catch_up(self, connection: Connection, conversation_id: str) -> None:
-        cursor = connection.cursors.pop(conversation_id, 0)
-        self._spawn(self._catch_up(connection, conversation_id, cursor))
+    def _start_catch_up(self, connection: Connection, conversation_id: str, cursor: int) -> None:
+        """Catch up outside `resume`: after a gap, or in a conversation joined while connected."""
+        self._spawn(self._catch_up_alone(connection, conversation_id, cursor))
+
+    async def _catch_up_alone(
+        self, connection: Connection, conversation_id: str, cursor: int
+    ) -> None:
+        try:
+            with _reconnect_on_failure(connection):
+                await self._catch_up(connection, conversation_id, cursor)
+        except (PyMongoError, ServiceUnavailable) as exc:  # Expected while the store is down.
+            logger.warning(
+                "socket %s could not catch up on %s: %r", connection.id, conversation_id, exc
+            )
 
     # --- publishing --------------------------------------------------------------------------
 
@@ -396,7 +429,8 @@ class Hub:
         prev, topic.seq = topic.seq, seq
         for connection in topic.connections:
             if connection.offer(topic.conversation_id, prev, seq, text):
-                self._start_catch_up(connection, topic.conversation_id)
+                cursor = connection.cursors.pop(topic.conversation_id, 0)
+                self._start_catch_up(connection, topic.conversation_id, cursor)
 
     def _repair(self, topic: Topic) -> None:
         if not topic.repairing and topic.seq is not None:
@@ -452,7 +486,7 @@ class Hub:
             ):
                 connection.catching_up[conversation_id] = []
                 await self._attach(connection, conversation_id)
-                self._spawn(self._catch_up(connection, conversation_id, 0))
+                self._start_catch_up(connection, conversation_id, 0)
 
     # --- housekeeping ------------------------------------------------------------------------
 

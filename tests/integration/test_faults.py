@@ -6,6 +6,7 @@ lost on its way to an instance does not leave that user's socket in the conversa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,7 @@ import httpx
 import pytest
 
 from tests.support.clients import Api, Socket, assert_error, send_frame
-from tests.support.faults import FaultProxy, fault_proxy, inserts_into
+from tests.support.faults import FaultProxy, fault_proxy, finds_in, inserts_into
 from tests.support.stack import Stack, running_stack
 
 # What the stack below is given: every MongoDB operation ends within this.
@@ -168,6 +169,88 @@ async def test_a_send_stored_without_its_reply_is_delivered_once_when_retried(
         ]
         await sender.close()
         await receiver.close()
+    finally:
+        await api.aclose()
+
+
+async def _resumed(url: str, token: str, cursors: dict[str, int]) -> tuple[Socket, list[int]]:
+    """A socket that reached `resumed` the way the protocol tells a client to get there: an
+    error answering `resume` is asked again, a close is reconnected (with the same cursors:
+    nothing was received meanwhile). Also the close codes met on the way."""
+    closes: list[int] = []
+    for _ in range(5):
+        socket = await Socket.open(url, token)
+        for _ in range(3):
+            asked = len(socket.frames)
+            await socket.send({"type": "resume", "cursors": cursors})
+            with contextlib.suppress(AssertionError):  # Closed while waiting.
+                await socket.wait_for(
+                    lambda frames, asked=asked: any(
+                        f.get("type") == "resumed"
+                        or (f.get("type") == "error" and f.get("frame_type") == "resume")
+                        for f in frames[asked:]
+                    ),
+                    timeout=15,
+                )
+            if socket.of_type("resumed"):
+                return socket, closes
+            if socket.close_code is not None:
+                break
+        closes.append(await socket.wait_closed() or 0)
+    raise AssertionError(f"never resumed; closes: {closes}")
+
+
+async def test_a_resume_the_store_fails_partway_leaves_no_conversation_behind(
+    stalled_stack: tuple[FaultProxy, Stack],
+) -> None:
+    proxy, stack = stalled_stack
+    service = stack.messages[0]
+    api = Api(stack.auth_url, service.url)
+    try:
+        alice, bob, carol = [await api.register(n) for n in ("alice", "bob", "carol")]
+        with_bob, with_carol = await api.direct(alice, bob), await api.direct(alice, carol)
+
+        # The first conversation's catch-up gets no answer from the store; the other's does.
+        proxy.drop_replies(finds_in("messages"))
+        socket, closes = await _resumed(service.ws_url, alice.token, {with_bob: 0, with_carol: 0})
+        assert proxy.dropped_replies == 1
+
+        for sender, dm, body in ((bob, with_bob, "hi"), (carol, with_carol, "yo")):
+            message = {"body": body, "client_msg_id": f"m-{body}"}
+            await api.ok("POST", f"/conversations/{dm}/messages", sender, json=message)
+        await socket.wait_for(lambda frames: len(socket.messages()) == 2, timeout=15)
+        assert closes == [1013]  # The failed resume was retried on a new socket.
+        await socket.close()
+    finally:
+        await api.aclose()
+
+
+async def test_a_conversation_joined_live_whose_catch_up_fails_is_resumed_after_a_reconnect(
+    stalled_stack: tuple[FaultProxy, Stack],
+) -> None:
+    proxy, stack = stalled_stack
+    service = stack.messages[0]
+    api = Api(stack.auth_url, service.url)
+    try:
+        alice, bob = await api.register("alice"), await api.register("bob")
+        socket = await Socket.open(service.ws_url, alice.token, resume={})
+
+        proxy.drop_replies(finds_in("messages"))  # Alice's catch-up in the new group.
+        group = await api.group(bob, alice)
+        await socket.next("conversation", timeout=10)
+        assert await socket.wait_closed(timeout=15) == 1013
+        assert proxy.dropped_replies == 1
+
+        socket, _ = await _resumed(service.ws_url, alice.token, {group: 0})
+        await api.ok(
+            "POST",
+            f"/conversations/{group}/messages",
+            bob,
+            json={"body": "welcome", "client_msg_id": "m-welcome"},
+        )
+        await socket.next("message", timeout=15)
+        assert [m["body"] for m in socket.messages(group)] == ["welcome"]
+        await socket.close()
     finally:
         await api.aclose()
 

@@ -57,6 +57,11 @@ def inserts_into(collection: str) -> Callable[[dict[str, Any]], bool]:
     return lambda command: command.get("insert") == collection
 
 
+def finds_in(collection: str) -> Callable[[dict[str, Any]], bool]:
+    """A `drop_replies` match: a query of `collection`."""
+    return lambda command: command.get("find") == collection
+
+
 @dataclass
 class FaultProxy:
     upstream_host: str
