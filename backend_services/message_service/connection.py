@@ -1,13 +1,20 @@
-"""One authenticated WebSocket: its bounded send queue and its per-conversation cursors."""
+"""One authenticated WebSocket: its bounded send queue, where it stands in each conversation it
+follows, and the catch-ups it runs."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from backend_services.core.errors import CloseCode
 from backend_services.core.sessions import Session
+from backend_services.message_service.sequence import Sequence, Step
+
+logger = logging.getLogger("letschat.ws")
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,24 +23,14 @@ class Close:
     reason: str
 
 
-@dataclass(slots=True)
-class Held:
-    """A live frame that arrived while its conversation was catching up from the store."""
-
-    prev: int | None
-    seq: int
-    text: str
-
-
 @dataclass(eq=False, slots=True)
 class Connection:
     session: Session
     queue_size: int
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
-    # Conversation id -> the highest seq this socket has been sent (holes and tombstones included).
-    cursors: dict[str, int] = field(default_factory=dict)
-    # Conversations being caught up from the store; live frames wait here meanwhile.
-    catching_up: dict[str, list[Held]] = field(default_factory=dict)
+    # Conversation id -> the stream of message frames this socket follows there: the highest
+    # seq it has been sent (holes and tombstones included), and frames held while it catches up.
+    streams: dict[str, Sequence[str]] = field(default_factory=dict)
     # Conversation id -> the highest seq this socket has read (its user's marker, as it knows it).
     read: dict[str, int] = field(default_factory=dict)
     # Conversation id -> when (a number from the hub's count) the socket last started following
@@ -42,6 +39,9 @@ class Connection:
     resumed: bool = False
     closing: Close | None = None
     outbox: asyncio.Queue[str | Close] = field(init=False)
+    # Conversation id -> the catch-up running there (outside `resume`), cancelled when the
+    # socket stops following it or goes.
+    _catch_ups: dict[str, asyncio.Task[None]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # One extra slot so a Close always fits behind a full queue.
@@ -71,8 +71,30 @@ class Connection:
                 self.outbox.get_nowait()
             self.outbox.put_nowait(self.closing)
 
+    # --- conversations -----------------------------------------------------------------------
+
     def follows(self, conversation_id: str) -> bool:
-        return conversation_id in self.cursors or conversation_id in self.catching_up
+        return conversation_id in self.streams
+
+    def follow(self, conversation_id: str, cursor: int, followed_as: int) -> Sequence[str]:
+        """Start following from `cursor`; live frames are held until the catch-up `filled` it."""
+        stream = self.streams[conversation_id] = Sequence(last=cursor)
+        stream.start_fill()
+        self.followed_as[conversation_id] = followed_as
+        return stream
+
+    def unfollow(self, conversation_id: str) -> None:
+        self.streams.pop(conversation_id, None)
+        self.followed_as.pop(conversation_id, None)
+        self.read.pop(conversation_id, None)
+        task = self._catch_ups.pop(conversation_id, None)
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+
+    def cursor(self, conversation_id: str) -> int | None:
+        """The highest seq sent in a conversation followed live; None while it catches up."""
+        stream = self.streams.get(conversation_id)
+        return None if stream is None or stream.filling else stream.last
 
     def read_bound(self, conversation_id: str, seq: int) -> int | None:
         """How far a read of `seq` may move the marker: no further than this socket was sent.
@@ -80,10 +102,8 @@ class Connection:
         None unless the socket follows the conversation live (it may be catching up, or never
         have followed it): then only the store knows whether the user may read it at all.
         """
-        cursor = self.cursors.get(conversation_id)
-        if cursor is None or conversation_id in self.catching_up:
-            return None
-        return min(seq, cursor)
+        cursor = self.cursor(conversation_id)
+        return None if cursor is None else min(seq, cursor)
 
     def note_read(self, conversation_id: str, seq: int) -> bool:
         """Record a read of `seq`; False if this socket had read that far already."""
@@ -92,46 +112,33 @@ class Connection:
         self.read[conversation_id] = seq
         return True
 
-    def offer(self, conversation_id: str, prev: int | None, seq: int, text: str) -> bool:
-        """Take a live message frame; return True if the socket missed something before it.
+    def offer(self, conversation_id: str, prev: int | None, seq: int, text: str) -> int | None:
+        """Take a live message frame (`prev`: the seq the hub delivered before it, None if it
+        does not know); returns the cursor to catch up from if the socket missed something."""
+        stream = self.streams.get(conversation_id)
+        if stream is None:
+            return None
+        return self.send_ready(stream.offer(seq, text, prev))
 
-        `prev` is the seq the hub delivered before this one (None if it does not know), so a
-        socket whose cursor has reached `prev` has missed nothing, even across tombstones.
-        """
-        held = self.catching_up.get(conversation_id)
-        if held is not None:
-            held.append(Held(prev, seq, text))
-            return False
-        cursor = self.cursors.get(conversation_id)
-        if cursor is None or seq <= cursor:
-            return False
-        if seq == cursor + 1 or (prev is not None and cursor >= prev):
+    def send_ready(self, step: Step[str]) -> int | None:
+        for text in step.ready:
             self.push(text)
-            self.cursors[conversation_id] = seq
-            return False
-        self.catching_up[conversation_id] = [Held(prev, seq, text)]
-        return True
+        return step.backfill_from
 
-    def take_held(self, conversation_id: str, cursor: int) -> tuple[int, bool]:
-        """Send held frames that continue from `cursor`; return the new cursor and whether a gap
-        remains. On no gap the conversation goes live (no await between the check and the switch).
-        """
-        held = sorted(self.catching_up.get(conversation_id, ()), key=lambda h: h.seq)
-        for index, frame in enumerate(held):
-            if frame.seq <= cursor:
-                continue
-            if frame.seq == cursor + 1 or (frame.prev is not None and cursor >= frame.prev):
-                self.push(frame.text)
-                cursor = frame.seq
-                continue
-            self.catching_up[conversation_id] = held[index:]
-            return cursor, True
-        self.catching_up.pop(conversation_id, None)
-        self.cursors[conversation_id] = cursor
-        return cursor, False
+    def run_catch_up(self, conversation_id: str, catch_up: Coroutine[Any, Any, None]) -> None:
+        """Run a catch-up on its own; it belongs to this socket and the conversation."""
+        task = asyncio.create_task(catch_up)
+        self._catch_ups[conversation_id] = task
+        task.add_done_callback(lambda done: self._catch_up_done(conversation_id, done))
 
-    def unfollow(self, conversation_id: str) -> None:
-        self.followed_as.pop(conversation_id, None)
-        self.cursors.pop(conversation_id, None)
-        self.read.pop(conversation_id, None)
-        self.catching_up.pop(conversation_id, None)
+    def _catch_up_done(self, conversation_id: str, task: asyncio.Task[None]) -> None:
+        if self._catch_ups.get(conversation_id) is task:
+            del self._catch_ups[conversation_id]
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("a catch-up of socket %s failed", self.id, exc_info=task.exception())
+
+    def stop(self) -> None:
+        """The socket went: cancel what it was running."""
+        for task in self._catch_ups.values():
+            task.cancel()
+        self._catch_ups.clear()

@@ -1,15 +1,18 @@
 """Fan-out on one message-service instance.
 
 The hub subscribes to exactly what its sockets need: one broker channel per connected user and one
-per conversation those users belong to. Messages arrive on conversation channels already serialised;
-the hub checks their seq against what it delivered before (a gap is filled from the store, in
-order), then hands the same text to every local socket's bounded queue without awaiting any socket.
+per conversation those users belong to (`Subscriptions` counts who needs each). Every event
+travels as an `Envelope`, which carries a message's seq next to the frame sockets get. A topic
+(one per conversation followed here) and each socket put messages in order with the same
+`Sequence`: what arrives early is held, what is missing is read from the store, and the socket
+gets the same text as every other, without the hub awaiting any socket.
 
 Four things repair what pub/sub cannot promise: a socket catches up from the store whenever its
 cursor is behind what it is offered; a lost broker connection is re-established with backoff and
 every topic is backfilled from the store; a periodic sweep compares each topic with the store,
 catching a message whose publish was lost while nothing came after it; and a periodic recheck
 of membership stops a socket following a conversation its user left, if that `left` was lost.
+The app's lifespan runs the sweep and the recheck.
 """
 
 from __future__ import annotations
@@ -17,22 +20,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import json
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
+from collections import Counter
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Mapping
+from collections.abc import Sequence as Seq
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from pymongo.errors import PyMongoError
 
-from backend_services.core.broker import Broker, BrokerDisconnected, Event
+from backend_services.core.broker import Broker, BrokerDisconnected
 from backend_services.core.errors import CloseCode, ServiceUnavailable
 from backend_services.core.schemas import Conversation, Cursor, Message, User
 from backend_services.core.store import Store
 from backend_services.message_service import frames
 from backend_services.message_service.connection import Connection
+from backend_services.message_service.envelope import BadEnvelope, Envelope
 from backend_services.message_service.reads import Echo
+from backend_services.message_service.sequence import Sequence
 
 logger = logging.getLogger("letschat.hub")
 
@@ -45,16 +51,53 @@ REPAIR_BATCH = 500
 MAX_CATCH_UP_ROUNDS = 20
 # On shutdown, how long sockets get to receive their 1012 close before uvicorn drops them.
 DRAIN_SECONDS = 5.0
+CATCH_UP_FAILED = "could not catch up; reconnect and resume"
+
+
+class Subscriptions:
+    """Broker channels held by count: subscribed while anything here needs them, unsubscribed
+    when nothing does, and all subscribed again when the broker connection comes back."""
+
+    def __init__(self, broker: Broker) -> None:
+        self._broker = broker
+        self._counts: Counter[str] = Counter()
+
+    async def hold(self, channel: str) -> None:
+        self._counts[channel] += 1
+        if self._counts[channel] > 1:
+            return
+        try:
+            await self._broker.subscribe(channel)
+        except BrokerDisconnected:
+            logger.warning("subscribe to %s deferred until the broker is back", channel)
+
+    async def release(self, channel: str) -> None:
+        self._counts[channel] -= 1
+        if self._counts[channel] > 0:
+            return
+        del self._counts[channel]
+        with contextlib.suppress(BrokerDisconnected):
+            await self._broker.unsubscribe(channel)
+
+    async def resubscribe(self) -> None:
+        """After a reconnect; raises BrokerDisconnected if the broker went again."""
+        for channel in list(self._counts):
+            await self._broker.subscribe(channel)
+
+    def __len__(self) -> int:
+        return len(self._counts)
 
 
 @dataclass(eq=False, slots=True)
 class Topic:
+    """One conversation followed on this instance: its sockets, and its place in the stream."""
+
     conversation_id: str
     connections: set[Connection] = field(default_factory=set)
-    seq: int | None = None  # The last seq delivered here, in order; None until known.
+    # (seq, frame) in order; `last` is None until the first message or a caught-up socket.
+    sequence: Sequence[tuple[int, str]] = field(default_factory=Sequence)
+    delivered: int | None = None  # The seq last handed to the sockets (their `prev`).
     reserved: int = 0  # The last seq handed out by `reserve_seq`.
-    repairing: bool = False
-    held: list[tuple[int, str]] = field(default_factory=list)
 
 
 @contextlib.contextmanager
@@ -64,7 +107,7 @@ def _reconnect_on_failure(connection: Connection) -> Iterator[None]:
     try:
         yield
     except Exception:
-        connection.close(CloseCode.TRY_AGAIN_LATER, "could not catch up; reconnect and resume")
+        connection.close(CloseCode.TRY_AGAIN_LATER, CATCH_UP_FAILED)
         raise
 
 
@@ -76,15 +119,15 @@ class Hub:
         *,
         channel_prefix: str,
         resume_limit: int,
-        sweep_seconds: float,
-        recheck_seconds: float = 60.0,
+        sweep_seconds: float | None = None,
+        recheck_seconds: float | None = None,
     ) -> None:
         self._broker = broker
+        self._sweep_seconds, self._recheck_seconds = sweep_seconds, recheck_seconds
         self._store = store
         self._prefix = channel_prefix
         self._resume_limit = resume_limit
-        self._sweep_seconds = sweep_seconds
-        self._recheck_seconds = recheck_seconds
+        self._channels = Subscriptions(broker)
         self._follows = itertools.count(1)
         self._topics: dict[str, Topic] = {}
         self._users: dict[str, set[Connection]] = {}
@@ -98,8 +141,18 @@ class Hub:
         await self._broker.connect()
         self.broker_connected = True
         self._spawn(self._listen())
-        self._spawn(self._every(self._sweep_seconds, self.sweep, "sweep"))
-        self._spawn(self._every(self._recheck_seconds, self.recheck_membership, "recheck"))
+        if self._sweep_seconds is not None:
+            self._spawn(self._every(self._sweep_seconds, self.sweep, "sweep"))
+        if self._recheck_seconds is not None:
+            self._spawn(self._every(self._recheck_seconds, self.recheck_membership, "recheck"))
+
+    async def _every(self, seconds: float, job: Callable[[], Awaitable[None]], name: str) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                await job()
+            except Exception:
+                logger.exception("%s failed; trying again next time", name)
 
     async def stop(self) -> None:
         """Close every socket with 1012 (clients resume on another instance), then stop tasks."""
@@ -139,45 +192,31 @@ class Hub:
         if not task.cancelled() and task.exception() is not None:
             logger.error("hub task failed", exc_info=task.exception())
 
-    # --- channels ----------------------------------------------------------------------------
-
     def _conversation_channel(self, conversation_id: str) -> str:
         return f"{self._prefix}conversation:{conversation_id}"
 
     def _user_channel(self, user_id: str) -> str:
         return f"{self._prefix}user:{user_id}"
 
-    async def _subscribe(self, channel: str) -> None:
-        try:
-            await self._broker.subscribe(channel)
-        except BrokerDisconnected:
-            # The listener is reconnecting and resubscribes everything the hub holds.
-            logger.warning("subscribe to %s deferred until the broker is back", channel)
-
-    async def _unsubscribe(self, channel: str) -> None:
-        with contextlib.suppress(BrokerDisconnected):
-            await self._broker.unsubscribe(channel)
-
     # --- sockets -----------------------------------------------------------------------------
 
     async def register(self, connection: Connection) -> None:
-        connections = self._users.setdefault(connection.user_id, set())
-        connections.add(connection)
-        if len(connections) == 1:
-            await self._subscribe(self._user_channel(connection.user_id))
+        self._users.setdefault(connection.user_id, set()).add(connection)
+        await self._channels.hold(self._user_channel(connection.user_id))
 
     async def unregister(self, connection: Connection) -> None:
-        for conversation_id in list(connection.cursors) + list(connection.catching_up):
+        connection.stop()
+        for conversation_id in list(connection.streams):
             await self._detach(connection, conversation_id)
         connections = self._users.get(connection.user_id)
-        if connections is None:
+        if connections is None or connection not in connections:
             return
         connections.discard(connection)
         if not connections:
             del self._users[connection.user_id]
             if not self._users:
                 self._no_connections.set()
-            await self._unsubscribe(self._user_channel(connection.user_id))
+        await self._channels.release(self._user_channel(connection.user_id))
 
     async def resume(self, connection: Connection, cursors: Mapping[str, int | Cursor]) -> None:
         """Send everything after `cursors` in every conversation, then `resumed`; then live.
@@ -202,71 +241,70 @@ class Hub:
         }
         stale = await self._store.conversations.stale_cursors(claimed)
         for conversation_id in starting:
-            connection.catching_up[conversation_id] = []
-            await self._attach(connection, conversation_id)
+            cursor = 0 if conversation_id in stale else claimed.get(conversation_id, (0, None))[0]
+            await self._attach(connection, conversation_id, cursor)
         for conversation_id in starting:
-            cursor = claimed.get(conversation_id, (0, None))[0]
             if conversation_id in stale:
                 connection.push(frames.reset(conversation_id, stale[conversation_id]))
-                cursor = 0
-            await self._catch_up(connection, conversation_id, cursor)
+            await self._catch_up(connection, conversation_id)
         connection.push(frames.RESUMED)
 
-    async def _attach(self, connection: Connection, conversation_id: str) -> None:
-        connection.followed_as[conversation_id] = next(self._follows)
+    async def _attach(self, connection: Connection, conversation_id: str, cursor: int) -> None:
+        """Follow a conversation from `cursor`: its live frames are held until `_catch_up`."""
+        connection.follow(conversation_id, cursor, next(self._follows))
         topic = self._topics.get(conversation_id)
         if topic is None:
             topic = self._topics[conversation_id] = Topic(conversation_id)
-            topic.connections.add(connection)
-            await self._subscribe(self._conversation_channel(conversation_id))
-        else:
-            topic.connections.add(connection)
+            await self._channels.hold(self._conversation_channel(conversation_id))
+        topic.connections.add(connection)
 
     async def _detach(self, connection: Connection, conversation_id: str) -> None:
         connection.unfollow(conversation_id)
         topic = self._topics.get(conversation_id)
-        if topic is None:
+        if topic is None or connection not in topic.connections:
             return
         topic.connections.discard(connection)
         if not topic.connections:
             del self._topics[conversation_id]
-            await self._unsubscribe(self._conversation_channel(conversation_id))
+            await self._channels.release(self._conversation_channel(conversation_id))
 
-    async def _catch_up(self, connection: Connection, conversation_id: str, cursor: int) -> None:
-        """Read from the store until the socket's cursor meets the live stream, then go live."""
+    async def _catch_up(self, connection: Connection, conversation_id: str) -> None:
+        """Read from the store until the socket's stream meets the live one, then go live."""
+        stream = connection.streams.get(conversation_id)
+        cursor = None if stream is None else stream.last
         for _ in range(MAX_CATCH_UP_ROUNDS):
-            if not connection.follows(conversation_id) or connection.closing is not None:
+            if stream is None or cursor is None or connection.closing is not None:
                 return
             batch = await self._store.messages.read_after(
                 conversation_id, cursor, limit=self._resume_limit, newest=True
             )
+            if connection.streams.get(conversation_id) is not stream:
+                return  # Unfollowed (left) while reading.
             if batch.first_seq is not None:
                 connection.push(frames.limited(conversation_id, batch.first_seq))
             for msg in batch.messages:
-                connection.push(frames.message(msg))
-            cursor = max(cursor, batch.through_seq)
+                if stream.fill(msg.seq):
+                    connection.push(frames.message(msg))
             if batch.has_more:
+                cursor = max(cursor, batch.through_seq)
                 continue
-            if conversation_id not in connection.catching_up:
-                return  # Unfollowed (left) while reading.
-            cursor, gap = connection.take_held(conversation_id, cursor)
-            if not gap:
-                topic = self._topics.get(conversation_id)
-                if topic is not None and topic.seq is None:
-                    topic.seq = cursor
+            cursor = connection.send_ready(stream.filled(batch.through_seq))
+            if cursor is None:
+                self._place(conversation_id, stream.last)
                 return
-        connection.close(CloseCode.SLOW_CONSUMER, "could not catch up; reconnect and resume")
+        connection.close(CloseCode.SLOW_CONSUMER, CATCH_UP_FAILED)
 
-    def _start_catch_up(self, connection: Connection, conversation_id: str, cursor: int) -> None:
-        """Catch up outside `resume`: after a gap, or in a conversation joined while connected."""
-        self._spawn(self._catch_up_alone(connection, conversation_id, cursor))
+    def _place(self, conversation_id: str, seq: int | None) -> None:
+        """A socket that caught up tells a topic that has not heard a message where it stands."""
+        topic = self._topics.get(conversation_id)
+        if topic is not None and topic.sequence.last is None and not topic.sequence.filling:
+            topic.sequence.last = topic.delivered = seq
 
-    async def _catch_up_alone(
-        self, connection: Connection, conversation_id: str, cursor: int
-    ) -> None:
+    async def _catch_up_alone(self, connection: Connection, conversation_id: str) -> None:
+        """A catch-up outside `resume`: after a gap, or in a conversation joined meanwhile."""
         try:
             with _reconnect_on_failure(connection):
-                await self._catch_up(connection, conversation_id, cursor)
+                await self._catch_up(connection, conversation_id)
         except (PyMongoError, ServiceUnavailable) as exc:  # Expected while the store is down.
             logger.warning(
                 "socket %s could not catch up on %s: %r", connection.id, conversation_id, exc
@@ -276,31 +314,28 @@ class Hub:
 
     async def publish_message(self, msg: Message) -> None:
         """Fan a stored message out to every member's sockets, on every instance."""
-        text = frames.message(msg)
+        envelope = Envelope("message", msg.conversation_id, frames.message(msg), msg.seq)
         try:
-            await self._broker.publish(self._conversation_channel(msg.conversation_id), text)
+            await self._broker.publish(
+                self._conversation_channel(msg.conversation_id), envelope.encode()
+            )
         except BrokerDisconnected:
             # Stored already: local sockets get it now, other instances when they backfill.
             logger.warning("publish failed; delivering locally only")
-            self._on_message(msg.conversation_id, text)
+            self._on_message(envelope)
 
     async def publish_conversation(
         self, user_ids: Iterable[str], view: Conversation, *, added_by: User | None = None
     ) -> None:
         """Tell these users' sockets about a conversation they now belong to (`added_by`
         someone else, or not)."""
-        event = {
-            "kind": "conversation",
-            "frame": frames.conversation(view, added_by),
-            "id": view.id,
-        }
-        text = json.dumps(event, separators=(",", ":"))
+        envelope = Envelope("conversation", view.id, frames.conversation(view, added_by))
         for user_id in user_ids:
-            await self._publish_user_text(user_id, text, kind="conversation")
+            await self._publish_user(user_id, envelope)
 
     async def publish_left(self, user_id: str, conversation_id: str) -> None:
         await self._publish_user(
-            user_id, {"kind": "left", "frame": frames.left(conversation_id), "id": conversation_id}
+            user_id, Envelope("left", conversation_id, frames.left(conversation_id))
         )
 
     async def publish_read(
@@ -309,7 +344,7 @@ class Hub:
         """Echo a read marker to the user's other sockets."""
         await self.publish_reads([Echo(user_id, conversation_id, seq, origin)])
 
-    async def publish_reads(self, echoes: Sequence[Echo]) -> None:
+    async def publish_reads(self, echoes: Seq[Echo]) -> None:
         """Echo read markers to their users' other sockets.
 
         Most people have one socket, the one that read, so most echoes would go through the
@@ -323,29 +358,25 @@ class Hub:
         except BrokerDisconnected:
             listening = {}
         for echo, channel in zip(echoes, channels, strict=True):
-            event = {
-                "kind": "read",
-                "frame": frames.read(echo.conversation_id, echo.seq),
-                "id": echo.conversation_id,
-                "exclude": echo.origin,
-            }
+            envelope = Envelope(
+                "read",
+                echo.conversation_id,
+                frames.read(echo.conversation_id, echo.seq),
+                exclude=echo.origin,
+            )
             # This instance listens on a user's channel while it holds a socket of theirs.
             here = 1 if echo.user_id in self._users else 0
             if listening.get(channel, 0) > here:
-                await self._publish_user(echo.user_id, event)
+                await self._publish_user(echo.user_id, envelope)
             else:
-                await self._apply_user_event(echo.user_id, event)
+                await self._on_user_event(echo.user_id, envelope)
 
-    async def _publish_user(self, user_id: str, event: dict[str, Any]) -> None:
-        text = json.dumps(event, separators=(",", ":"))
-        await self._publish_user_text(user_id, text, kind=event["kind"])
-
-    async def _publish_user_text(self, user_id: str, text: str, *, kind: str) -> None:
+    async def _publish_user(self, user_id: str, envelope: Envelope) -> None:
         try:
-            await self._broker.publish(self._user_channel(user_id), text)
+            await self._broker.publish(self._user_channel(user_id), envelope.encode())
         except BrokerDisconnected:
-            logger.warning("publish of a %s event failed; delivering locally only", kind)
-            await self._on_user_event(user_id, text)
+            logger.warning("publish of a %s event failed; delivering locally only", envelope.kind)
+            await self._on_user_event(user_id, envelope)
 
     def reserve_seq(self, conversation_id: str) -> int | None:
         """A seq for the next message of a conversation this instance delivers live: one past
@@ -358,9 +389,12 @@ class Hub:
         hint gets a seq from the counter within a few attempts.
         """
         topic = self._topics.get(conversation_id)
-        if topic is None or topic.seq is None or topic.repairing or topic.reserved > topic.seq:
+        if topic is None:
             return None
-        topic.reserved = topic.seq + 1
+        last = topic.sequence.last
+        if last is None or topic.sequence.filling or topic.reserved > last:
+            return None
+        topic.reserved = last + 1
         return topic.reserved
 
     # --- receiving ---------------------------------------------------------------------------
@@ -379,7 +413,16 @@ class Hub:
                     delay = RECONNECT_FIRST_DELAY
                 continue
             try:
-                await self._dispatch(event)
+                envelope = Envelope.decode(event.message)
+            except BadEnvelope:
+                logger.error("dropping a malformed event on %s", event.channel)
+                continue
+            try:
+                if envelope.kind == "message":
+                    self._on_message(envelope)
+                else:
+                    user_id = event.channel.removeprefix(f"{self._prefix}user:")
+                    await self._on_user_event(user_id, envelope)
             except Exception:
                 # One bad event must not stop fan-out for everyone on this instance.
                 logger.exception("could not dispatch an event on %s", event.channel)
@@ -387,10 +430,7 @@ class Hub:
     async def _reconnect(self) -> bool:
         try:
             await self._broker.connect()
-            for user_id in list(self._users):
-                await self._broker.subscribe(self._user_channel(user_id))
-            for conversation_id in list(self._topics):
-                await self._broker.subscribe(self._conversation_channel(conversation_id))
+            await self._channels.resubscribe()
         except BrokerDisconnected as exc:
             logger.warning("broker still unreachable: %s", exc)
             return False
@@ -400,103 +440,78 @@ class Hub:
             self._repair(topic)
         return True
 
-    async def _dispatch(self, event: Event) -> None:
-        channel = event.channel.removeprefix(self._prefix)
-        kind, _, key = channel.partition(":")
-        if kind == "conversation":
-            self._on_message(key, event.message)
-        elif kind == "user":
-            await self._on_user_event(key, event.message)
-
-    def _on_message(self, conversation_id: str, text: str) -> None:
-        topic = self._topics.get(conversation_id)
-        if topic is None:
+    def _on_message(self, envelope: Envelope) -> None:
+        topic = self._topics.get(envelope.conversation_id)
+        if topic is None or envelope.seq is None:
             return
-        try:
-            seq = int(json.loads(text)["message"]["seq"])
-        except (ValueError, KeyError, TypeError):
-            logger.error("dropping a malformed message event on %s", conversation_id)
-            return
-        if topic.repairing:
-            topic.held.append((seq, text))
-        elif topic.seq is None or seq == topic.seq + 1:
+        step = topic.sequence.offer(envelope.seq, (envelope.seq, envelope.frame))
+        for seq, text in step.ready:
             self._deliver(topic, seq, text)
-        elif seq > topic.seq:
-            topic.held.append((seq, text))
-            self._repair(topic)
+        if step.backfill_from is not None:
+            self._spawn(self._fill(topic, step.backfill_from))
 
     def _deliver(self, topic: Topic, seq: int, text: str) -> None:
-        prev, topic.seq = topic.seq, seq
+        prev, topic.delivered = topic.delivered, seq
         for connection in topic.connections:
-            if connection.offer(topic.conversation_id, prev, seq, text):
-                cursor = connection.cursors.pop(topic.conversation_id, 0)
-                self._start_catch_up(connection, topic.conversation_id, cursor)
+            if connection.offer(topic.conversation_id, prev, seq, text) is not None:
+                connection.run_catch_up(
+                    topic.conversation_id, self._catch_up_alone(connection, topic.conversation_id)
+                )
 
     def _repair(self, topic: Topic) -> None:
-        if not topic.repairing and topic.seq is not None:
-            topic.repairing = True
-            self._spawn(self._fill(topic))
+        """Backfill a topic from the store (unless it is already, or knows nothing yet)."""
+        if topic.sequence.last is not None and not topic.sequence.filling:
+            after = topic.sequence.start_fill()
+            assert after is not None  # noqa: S101 - checked just above
+            self._spawn(self._fill(topic, after))
 
-    async def _fill(self, topic: Topic) -> None:
-        """Deliver from the store what the topic missed, then what was held meanwhile, in order."""
-        assert topic.seq is not None  # noqa: S101 - _repair checks
+    async def _fill(self, topic: Topic, after: int) -> None:
+        """Deliver from the store what the topic missed, then what was held meanwhile, in order.
+        If the store fails, the next gap or sweep starts again."""
+        sequence = topic.sequence
         try:
             while True:
                 batch = await self._store.messages.read_after(
-                    topic.conversation_id, topic.seq, limit=REPAIR_BATCH
+                    topic.conversation_id, after, limit=REPAIR_BATCH
                 )
                 for msg in batch.messages:
-                    self._deliver(topic, msg.seq, frames.message(msg))
-                topic.seq = max(topic.seq, batch.through_seq)
+                    if sequence.fill(msg.seq):
+                        self._deliver(topic, msg.seq, frames.message(msg))
                 if batch.has_more:
+                    after = max(after, batch.through_seq)
                     continue
-                held = sorted(topic.held)
-                topic.held.clear()
-                for index, (seq, text) in enumerate(held):
-                    if seq <= topic.seq:
-                        continue
-                    if seq != topic.seq + 1:
-                        topic.held.extend(held[index:])
-                        break
+                step = sequence.filled(batch.through_seq)
+                for seq, text in step.ready:
                     self._deliver(topic, seq, text)
-                if not topic.held:
+                if step.backfill_from is None:
                     return
-        finally:
-            topic.repairing = False
+                after = step.backfill_from
+        except (PyMongoError, ServiceUnavailable) as exc:
+            logger.warning("could not backfill %s: %r", topic.conversation_id, exc)
+            sequence.stop_fill()
+        except BaseException:
+            sequence.stop_fill()
+            raise
 
-    async def _on_user_event(self, user_id: str, text: str) -> None:
-        if self._users.get(user_id):
-            await self._apply_user_event(user_id, json.loads(text))
-
-    async def _apply_user_event(self, user_id: str, event: dict[str, Any]) -> None:
-        connections = self._users.get(user_id)
-        if not connections:
-            return
-        kind, conversation_id = event["kind"], event["id"]
-        for connection in list(connections):
-            if connection.id == event.get("exclude"):
+    async def _on_user_event(self, user_id: str, envelope: Envelope) -> None:
+        conversation_id = envelope.conversation_id
+        for connection in list(self._users.get(user_id, ())):
+            if connection.id == envelope.exclude:
                 continue
-            if kind == "left":
+            if envelope.kind == "left":
                 await self._detach(connection, conversation_id)
-            connection.push(event["frame"])
+            connection.push(envelope.frame)
             if (
-                kind == "conversation"
+                envelope.kind == "conversation"
                 and connection.resumed
                 and not connection.follows(conversation_id)
             ):
-                connection.catching_up[conversation_id] = []
-                await self._attach(connection, conversation_id)
-                self._start_catch_up(connection, conversation_id, 0)
+                await self._attach(connection, conversation_id, 0)
+                connection.run_catch_up(
+                    conversation_id, self._catch_up_alone(connection, conversation_id)
+                )
 
-    # --- housekeeping ------------------------------------------------------------------------
-
-    async def _every(self, seconds: float, job: Callable[[], Awaitable[None]], name: str) -> None:
-        while True:
-            await asyncio.sleep(seconds)
-            try:
-                await job()
-            except Exception:
-                logger.exception("%s failed; trying again next time", name)
+    # --- housekeeping (run by the app's lifespan) ----------------------------------------------
 
     async def sweep(self) -> None:
         """Close sockets whose token expired or was revoked; backfill topics that fell behind."""
@@ -510,11 +525,14 @@ class Hub:
                 connection.close(CloseCode.TOKEN_REVOKED, "session ended")
             elif connection.session.claims.expires_at <= now:
                 connection.close(CloseCode.TOKEN_EXPIRED, "session expired")
-        known = {cid: t.seq for cid, t in self._topics.items() if t.seq is not None}
+        known = {
+            cid: t.sequence.last for cid, t in self._topics.items() if t.sequence.last is not None
+        }
         latest = await self._store.conversations.last_seqs(known)
         for conversation_id, last_seq in latest.items():
             topic = self._topics.get(conversation_id)
-            if topic is not None and topic.seq is not None and last_seq > topic.seq:
+            last = None if topic is None else topic.sequence.last
+            if topic is not None and last is not None and last_seq > last:
                 self._repair(topic)
 
     async def recheck_membership(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 from backend_services.core.errors import CloseCode
@@ -24,42 +25,50 @@ def drain(conn: Connection) -> list[str | Close]:
     return items
 
 
+def live(conn: Connection, conversation_id: str, cursor: int) -> None:
+    """Follow a conversation live from `cursor` (as after a catch-up that found nothing)."""
+    conn.follow(conversation_id, cursor, followed_as=1)
+    assert conn.send_ready(conn.streams[conversation_id].filled(cursor)) is None
+
+
 def test_live_frames_that_continue_the_cursor_are_sent() -> None:
     conn = connection()
-    conn.cursors["c"] = 4
-    assert not conn.offer("c", 4, 5, "m5")
-    assert not conn.offer("c", 5, 6, "m6")
-    assert not conn.offer("c", 5, 6, "m6 again")  # A duplicate is dropped.
+    live(conn, "c", 4)
+    assert conn.offer("c", 4, 5, "m5") is None
+    assert conn.offer("c", 5, 6, "m6") is None
+    assert conn.offer("c", 5, 6, "m6 again") is None  # A duplicate is dropped.
     assert drain(conn) == ["m5", "m6"]
-    assert conn.cursors["c"] == 6
+    assert conn.cursor("c") == 6
 
 
 def test_a_frame_after_a_tombstone_continues_from_prev() -> None:
     conn = connection()
-    conn.cursors["c"] = 4
-    assert not conn.offer("c", 4, 6, "m6")  # seq 5 was lost; the hub says 6 follows 4.
+    live(conn, "c", 4)
+    assert conn.offer("c", 4, 6, "m6") is None  # seq 5 was lost; the hub says 6 follows 4.
     assert drain(conn) == ["m6"]
 
 
 def test_a_gap_starts_a_catch_up_and_holds_frames_until_it_is_done() -> None:
     conn = connection()
-    conn.cursors["c"] = 4
-    assert conn.offer("c", 6, 7, "m7")
-    assert not conn.offer("c", 7, 8, "m8")  # Held while catching up.
+    live(conn, "c", 4)
+    assert conn.offer("c", 6, 7, "m7") == 4  # Catch up from 4.
+    assert conn.offer("c", 7, 8, "m8") is None  # Held while catching up.
     assert drain(conn) == []
+    stream = conn.streams["c"]
+    assert stream.fill(5)
+    assert stream.fill(6)
     # The store provided 5 and 6; held frames continue from there and the socket goes live.
-    assert conn.take_held("c", 6) == (8, False)
+    assert conn.send_ready(stream.filled(6)) is None
     assert drain(conn) == ["m7", "m8"]
-    assert conn.cursors["c"] == 8
-    assert "c" not in conn.catching_up
+    assert conn.cursor("c") == 8
 
 
 def test_catch_up_reports_a_gap_that_remains() -> None:
     conn = connection()
-    conn.catching_up["c"] = []
+    conn.follow("c", 3, followed_as=1)
     conn.offer("c", 9, 10, "m10")
-    assert conn.take_held("c", 5) == (5, True)
-    assert "c" in conn.catching_up
+    assert conn.send_ready(conn.streams["c"].filled(5)) == 5
+    assert conn.cursor("c") is None  # Still catching up.
 
 
 def test_a_socket_too_far_behind_is_closed_to_resume_later() -> None:
@@ -74,7 +83,7 @@ def test_a_socket_too_far_behind_is_closed_to_resume_later() -> None:
 
 def test_a_read_is_bounded_by_what_the_socket_was_sent() -> None:
     conn = connection()
-    conn.cursors["c"] = 6
+    live(conn, "c", 6)
     assert conn.read_bound("c", 4) == 4
     assert conn.read_bound("c", 9) == 6  # Past what it was sent: cut to its cursor.
 
@@ -82,12 +91,32 @@ def test_a_read_is_bounded_by_what_the_socket_was_sent() -> None:
 def test_a_read_where_the_socket_is_not_live_is_left_to_the_store() -> None:
     conn = connection()
     assert conn.read_bound("never-followed", 3) is None
-    conn.catching_up["resuming"] = []
+    conn.follow("resuming", 0, followed_as=1)
     assert conn.read_bound("resuming", 3) is None
-    conn.cursors["c"] = 4
-    assert conn.offer("c", 6, 7, "m7")  # A gap: the socket catches up from the store.
-    conn.cursors.pop("c")  # As the hub does when it starts the catch-up.
+    live(conn, "c", 4)
+    assert conn.offer("c", 6, 7, "m7") == 4  # A gap: the socket catches up from the store.
     assert conn.read_bound("c", 3) is None
-    conn.cursors["left"] = 5
+    live(conn, "left", 5)
     conn.unfollow("left")
     assert conn.read_bound("left", 3) is None
+
+
+async def test_a_catch_up_is_cancelled_when_its_conversation_or_socket_goes() -> None:
+    conn = connection()
+    started = [asyncio.Event(), asyncio.Event()]
+
+    async def catch_up(index: int) -> None:
+        started[index].set()
+        await asyncio.Event().wait()  # Reading a store that does not answer.
+
+    conn.follow("c", 0, followed_as=1)
+    conn.follow("d", 0, followed_as=2)
+    conn.run_catch_up("c", catch_up(0))
+    conn.run_catch_up("d", catch_up(1))
+    for event in started:
+        await event.wait()
+    (first, second) = asyncio.all_tasks() - {asyncio.current_task()}
+    conn.unfollow("c")
+    conn.stop()
+    results = await asyncio.gather(first, second, return_exceptions=True)
+    assert all(isinstance(r, asyncio.CancelledError) for r in results)
