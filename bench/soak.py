@@ -9,7 +9,8 @@ per-conversation cursors; each client views its team and reads it as the web app
 sender ticks at `--rate` messages/s in total, each tick one client (round-robin over a
 shuffled order) sends to its team or, one time in five, to the lobby. Clients behave like the
 web app (`letschat_app/state/live.py`, `docs/protocol.md` section 9): on any drop they wait
-1 s (doubling to 30 s, +-20% jitter), reconnect to the other instance (then alternate), send
+1 s (doubling to 30 s, +-20% jitter), reconnect to either instance (a load balancer's
+random pick; after a refused connect, the other one), send
 `auth` and `resume` with their cursors, page over REST whatever a `limited` left out, and
 resend every unacked send with its `client_msg_id` after `resumed`. Every `--kill-every`
 seconds one instance (alternately) is killed with SIGKILL and restarted; Redis is restarted
@@ -349,7 +350,8 @@ class Client:
         self.pending.pop(client_msg_id, None)
         if stream.acked.add(seq) and seq not in stream.framed:
             self._first_receipt(stream, message["body"])
-        stream.cursor = max(stream.cursor, seq)
+        # Not the cursor: the stream may not have brought what comes before this seq yet
+        # (protocol section 9); the message itself follows as a `message` frame.
 
     def _first_receipt(self, stream: Stream, body: str) -> None:
         stream.received += 1
@@ -463,7 +465,9 @@ class Client:
                 self.counts[f"closed {close_code or '1006'}"] += 1
                 if close_code in FATAL_CLOSES:
                     return
-                self.instance = 1 - self.instance
+                # Through a load balancer: either instance, whichever is up (a refused
+                # connect tries the other, above).
+                self.instance = self.fleet.balance.randrange(2)
             await asyncio.wait({stopping}, timeout=delay * random.uniform(1 - JITTER, 1 + JITTER))
             delay = min(delay * 2, BACKOFF_MAX)
 
@@ -534,7 +538,9 @@ class Fleet:
         *,
         reads: bool,
         resume_errors: str,
+        seed: int,
     ) -> None:
+        self.balance = random.Random(seed)  # The load balancer's picks.
         self.ws_urls = [service.ws_url for service in stack.messages]
         self.http_urls = [service.url for service in stack.messages]
         self.lobby, self.teams, self.reads = lobby, teams, reads
@@ -807,8 +813,10 @@ def seed_groups(stack: Stack, clients: int) -> Setup:
     env = stack.env
     url, db = env["LETSCHAT_MONGODB_URL"], env["LETSCHAT_MONGODB_DB"]
     created = asyncio.run(seed.create_users(url, db, clients))
+    # Every client's token lasts the seeded 30 minutes; one real login shows the accounts are
+    # real, but its access token (10 minutes) would expire during the run.
     accounts = seed.mint_tokens(created, env["LETSCHAT_JWT_SECRET"])
-    accounts[0] = seed.login(stack.auth_url, accounts[0])
+    seed.login(stack.auth_url, accounts[0])
 
     async def groups() -> list[str]:
         return [
@@ -994,6 +1002,7 @@ async def soak(
         setup.teams,
         reads=args.reads,
         resume_errors=args.resume_errors,
+        seed=args.seed,
     )
     try:
         # However the system misbehaves, the run ends: connecting, the load, the catch-up window
