@@ -1,12 +1,15 @@
 """The only module that talks to backend_services: REST over httpx, the live socket over websockets.
 
-It imports nothing from backend_services but the wire schemas.
+What goes over either is a `letschat_protocol` model: the app imports nothing of the services.
+Answers are read with `strict=False` (JSON carries datetimes as strings), and fields or frame
+types this release does not know are dropped: during a rolling deploy the service may be a
+release ahead.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,16 +17,24 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from pydantic import ValidationError
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from backend_services.core.schemas import (
+from letschat_protocol import (
+    AuthFrame,
+    ClientFrame,
     Conversation,
     GroupSummary,
     Message,
+    MessagePage,
+    ReadyFrame,
+    ServerFrame,
     SessionInfo,
     TokenResponse,
     User,
+    must_not_reconnect,
+    parse_server_frame,
 )
 
 AUTH_URL = os.environ.get("LETSCHAT_AUTH_URL", "http://127.0.0.1:8001").rstrip("/")
@@ -37,6 +48,11 @@ BATCH_LIMIT = 500
 CONVERSATIONS_PAGE = 200
 MAX_CONVERSATION_PAGES = 50
 REFRESH_TIMEOUT = httpx.Timeout(5.0, connect=2.0)
+# ApiError codes of the app's own, beside the services' (letschat_protocol.ErrorCode).
+UNREACHABLE = "unreachable"
+HTTP_ERROR = "http_error"
+
+logger = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
@@ -98,14 +114,14 @@ async def _response(
     try:
         response = await _http().request(method, url, headers=headers, **kwargs)
     except httpx.HTTPError as exc:
-        raise ApiError("unreachable", "Can't reach Let's Chat right now. Try again.") from exc
+        raise ApiError(UNREACHABLE, "Can't reach Let's Chat right now. Try again.") from exc
     if response.is_success:
         return response
     try:
         body = response.json()
         code, message = str(body["code"]), str(body["message"])
     except (ValueError, KeyError, TypeError):
-        code, message = "http_error", f"Unexpected answer ({response.status_code})."
+        code, message = HTTP_ERROR, f"Unexpected answer ({response.status_code})."
     retry_after = response.headers.get("Retry-After")
     raise ApiError(code, message, response.status_code, int(retry_after) if retry_after else None)
 
@@ -185,7 +201,7 @@ async def change_password(token: str, current: str, new: str) -> int:
 
 
 async def me(token: str) -> User:
-    return User.model_validate(await _request("GET", f"{AUTH_URL}/auth/me", token))
+    return User.model_validate(await _request("GET", f"{AUTH_URL}/auth/me", token), strict=False)
 
 
 async def logout(token: str) -> None:
@@ -194,7 +210,7 @@ async def logout(token: str) -> None:
 
 async def search_users(token: str, prefix: str) -> list[User]:
     found = await _request("GET", f"{AUTH_URL}/users", token, params={"q": prefix, "limit": 10})
-    return [User.model_validate(user) for user in found]
+    return [User.model_validate(user, strict=False) for user in found]
 
 
 # --- message service ------------------------------------------------------------------------
@@ -239,7 +255,7 @@ async def create_group(
 
 async def public_groups(token: str, prefix: str) -> list[GroupSummary]:
     found = await _request("GET", f"{MESSAGE_URL}/groups", token, params={"q": prefix})
-    return [GroupSummary.model_validate(group) for group in found]
+    return [GroupSummary.model_validate(group, strict=False) for group in found]
 
 
 async def join(token: str, conversation_id: str) -> Conversation:
@@ -264,8 +280,9 @@ async def older_messages(
     if before_seq is not None:
         params["before_seq"] = before_seq
     url = f"{MESSAGE_URL}/conversations/{conversation_id}/messages"
-    page = await _request("GET", url, token, params=params)
-    return [parse_message(m) for m in page["messages"]], bool(page["has_more"])
+    raw = await _request("GET", url, token, params=params)
+    page = MessagePage.model_validate(raw, strict=False)
+    return list(page.messages), page.has_more
 
 
 def parse_message(raw: Any) -> Message:
@@ -281,16 +298,17 @@ class LiveSocket:
 
     ws: ClientConnection
 
-    async def send(self, frame: dict[str, Any]) -> None:
-        await self.ws.send(json.dumps(frame))
+    async def send(self, frame: ClientFrame) -> None:
+        await self.ws.send(frame.model_dump_json())
 
-    async def frames(self, idle_timeout: float) -> AsyncIterator[list[dict[str, Any]]]:
-        """Batches of frames: whatever has arrived, or an empty batch after `idle_timeout`."""
+    async def frames(self, idle_timeout: float) -> AsyncIterator[list[ServerFrame]]:
+        """Batches of frames: whatever has arrived, or an empty batch after `idle_timeout`.
+        Frames of a type this release does not know are left out."""
         while True:
-            batch: list[dict[str, Any]] = []
+            batch: list[ServerFrame] = []
             try:
                 async with asyncio.timeout(idle_timeout):
-                    batch.append(json.loads(await self.ws.recv()))
+                    _append(batch, await self.ws.recv())
             except TimeoutError:
                 yield batch
                 continue
@@ -303,15 +321,27 @@ class LiveSocket:
             while len(batch) < BATCH_LIMIT:
                 try:
                     async with asyncio.timeout(0):
-                        batch.append(json.loads(await self.ws.recv()))
+                        _append(batch, await self.ws.recv())
                 except (TimeoutError, ConnectionClosed):
                     break
             yield batch
 
 
+def _append(batch: list[ServerFrame], text: str | bytes) -> None:
+    try:
+        frame = parse_server_frame(text)
+    except ValidationError:
+        # A frame this release cannot read is the service's bug or a change it should not have
+        # made; one is skipped rather than stopping the tab's live updates for good.
+        logger.warning("skipping a service frame that does not parse", exc_info=True)
+        return
+    if frame is not None:
+        batch.append(frame)
+
+
 def _raise_if_rejected(exc: ConnectionClosed) -> None:
     received = exc.rcvd
-    if received is not None and 4500 <= received.code <= 4999:
+    if received is not None and must_not_reconnect(received.code):
         raise SocketRejected(received.code, received.reason) from exc
 
 
@@ -319,14 +349,17 @@ def _raise_if_rejected(exc: ConnectionClosed) -> None:
 async def live_socket(token: str) -> AsyncIterator[LiveSocket]:
     """Connect and authenticate; raise `SocketRejected` if the token is refused."""
     async with connect(WS_URL, open_timeout=10, max_size=2**22, ping_interval=20) as ws:
-        await ws.send(json.dumps({"type": "auth", "token": token}))
+        await ws.send(AuthFrame(token=token).model_dump_json())
         try:
-            ready = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            ready = parse_server_frame(await asyncio.wait_for(ws.recv(), 10))
         except ConnectionClosed as exc:
             _raise_if_rejected(exc)
             raise
-        if ready.get("type") != "ready":
-            raise ConnectionError(f"unexpected first frame: {ready.get('type')}")
+        except ValidationError as exc:
+            raise ConnectionError("the first frame does not parse") from exc
+        if not isinstance(ready, ReadyFrame):
+            kind = ready.type if ready is not None else "unknown"
+            raise ConnectionError(f"unexpected first frame: {kind}")
         yield LiveSocket(ws)
 
 

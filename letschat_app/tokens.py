@@ -12,16 +12,17 @@ the one just replaced must reach the auth service, which takes it for a stolen c
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from backend_services.core.locks import KeyedLocks
-from backend_services.core.schemas import TokenResponse
+from letschat_protocol import TokenResponse
 
 # Renew when less than this share of an access token's life is left (2 minutes of 10), so a
 # request made just before expiry never carries an expired token.
@@ -96,13 +97,16 @@ class TokenKeeper:
         self._keep_seconds = keep_seconds
         # Digest of a refresh token -> when it was replaced, and the pair that replaced it.
         self._answers: OrderedDict[str, tuple[float, TokenResponse]] = OrderedDict()
-        self._locks = KeyedLocks()
+        # One lock per token being renewed. Its holder and waiters keep it alive; once none is
+        # left, nothing refers to it and the entry goes by itself.
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     async def renew(self, refresh_token: str, refresh: Refresh) -> TokenResponse:
         """The pair after `refresh_token`: the one another tab just got for it, or a new one
         from `refresh` (whose errors pass through)."""
         key = digest(refresh_token)
-        async with self._locks.hold(key):
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
             answered = self._answers.get(key)
             if answered is not None and time.monotonic() - answered[0] <= self._keep_seconds:
                 return answered[1]

@@ -4,53 +4,16 @@ Core code raises `AppError` subclasses; the HTTP and WebSocket edges translate t
 REST answers `{"code": ..., "message": ...}` with the error's status, the WebSocket either sends an
 error frame or closes with the error's close code. Close codes follow Centrifuge's convention:
 4000-4499 means "reconnect and resume", 4500-4999 means "do not reconnect with these credentials".
+The codes themselves are the protocol's (`letschat_protocol.codes`), which clients share.
 """
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Any, ClassVar
 
-
-class ErrorCode(StrEnum):
-    VALIDATION_ERROR = "validation_error"
-    INVALID_CREDENTIALS = "invalid_credentials"
-    UNAUTHORIZED = "unauthorized"
-    TOKEN_EXPIRED = "token_expired"  # noqa: S105 - an error code, not a secret
-    TOKEN_REVOKED = "token_revoked"  # noqa: S105
-    REFRESH_TOKEN_INVALID = "refresh_token_invalid"  # noqa: S105
-    REFRESH_TOKEN_EXPIRED = "refresh_token_expired"  # noqa: S105
-    REFRESH_TOKEN_REVOKED = "refresh_token_revoked"  # noqa: S105
-    REFRESH_TOKEN_REUSED = "refresh_token_reused"  # noqa: S105
-    WRONG_PASSWORD = "wrong_password"  # noqa: S105
-    USERNAME_TAKEN = "username_taken"
-    NOT_FOUND = "not_found"
-    CONFLICT = "conflict"
-    TOO_MANY_ATTEMPTS = "too_many_attempts"
-    RATE_LIMITED = "rate_limited"
-    MESSAGE_TOO_LONG = "message_too_long"
-    BAD_FRAME = "bad_frame"
-    AUTH_TIMEOUT = "auth_timeout"
-    ORIGIN_NOT_ALLOWED = "origin_not_allowed"
-    SLOW_CONSUMER = "slow_consumer"
-    REQUEST_TIMEOUT = "request_timeout"
-    SERVICE_UNAVAILABLE = "service_unavailable"
-    INTERNAL_ERROR = "internal_error"
-
-
-class CloseCode:
-    """WebSocket close codes used by the message service."""
-
-    SERVICE_RESTART = 1012  # RFC 6455: server restarting, reconnect (elsewhere).
-    TRY_AGAIN_LATER = 1013  # RFC 6455: a backing service is down; reconnect with backoff.
-    MESSAGE_TOO_BIG = 1009
-    SLOW_CONSUMER = 4000  # Fell too far behind; reconnect and resume from cursors.
-    PROTOCOL_ERROR = 4500  # First frame was not a valid auth frame.
-    UNAUTHORIZED = 4501
-    TOKEN_EXPIRED = 4502  # Log in again; the same token will not work.
-    TOKEN_REVOKED = 4503
-    AUTH_TIMEOUT = 4504
-    ORIGIN_NOT_ALLOWED = 4505
+# Re-exported: the services import the codes from here with the errors that carry them.
+from letschat_protocol.codes import CloseCode as CloseCode
+from letschat_protocol.codes import ErrorCode as ErrorCode
 
 
 class AppError(Exception):

@@ -1,75 +1,77 @@
-"""Server-to-client WebSocket frames, serialised once and sent as they are to every socket."""
+"""Server-to-client WebSocket frames, serialised once and sent as they are to every socket.
+
+Each is a `letschat_protocol.server` model, so what the service sends is what clients parse.
+"""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
 from backend_services.core.errors import AppError
 from backend_services.core.schemas import Conversation, Message, User
-
-
-def _frame(type_: str, **fields: Any) -> str:
-    return json.dumps({"type": type_, **fields}, separators=(",", ":"))
+from letschat_protocol.server import (
+    AckFrame,
+    AuthedFrame,
+    ConversationFrame,
+    ErrorFrame,
+    LeftFrame,
+    LimitedFrame,
+    MessageFrame,
+    PongFrame,
+    ReadMarkerFrame,
+    ReadyFrame,
+    ResetFrame,
+    ResumedFrame,
+    frame_text,
+)
 
 
 def message(msg: Message) -> str:
-    return f'{{"type":"message","message":{msg.model_dump_json()}}}'
+    return frame_text(MessageFrame(message=msg))
 
 
 def ack(client_msg_id: str, msg: Message) -> str:
-    return (
-        f'{{"type":"ack","client_msg_id":{json.dumps(client_msg_id)},'
-        f'"message":{msg.model_dump_json()}}}'
-    )
+    return frame_text(AckFrame(client_msg_id=client_msg_id, message=msg))
 
 
 def conversation(view: Conversation, added_by: User | None = None) -> str:
     """A conversation the user now belongs to; `added_by`: who put them there, if not they."""
-    if added_by is None:
-        return f'{{"type":"conversation","conversation":{view.model_dump_json()}}}'
-    return (
-        f'{{"type":"conversation","conversation":{view.model_dump_json()},'
-        f'"added_by":{added_by.model_dump_json()}}}'
-    )
+    return frame_text(ConversationFrame(conversation=view, added_by=added_by))
 
 
 def ready(user: User) -> str:
-    return f'{{"type":"ready","user":{user.model_dump_json()}}}'
+    return frame_text(ReadyFrame(user=user))
 
 
 def error(exc: AppError, **context: Any) -> str:
-    fields = {**exc.to_dict(), **context}
-    if exc.retry_after is not None:
-        fields["retry_after"] = exc.retry_after
-    return _frame("error", **fields)
+    """`context` echoes the frame the error answers: frame_type, conversation_id, client_msg_id."""
+    return frame_text(
+        ErrorFrame(code=exc.code.value, message=exc.message, retry_after=exc.retry_after, **context)
+    )
 
 
 def authed(expires_at: datetime) -> str:
-    return _frame("authed", expires_at=expires_at.isoformat())
+    return frame_text(AuthedFrame(expires_at=expires_at))
 
 
 def read(conversation_id: str, seq: int) -> str:
-    return _frame("read", conversation_id=conversation_id, seq=seq)
+    return frame_text(ReadMarkerFrame(conversation_id=conversation_id, seq=seq))
 
 
 def left(conversation_id: str) -> str:
-    return _frame("left", conversation_id=conversation_id)
+    return frame_text(LeftFrame(conversation_id=conversation_id))
 
 
 def limited(conversation_id: str, next_seq: int) -> str:
-    return _frame("limited", conversation_id=conversation_id, next_seq=next_seq)
+    return frame_text(LimitedFrame(conversation_id=conversation_id, next_seq=next_seq))
 
 
-RESUMED = _frame("resumed")
-PONG = _frame("pong")
+RESUMED = frame_text(ResumedFrame())
+PONG = frame_text(PongFrame())
 
 
 def reset(conversation_id: str, epoch: str) -> str:
     """The client's cursor in this conversation points into a history that is gone: drop what
     it holds of it; the conversation follows from its start, in `epoch`."""
-    return (
-        f'{{"type":"reset","conversation_id":{json.dumps(conversation_id)},'
-        f'"epoch":{json.dumps(epoch)}}}'
-    )
+    return frame_text(ResetFrame(conversation_id=conversation_id, epoch=epoch))

@@ -12,6 +12,7 @@ from letschat_app.components.notice import error_notice
 from letschat_app.state.chat import ChatState
 from letschat_app.state.models import DeviceItem, device
 from letschat_app.state.session import notice_for
+from letschat_protocol import ErrorCode
 
 PASSWORD_FIELDS = ("current_password", "new_password", "repeat_password")
 
@@ -107,9 +108,9 @@ def _logged_out(count: int) -> str:
 
 
 def _explain(exc: api_client.ApiError) -> str:
-    if exc.code == "wrong_password":
+    if exc.code == ErrorCode.WRONG_PASSWORD:
         return "That is not your current password."
-    if exc.code == "too_many_attempts":
+    if exc.code == ErrorCode.TOO_MANY_ATTEMPTS:
         wait = f" (about {exc.retry_after} s)" if exc.retry_after else ""
         return f"Too many attempts. Wait a moment and try again{wait}."
     return exc.message

@@ -10,6 +10,7 @@ from letschat_app.components.dialogs import members_dialog
 from letschat_app.model.timeline import SLOTS
 from letschat_app.state.chat import ChatState, slot_name
 from letschat_app.state.models import MessageItem
+from letschat_protocol.models import MAX_BODY_CHARS
 
 
 def _status(
@@ -172,7 +173,7 @@ def _composer() -> rx.Component:
                 placeholder="Type a message",
                 rows="1",
                 auto_height=True,
-                max_length=4000,
+                max_length=MAX_BODY_CHARS,
                 flex="1",
                 size="3",
                 auto_focus=True,

@@ -32,10 +32,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from backend_services.core.schemas import LEGACY_EPOCH, Conversation, Message
 from letschat_app.model.sidebar import SidebarPlaces
 from letschat_app.model.timeline import Timeline
 from letschat_app.state.models import ChatItem, MessageItem, chat_item, message_item, preview
+from letschat_protocol import (
+    LEGACY_EPOCH,
+    Conversation,
+    Cursor,
+    Message,
+    ReadFrame,
+    ResumeFrame,
+    SendFrame,
+)
 
 # A tab sends at most one read per conversation per this many seconds. The service stores a
 # marker at most every 2 s (LETSCHAT_READ_REPEAT_SECONDS), so reading a busy conversation more
@@ -89,7 +97,8 @@ class ChatModel:
         self.active_id = ""
         self.first_unread_seq = 0
         self.seen = False
-        # Frames for the live socket, taken by the state after each change.
+        # Frames for the live socket, taken by the state after each change: built by their
+        # protocol models and kept in wire form (plain data, as tests and the state read them).
         self.outbox: list[dict[str, Any]] = []
         # Toasts that should go: what they announced was read.
         self.dismissed: set[str] = set()
@@ -187,14 +196,23 @@ class ChatModel:
     def active(self) -> ChatItem:
         return self.chats.get(self.active_id, ChatItem())
 
-    def resume_cursors(self) -> dict[str, dict[str, int | str]]:
-        return {
-            cid: {
-                "seq": self.cursors.get(cid, chat.last_seq),
-                "epoch": self.epochs.get(cid, LEGACY_EPOCH),
+    def resume_frame(self) -> ResumeFrame:
+        """What a (re)connected socket resumes from: what this tab itself has received, never
+        the conversation list's newer figures."""
+        return ResumeFrame(
+            cursors={
+                cid: Cursor(
+                    seq=self.cursors.get(cid, chat.last_seq),
+                    epoch=self.epochs.get(cid, LEGACY_EPOCH),
+                )
+                for cid, chat in self.chats.items()
             }
-            for cid, chat in self.chats.items()
-        }
+        )
+
+    def resume_cursors(self) -> dict[str, Any]:
+        """The resume frame's cursors, as they go on the wire."""
+        cursors: dict[str, Any] = self.resume_frame().model_dump()["cursors"]
+        return cursors
 
     def _item(self, conversation: Conversation) -> ChatItem:
         return chat_item(conversation, self.user_id, conversation.id in self.muted)
@@ -254,11 +272,16 @@ class ChatModel:
 
     # --- messages from the stream -----------------------------------------------------------
 
-    def receive(self, message: Message, now: float) -> Popup | None:
-        """A stored message from the live stream (a `message` or an `ack`); return a popup if
-        it is news the person has not seen."""
+    def receive(self, message: Message, now: float, *, ack: bool = False) -> Popup | None:
+        """A stored message from the live stream (a `message`, or with `ack` the answer to this
+        tab's own send); return a popup if it is news the person has not seen.
+
+        An ack does not move the cursor: it can come before the stream has brought what was
+        stored just before it, and a resume from it would skip those. The message itself
+        follows as a `message` frame."""
         conversation_id = message.conversation_id
-        self.cursors[conversation_id] = max(self.cursors.get(conversation_id, 0), message.seq)
+        if not ack:
+            self.cursors[conversation_id] = max(self.cursors.get(conversation_id, 0), message.seq)
         mine = message.sender_id == self.user_id
         if mine:
             self.pending.pop(message.client_msg_id, None)
@@ -399,7 +422,7 @@ class ChatModel:
         read.sent_seq, read.sent_at = target, now
         if target >= chat.last_read_seq:
             self._read_due.discard(conversation_id)
-        self.outbox.append({"type": "read", "conversation_id": conversation_id, "seq": target})
+        self.outbox.append(ReadFrame(conversation_id=conversation_id, seq=target).model_dump())
 
     def _dismiss_upto(self, conversation_id: str, seq: int) -> None:
         toast = self._toasts.get(conversation_id)
@@ -477,12 +500,9 @@ class ChatModel:
 
     def _send_frame(self, client_msg_id: str) -> dict[str, Any]:
         pending = self.pending[client_msg_id]
-        return {
-            "type": "send",
-            "conversation_id": pending.conversation_id,
-            "client_msg_id": client_msg_id,
-            "body": pending.body,
-        }
+        return SendFrame(
+            conversation_id=pending.conversation_id, client_msg_id=client_msg_id, body=pending.body
+        ).model_dump()
 
     def _set_status(self, conversation_id: str, client_msg_id: str, status: str) -> None:
         timeline = self.timelines.get(conversation_id)

@@ -9,11 +9,12 @@ import reflex as rx
 from letschat_app import api_client
 from letschat_app.components.notice import error_notice
 from letschat_app.state.session import HOME_ROUTE, SessionState
+from letschat_protocol import ErrorCode
 
-FRIENDLY = {
-    "invalid_credentials": "Wrong username or password.",
-    "username_taken": "That username is taken. Try another one.",
-    "too_many_attempts": "Too many attempts. Wait a moment and try again.",
+FRIENDLY: dict[str, str] = {
+    ErrorCode.INVALID_CREDENTIALS: "Wrong username or password.",
+    ErrorCode.USERNAME_TAKEN: "That username is taken. Try another one.",
+    ErrorCode.TOO_MANY_ATTEMPTS: "Too many attempts. Wait a moment and try again.",
 }
 
 
@@ -60,7 +61,7 @@ class LoginState(SessionState):
 
 
 def _explain(exc: api_client.ApiError) -> str:
-    if exc.code == "validation_error":
+    if exc.code == ErrorCode.VALIDATION_ERROR:
         field = exc.message.split(":", 1)[0]
         if field == "username":
             return "Usernames are 3-32 characters: letters, digits, and _ . -"

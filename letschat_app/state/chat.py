@@ -17,17 +17,17 @@ from typing import Any
 
 import reflex as rx
 
-from backend_services.core.schemas import Conversation
 from letschat_app import api_client
 from letschat_app.model.chat import ChatModel
 from letschat_app.model.sidebar import CHUNKS as CHAT_CHUNKS
 from letschat_app.model.timeline import SLOTS
 from letschat_app.state.models import ChatItem, MessageItem
 from letschat_app.state.session import SessionState, notice_for
+from letschat_protocol import ClientFrame, Conversation, client_frame_adapter
 
 # Frames waiting for this tab's live socket, by Reflex client token. Not state: a queue can't be
 # serialised, and it belongs to this process, like the socket it feeds.
-OUTBOXES: dict[str, asyncio.Queue[dict[str, Any]]] = {}
+OUTBOXES: dict[str, asyncio.Queue[ClientFrame]] = {}
 # Tabs with work for the live connection's idle tick (a send waiting for its ack, a read held
 # back), by client token: an idle tab's tick then costs no state round trip.
 TICK_WANTED: set[str] = set()
@@ -39,7 +39,7 @@ def added_notice_id(conversation_id: str) -> str:
     return f"added-{conversation_id}"
 
 
-def outbox(client_token: str) -> asyncio.Queue[dict[str, Any]]:
+def outbox(client_token: str) -> asyncio.Queue[ClientFrame]:
     return OUTBOXES.setdefault(client_token, asyncio.Queue(maxsize=1000))
 
 
@@ -236,7 +236,7 @@ class ChatState(SessionState):
         queue = outbox(client_token or self.router.session.client_token)
         for frame in model.take_outbox():
             if not queue.full():
-                queue.put_nowait(frame)
+                queue.put_nowait(client_frame_adapter.validate_python(frame))
 
     def _publish(self, client_token: str | None = None) -> list[Any]:
         """Copy what changed in the model to the vars the page renders; send the frames it

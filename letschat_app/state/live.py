@@ -17,12 +17,29 @@ import reflex as rx
 from reflex_components_sonner.toast import ToastAction
 from websockets.exceptions import WebSocketException
 
-from backend_services.core.schemas import Conversation
 from letschat_app import api_client, tokens
 from letschat_app.model.chat import ChatModel, Popup
 from letschat_app.state.chat import OUTBOXES, TICK_WANTED, ChatState, added_notice_id, outbox
 from letschat_app.state.models import ChatItem
 from letschat_app.state.session import SESSION_ENDED, notice_for
+from letschat_protocol import (
+    AckFrame,
+    AuthFrame,
+    ClientFrame,
+    CloseCode,
+    Conversation,
+    ConversationFrame,
+    ErrorCode,
+    ErrorFrame,
+    LeftFrame,
+    LimitedFrame,
+    MessageFrame,
+    ReadMarkerFrame,
+    ResetFrame,
+    ResumedFrame,
+    ServerFrame,
+    User,
+)
 
 # A send with no ack after this long is shown as failed, with a retry button.
 SEND_TIMEOUT_SECONDS = float(os.environ.get("LETSCHAT_SEND_TIMEOUT_SECONDS", "10"))
@@ -35,10 +52,15 @@ TAB_GONE_SECONDS = 30.0
 # How long a new socket waits for the conversation list before resuming without it.
 CHATS_WAIT_SECONDS = 10.0
 
-CLOSE_NOTICES = {4502: SESSION_ENDED["token_expired"], 4503: SESSION_ENDED["token_revoked"]}
+CLOSE_NOTICES: dict[int, str] = {
+    CloseCode.TOKEN_EXPIRED: SESSION_ENDED[ErrorCode.TOKEN_EXPIRED],
+    CloseCode.TOKEN_REVOKED: SESSION_ENDED[ErrorCode.TOKEN_REVOKED],
+}
 # Closes after which a refresh may help: the access token expired, was refused, or its session
 # ended (then the refresh says how, for the login page).
-RENEWABLE_CLOSES = frozenset({4501, 4502, 4503})
+RENEWABLE_CLOSES = frozenset(
+    {CloseCode.UNAUTHORIZED, CloseCode.TOKEN_EXPIRED, CloseCode.TOKEN_REVOKED}
+)
 # A renewal the auth service could not answer is asked again this much later.
 RENEW_RETRY_SECONDS = 5.0
 
@@ -145,7 +167,7 @@ class LiveState(ChatState):
         "retry": the auth service could not be asked, try later; else the way to the login page
         (the session is over, or a renewed token was refused too)."""
         if rejected.code not in RENEWABLE_CLOSES or not self.refresh_token or in_a_row > 1:
-            notice = CLOSE_NOTICES.get(rejected.code, SESSION_ENDED["unauthorized"])
+            notice = CLOSE_NOTICES.get(rejected.code, SESSION_ENDED[ErrorCode.UNAUTHORIZED])
             return self._end_session(notice)
         try:
             await self._fresh_token(force=True)
@@ -167,10 +189,9 @@ class LiveState(ChatState):
                     break
             await asyncio.sleep(0.1)
         async with self:
-            # What this tab itself has received: never the conversation list's newer figures.
-            cursors = self._chat_model().resume_cursors()
+            resume = self._chat_model().resume_frame()
             signed_in = _session_key(_locked(self))
-        await socket.send({"type": "resume", "cursors": cursors})
+        await socket.send(resume)
         renew_at = tokens.renew_at(token)
         async for batch in socket.frames(IDLE_TICK_SECONDS):
             renew = time.time() >= renew_at
@@ -216,7 +237,7 @@ class LiveState(ChatState):
                     yield ended
                 return
             if reauth:
-                await socket.send({"type": "auth", "token": token})
+                await socket.send(AuthFrame(token=token))
             if unknown:
                 yield ChatState.load_chats
             for event in events:
@@ -227,7 +248,7 @@ class LiveState(ChatState):
                 yield "idle"
 
     def _apply(
-        self, model: ChatModel, batch: list[dict[str, Any]], now: float
+        self, model: ChatModel, batch: list[ServerFrame], now: float
     ) -> tuple[list[Any], bool, bool]:
         """Apply a batch of frames; return popups to show, whether `resumed` came, and whether
         the conversation list must be fetched again (a message arrived for a conversation the
@@ -236,34 +257,33 @@ class LiveState(ChatState):
         notices: list[Any] = []
         resumed = unknown = False
         for frame in batch:
-            kind = frame.get("type")
-            if kind in {"message", "ack"}:
-                message = api_client.parse_message(frame["message"])
-                unknown = unknown or message.conversation_id not in model.chats
-                popup = model.receive(message, now)
-                if popup is not None:
-                    news[message.conversation_id] = popup
-            elif kind == "conversation":
-                conversation = api_client.parse_conversation(frame["conversation"])
-                model.upsert(conversation)
-                adder = frame.get("added_by")
-                if isinstance(adder, dict) and conversation.kind == "group":
-                    notices.append(_added_notice(conversation, adder))
-            elif kind == "read":
-                model.read_elsewhere(frame["conversation_id"], int(frame["seq"]))
-            elif kind == "left":
-                model.left(frame["conversation_id"])
-                notices.append(rx.toast.dismiss(added_notice_id(frame["conversation_id"])))
-            elif kind == "limited":
-                model.limited(frame["conversation_id"])
-            elif kind == "reset":
-                model.reset(frame["conversation_id"], str(frame["epoch"]))
-                unknown = True  # Its unread count and marker count in the new history.
-            elif kind == "error" and frame.get("client_msg_id"):
-                if model.send_failed(frame["client_msg_id"]):
-                    self.error = str(frame.get("message", ""))
-            elif kind == "resumed":
-                resumed = True
+            match frame:
+                case MessageFrame(message=message) | AckFrame(message=message):
+                    unknown = unknown or message.conversation_id not in model.chats
+                    popup = model.receive(message, now, ack=isinstance(frame, AckFrame))
+                    if popup is not None:
+                        news[message.conversation_id] = popup
+                case ConversationFrame(conversation=conversation, added_by=adder):
+                    model.upsert(conversation)
+                    if adder is not None and conversation.kind == "group":
+                        notices.append(_added_notice(conversation, adder))
+                case ReadMarkerFrame(conversation_id=conversation_id, seq=seq):
+                    model.read_elsewhere(conversation_id, seq)
+                case LeftFrame(conversation_id=conversation_id):
+                    model.left(conversation_id)
+                    notices.append(rx.toast.dismiss(added_notice_id(conversation_id)))
+                case LimitedFrame(conversation_id=conversation_id):
+                    model.limited(conversation_id)
+                case ResetFrame(conversation_id=conversation_id, epoch=epoch):
+                    model.reset(conversation_id, epoch)
+                    unknown = True  # Its unread count and marker count in the new history.
+                case ErrorFrame(client_msg_id=str(client_msg_id), message=text):
+                    if model.send_failed(client_msg_id):
+                        self.error = text
+                case ResumedFrame():
+                    resumed = True
+                case _:  # ready, authed, pong, and errors about anything but a send.
+                    pass
         # A popup whose conversation was read later in the same batch is not news any more.
         popups = [p for cid, p in news.items() if model.chats.get(cid, ChatItem()).unread]
         return [*notices, *(self._popup(model, p) for p in popups)], resumed, unknown
@@ -295,12 +315,11 @@ class LiveState(ChatState):
         return toast if notify is None else [toast, notify]
 
 
-def _added_notice(conversation: Conversation, adder: dict[str, Any]) -> Any:
+def _added_notice(conversation: Conversation, adder: User) -> Any:
     """ "Ada added you to #design", with Leave at hand: nobody stays in a group they were put
     in without knowing it. It stays until dismissed, and goes when the group is left."""
-    name = str(adder.get("display_name") or adder.get("username") or "Someone")
     return rx.toast.info(
-        f"{name} added you to #{conversation.name}",
+        f"{adder.display_name or adder.username} added you to #{conversation.name}",
         description="Leave if it is not for you.",
         id=added_notice_id(conversation.id),
         duration=60_000,
@@ -310,7 +329,7 @@ def _added_notice(conversation: Conversation, adder: dict[str, Any]) -> Any:
     )
 
 
-async def _write(socket: api_client.LiveSocket, queue: asyncio.Queue[dict[str, Any]]) -> None:
+async def _write(socket: api_client.LiveSocket, queue: asyncio.Queue[ClientFrame]) -> None:
     while True:
         frame = await queue.get()
         try:

@@ -6,7 +6,7 @@ import dataclasses
 import re
 from datetime import datetime
 
-from backend_services.core.schemas import Conversation, Message, SessionInfo, User
+from letschat_protocol import Conversation, Message, SessionInfo, User
 
 PREVIEW_CHARS = 80
 

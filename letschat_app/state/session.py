@@ -11,17 +11,20 @@ from typing import Concatenate, ParamSpec, TypeVar
 import reflex as rx
 
 from letschat_app import api_client, tokens
+from letschat_protocol import ErrorCode
 
 LOGIN_ROUTE = "/login"
 HOME_ROUTE = "/"
 
 # Why a session ended, as shown on the login page.
 SESSION_ENDED = {
-    "token_expired": "Your session expired. Please log in again.",
-    "token_revoked": "You were logged out.",
-    "unauthorized": "Please log in again.",
-    "refresh_token_expired": "Your session expired. Please log in again.",
+    ErrorCode.TOKEN_EXPIRED: "Your session expired. Please log in again.",
+    ErrorCode.TOKEN_REVOKED: "You were logged out.",
+    ErrorCode.UNAUTHORIZED: "Please log in again.",
+    ErrorCode.REFRESH_TOKEN_EXPIRED: "Your session expired. Please log in again.",
 }
+# The refresh token was refused: the session ended, and the service's message says how.
+REFRESH_REFUSED = frozenset(code for code in ErrorCode if code.startswith("refresh_token_"))
 # Every tab of this process renews through it: one refresh per session at a time.
 KEEPER = tokens.TokenKeeper()
 
@@ -32,10 +35,10 @@ T = TypeVar("T")
 def notice_for(exc: api_client.ApiError) -> str:
     """What the login page says after the session ended with `exc`."""
     if exc.code in SESSION_ENDED:
-        return SESSION_ENDED[exc.code]
-    if exc.code.startswith("refresh_token_"):  # Ended elsewhere: the service says how.
+        return SESSION_ENDED[ErrorCode(exc.code)]
+    if exc.code in REFRESH_REFUSED:  # Ended elsewhere: the service says how.
         return f"{exc.message} Please log in again."
-    return SESSION_ENDED["unauthorized"]
+    return SESSION_ENDED[ErrorCode.UNAUTHORIZED]
 
 
 class SessionState(rx.State):
@@ -148,4 +151,4 @@ class SessionState(rx.State):
     def session_gone(self):
         """The token became empty: another tab logged out (the token is synced), or this tab's
         session ended and already says why."""
-        return self._end_session(self.notice or SESSION_ENDED["token_revoked"])
+        return self._end_session(self.notice or SESSION_ENDED[ErrorCode.TOKEN_REVOKED])

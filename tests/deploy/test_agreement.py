@@ -477,6 +477,30 @@ def test_every_container_is_rendered_with_the_image_built_for_it() -> None:
     assert {repository for _, _, repository in rendered} <= built
 
 
+def _installs(name: str, stage: str) -> tuple[set[str], list[str]]:
+    """What a build stage copies in (sources) and its pip install commands."""
+    built = dockerfile(name)[stage]
+    copied = {rest.split()[0].rstrip("/") for rest in built.all("COPY") if "--from=" not in rest}
+    installs = [" ".join(run.split()) for run in built.all("RUN") if "pip install" in run]
+    return copied, installs
+
+
+def test_the_frontend_image_installs_the_web_app_and_the_protocol_only() -> None:
+    copied, installs = _installs("Dockerfile.frontend", "deps")
+    assert "letschat_protocol" in copied
+    assert installs == ['/opt/venv/bin/pip install ".[web]"']
+    for stage in dockerfile("Dockerfile.frontend").values():
+        assert not [rest for rest in stage.all("COPY") if "backend_services" in rest], stage.name
+
+
+def test_the_backend_image_installs_the_services_and_the_protocol() -> None:
+    copied, installs = _installs("Dockerfile.backend", "build")
+    assert {"backend_services", "letschat_protocol"} <= copied
+    assert "letschat_app" not in copied
+    assert [i for i in installs if '".[services]"' in i] == installs
+    assert len(installs) == 1
+
+
 def test_frontend_image_targets_exist() -> None:
     stages = dockerfile("Dockerfile.frontend")
     for job in workflow("deploy.yml")["jobs"].values():

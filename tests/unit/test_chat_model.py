@@ -75,6 +75,22 @@ def test_a_later_conversation_list_never_moves_a_cursor_past_what_the_tab_receiv
     assert model.chats[CID].unread == 9
 
 
+def test_an_ack_ahead_of_the_stream_does_not_move_the_cursor() -> None:
+    model = model_with(conversation(last_seq=5, read=5))
+    model.open(CID, 0.0)
+    model.add_page(CID, [message(seq) for seq in range(1, 6)], has_older=False)
+    model.send("mine", 1.0)
+    ((client_msg_id, _),) = model.pending.items()
+    # Stored as 9 after 6..8, which this tab's stream has not brought yet; then it reconnects.
+    model.receive(message(9, sender=ME, cmid=client_msg_id), 2.0, ack=True)
+    assert model.resume_cursors() == {CID: cursor(5)}
+    for seq in (6, 7, 8):  # The resume brings what came before it...
+        model.receive(message(seq), 3.0)
+    model.receive(message(9, sender=ME, cmid=client_msg_id), 3.0)  # ...and it, once.
+    assert model.resume_cursors() == {CID: cursor(9)}
+    assert [m.seq for m in model.timeline(CID).messages()] == list(range(1, 10))
+
+
 def test_a_conversation_first_seen_in_the_list_resumes_from_the_list() -> None:
     model = model_with(conversation(last_seq=40, read=40))
     assert model.resume_cursors() == {CID: cursor(40)}

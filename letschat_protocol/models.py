@@ -1,0 +1,228 @@
+"""The models REST and the socket carry: accounts, sessions, conversations, messages.
+
+Which side sends a model decides how it is read. What clients send (`ClientModel`) is strict:
+unknown fields and wrong types are refused, so `{"$ne": null}` is never a string. What the
+service sends (`ServiceModel`) ignores fields it does not know, so a service that adds one does
+not break the clients still running during a rolling deploy.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic.config import JsonDict
+
+MAX_BODY_CHARS = 4000
+MAX_GROUP_MEMBERS = 1000
+# The epoch of a conversation from before epochs (and what a service without them implies).
+LEGACY_EPOCH = "0"
+
+
+def _fold_case(value: object) -> object:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+# "Alice" registers as "alice": names are unique case-insensitively and shown lower-case.
+Username = Annotated[
+    str,
+    BeforeValidator(_fold_case),
+    StringConstraints(min_length=3, max_length=32, pattern=r"^[a-z0-9_.-]+$"),
+]
+# Characters, not bytes: passwords are pre-hashed, so bcrypt's 72-byte limit never truncates one.
+Password = Annotated[str, StringConstraints(min_length=8, max_length=128)]
+DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+GroupName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
+ObjectIdStr = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+ClientMsgId = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$"),
+    Field(
+        description=(
+            "Chosen by the client, unique per sender and conversation; reused verbatim on retries."
+        )
+    ),
+]
+Seq = Annotated[int, Field(ge=0, le=2**53)]
+Epoch = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+def require_type(schema: JsonDict) -> None:
+    """A frame's `type` has a default, for building it, but every frame on the wire has one."""
+    required = schema.get("required")
+    names = (
+        [name for name in required if isinstance(name, str)] if isinstance(required, list) else []
+    )
+    schema["required"] = ["type", *(name for name in names if name != "type")]
+
+
+class ClientModel(BaseModel):
+    """What a client sends: strict about unknown fields and types."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class ServiceModel(BaseModel):
+    """What the service sends: built strictly, read leniently (unknown fields are dropped)."""
+
+    model_config = ConfigDict(extra="ignore", strict=True, frozen=True)
+
+
+# --- Users and auth ---------------------------------------------------------------------------
+
+
+class User(ServiceModel):
+    id: str
+    username: str = Field(description="Lower case, 3-32 of `a-z 0-9 _ . -`.")
+    display_name: str
+
+
+class RegisterRequest(ClientModel):
+    username: Username
+    password: Password
+    display_name: DisplayName | None = None
+
+
+class LoginRequest(ClientModel):
+    # Looser than RegisterRequest: a malformed name is just a wrong credential, not a 422.
+    username: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    password: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+
+
+class TokenResponse(ServiceModel):
+    """A signed-in session: a short-lived access token, and the refresh token that replaces it
+    (`POST /auth/refresh`; each refresh token works once)."""
+
+    user: User
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the scheme name
+    expires_in: int  # Seconds the access token lasts.
+    refresh_token: str
+    session_id: str
+
+
+class RefreshRequest(ClientModel):
+    refresh_token: Annotated[str, StringConstraints(min_length=1, max_length=512)]
+
+
+class PasswordChangeRequest(ClientModel):
+    current_password: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    new_password: Password
+
+
+class SessionInfo(ServiceModel):
+    """A device someone is signed in on."""
+
+    id: str
+    created_at: datetime
+    last_used_at: datetime
+    expires_at: datetime
+    user_agent: str
+    # Approximate on purpose: the network (/24 for IPv4, /48 for IPv6), not the address.
+    client_network: str
+    current: bool
+
+
+class EndedSessions(ServiceModel):
+    ended: int
+
+
+# --- Messages and conversations ---------------------------------------------------------------
+
+
+class Message(ServiceModel):
+    id: str = Field(description="Unique; the key to deduplicate on.")
+    conversation_id: str
+    seq: int = Field(
+        description=(
+            "Position in the conversation. Increases with every message but may skip numbers "
+            "(seqs lost to failed writes are never shown)."
+        ),
+        json_schema_extra={"minimum": 1},
+    )
+    sender_id: str
+    sender_name: str = Field(description="The sender's display name when the message was sent.")
+    body: str = Field(
+        description="Trimmed, 1-4000 characters. Plain text; render it as text, never as HTML."
+    )
+    client_msg_id: str = Field(description="The sender's `client_msg_id`.")
+    created_at: datetime = Field(description="UTC, ISO 8601 with a `Z` suffix.")
+
+
+class MessagePage(ServiceModel):
+    messages: list[Message]
+    has_more: bool
+
+
+class Conversation(ServiceModel):
+    """A conversation as one member sees it (name, unread count and marker are theirs)."""
+
+    id: str
+    kind: Literal["direct", "group"]
+    name: str = Field(
+        description="The group's name, or the other person's display name for a direct one."
+    )
+    members: list[User]
+    is_public: bool
+    last_seq: int = Field(
+        description="Seq of the newest message (0 when there is none).",
+        json_schema_extra={"minimum": 0},
+    )
+    last_message: Message | None
+    unread: int = Field(
+        description="Others' messages after `last_read_seq`, counted up to 1000.",
+        json_schema_extra={"minimum": 0},
+    )
+    last_read_seq: int = Field(json_schema_extra={"minimum": 0})
+    created_at: datetime
+    # Which history of the conversation `last_seq` counts in: a new epoch means the stored
+    # history was replaced (restored from a backup), and cursors from another epoch are void.
+    epoch: str = Field(
+        default=LEGACY_EPOCH,
+        description=(
+            "The history `last_seq` counts in. Send it back with the cursor on `resume`; a new "
+            "epoch (after a restore) answers an old cursor with `reset`."
+        ),
+    )
+
+
+class GroupSummary(ServiceModel):
+    """A public group as shown to someone who may join it."""
+
+    id: str
+    name: str
+    member_count: int
+    last_seq: int
+
+
+class CreateDirectRequest(ClientModel):
+    user_id: ObjectIdStr
+
+
+class CreateGroupRequest(ClientModel):
+    name: GroupName
+    member_ids: Annotated[list[ObjectIdStr], Field(max_length=MAX_GROUP_MEMBERS - 1)] = []
+    is_public: bool = False
+
+
+class AddMemberRequest(ClientModel):
+    user_id: ObjectIdStr
+
+
+class SendMessageRequest(ClientModel):
+    # Length is checked by the store, so an over-long body gets its own code (message_too_long).
+    body: str
+    client_msg_id: ClientMsgId
+
+
+class ReadRequest(ClientModel):
+    seq: Seq
+
+
+class Cursor(ClientModel):
+    """Where a client is in one conversation: the newest seq it received, in the history
+    whose epoch it was given with the conversation."""
+
+    seq: Seq
+    epoch: Epoch
