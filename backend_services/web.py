@@ -24,6 +24,7 @@ from backend_services.core.errors import (
     AppError,
     CloseCode,
     ErrorCode,
+    InternalError,
     ServiceUnavailable,
     Unauthorized,
 )
@@ -95,12 +96,29 @@ def _describe(errors: list[Any]) -> str:
     return f"{location}: {reason}" if location else str(reason)
 
 
+def as_app_error(exc: Exception, where: str) -> AppError | None:
+    """`exc` in the error vocabulary, or None for a bug: the one place a store failure becomes
+    `ServiceUnavailable`, whether a request or a socket's frame met it (`where` says which, for
+    the log). A store failure is expected while MongoDB is down or slow, so a warning."""
+    if isinstance(exc, AppError):
+        return exc
+    if isinstance(exc, PyMongoError):
+        logger.warning("store unavailable on %s: %s", where, exc)
+        return ServiceUnavailable()
+    return None
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Every error leaves as `{code, message}`; nothing leaves as a bare 500 page."""
 
-    async def app_error(_: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, AppError)  # noqa: S101 - registered for AppError only
-        return error_response(exc.status, exc.code.value, exc.message, retry_after=exc.retry_after)
+    async def failure(request: Request, exc: Exception) -> JSONResponse:
+        error = as_app_error(exc, f"{request.method} {request.url.path}")
+        if error is None:
+            logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+            error = InternalError()
+        return error_response(
+            error.status, error.code.value, error.message, retry_after=error.retry_after
+        )
 
     async def validation_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)  # noqa: S101
@@ -117,21 +135,13 @@ def install_error_handlers(app: FastAPI) -> None:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         return error_response(exc.status_code, code, str(exc.detail))
 
-    async def store_unavailable(request: Request, exc: Exception) -> JSONResponse:
-        logger.warning("store unavailable on %s %s: %s", request.method, request.url.path, exc)
-        return error_response(
-            503, ErrorCode.SERVICE_UNAVAILABLE.value, ServiceUnavailable.default_message
-        )
-
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        logger.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(500, ErrorCode.INTERNAL_ERROR.value, "Something went wrong.")
-
-    app.add_exception_handler(AppError, app_error)
+    app.add_exception_handler(AppError, failure)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
-    app.add_exception_handler(PyMongoError, store_unavailable)
-    app.add_exception_handler(Exception, unexpected)
+    # Registered by class as well as under Exception: Starlette answers an `Exception` handler's
+    # errors and then raises them again (for the server to log as a crash).
+    app.add_exception_handler(PyMongoError, failure)
+    app.add_exception_handler(Exception, failure)
 
 
 def health_router(checks: Mapping[str, HealthCheck]) -> APIRouter:

@@ -10,13 +10,11 @@ from fastapi import FastAPI
 
 from backend_services.core.broker import Broker, create_broker
 from backend_services.core.config import MessageSettings
-from backend_services.core.ratelimit import RateLimiter
 from backend_services.core.security import TokenIssuer
-from backend_services.core.sessions import SessionVerifier
 from backend_services.core.store import Store
 from backend_services.message_service import routes, websocket
 from backend_services.message_service.hub import Hub
-from backend_services.message_service.reads import ReadBatcher
+from backend_services.message_service.periodic import every
 from backend_services.message_service.services import MessageServices
 from backend_services.web import health_router, install_drain_guard, install_error_handlers
 
@@ -36,29 +34,13 @@ def create_app(
         store,
         channel_prefix=settings.channel_prefix,
         resume_limit=settings.resume_limit,
-        sweep_seconds=settings.session_sweep_seconds,
-        recheck_seconds=settings.membership_recheck_seconds,
     )
     issuer = TokenIssuer(
         secret=settings.jwt_secret.get_secret_value(),
         audience=settings.jwt_audience,
         lifetime=timedelta(seconds=settings.access_token_seconds),
     )
-    services = MessageServices(
-        settings=settings,
-        store=store,
-        hub=hub,
-        verifier=SessionVerifier(issuer, store),
-        send_limiter=RateLimiter(
-            burst=settings.send_burst, rate_per_second=settings.send_rate_per_second
-        ),
-        reads=ReadBatcher(
-            store.reads,
-            hub.publish_reads,
-            interval=settings.read_flush_seconds,
-            repeat=settings.read_repeat_seconds,
-        ),
-    )
+    services = MessageServices.build(settings, store, hub, issuer)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -66,7 +48,17 @@ def create_app(
         await hub.start()
         services.reads.start()
         try:
-            yield
+            # Sockets whose session ended, topics that missed a publish, sockets still following
+            # a conversation their user left: each put right within its period.
+            async with (
+                every(settings.session_sweep_seconds, hub.sweep, "session sweep"),
+                every(
+                    settings.membership_recheck_seconds,
+                    hub.recheck_membership,
+                    "membership recheck",
+                ),
+            ):
+                yield
         finally:
             await services.reads.close()
             await hub.stop()

@@ -22,7 +22,7 @@ import contextlib
 import itertools
 import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Mapping
+from collections.abc import Coroutine, Iterable, Iterator, Mapping
 from collections.abc import Sequence as Seq
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -119,11 +119,8 @@ class Hub:
         *,
         channel_prefix: str,
         resume_limit: int,
-        sweep_seconds: float | None = None,
-        recheck_seconds: float | None = None,
     ) -> None:
         self._broker = broker
-        self._sweep_seconds, self._recheck_seconds = sweep_seconds, recheck_seconds
         self._store = store
         self._prefix = channel_prefix
         self._resume_limit = resume_limit
@@ -141,18 +138,6 @@ class Hub:
         await self._broker.connect()
         self.broker_connected = True
         self._spawn(self._listen())
-        if self._sweep_seconds is not None:
-            self._spawn(self._every(self._sweep_seconds, self.sweep, "sweep"))
-        if self._recheck_seconds is not None:
-            self._spawn(self._every(self._recheck_seconds, self.recheck_membership, "recheck"))
-
-    async def _every(self, seconds: float, job: Callable[[], Awaitable[None]], name: str) -> None:
-        while True:
-            await asyncio.sleep(seconds)
-            try:
-                await job()
-            except Exception:
-                logger.exception("%s failed; trying again next time", name)
 
     async def stop(self) -> None:
         """Close every socket with 1012 (clients resume on another instance), then stop tasks."""

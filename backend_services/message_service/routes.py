@@ -18,8 +18,7 @@ from backend_services.core.schemas import (
     ReadRequest,
     SendMessageRequest,
 )
-from backend_services.core.store.conversations import decode_page_key, encode_page_key
-from backend_services.message_service.deps import CurrentSession, Services
+from backend_services.message_service.deps import Conversations, CurrentSession, Messages
 
 router = APIRouter()
 
@@ -32,7 +31,7 @@ MAX_PAGE = 200
 
 @router.get("/conversations", tags=["conversations"])
 async def list_conversations(
-    services: Services,
+    conversations: Conversations,
     session: CurrentSession,
     request: Request,
     response: Response,
@@ -41,93 +40,86 @@ async def list_conversations(
 ) -> list[Conversation]:
     """Your conversations, newest activity first, `limit` at a time. When more follow, the
     `Link` header's `rel="next"` URL (and `X-Next-Cursor`, its `cursor`) gets the next page."""
-    after = None if cursor is None else decode_page_key(cursor)
-    page, last = await services.store.conversations.list_page(
-        session.user.id, limit=limit, after=after
-    )
-    if last is not None:
-        following = encode_page_key(last)
-        url = request.url.include_query_params(cursor=following, limit=limit)
+    page = await conversations.list_page(session, limit=limit, cursor=cursor)
+    if page.next_cursor is not None:
+        url = request.url.include_query_params(cursor=page.next_cursor, limit=limit)
         response.headers["Link"] = f'<{url}>; rel="next"'
-        response.headers["X-Next-Cursor"] = following
-    return page
+        response.headers["X-Next-Cursor"] = page.next_cursor
+    return page.conversations
 
 
 @router.get("/conversations/{conversation_id}", tags=["conversations"])
 async def get_conversation(
-    conversation_id: ConversationId, services: Services, session: CurrentSession
+    conversation_id: ConversationId, conversations: Conversations, session: CurrentSession
 ) -> Conversation:
-    doc = await services.store.conversations.get_for_member(conversation_id, session.user.id)
-    return await services.store.conversations.view(doc, session.user.id)
+    return await conversations.get(session, conversation_id)
 
 
 @router.post("/conversations/direct", tags=["conversations"])
 async def open_direct(
-    body: CreateDirectRequest, services: Services, session: CurrentSession, response: Response
+    body: CreateDirectRequest,
+    conversations: Conversations,
+    session: CurrentSession,
+    response: Response,
 ) -> Conversation:
     """The one direct conversation with `user_id` (201 when it is new, 200 when it existed)."""
-    conversations = services.store.conversations
-    doc, created = await conversations.open_direct(session.user.id, body.user_id)
+    view, created = await conversations.open_direct(session, body.user_id)
     if created:
         response.status_code = status.HTTP_201_CREATED
-        for member in doc["members"]:
-            await services.hub.publish_conversation([member], await conversations.view(doc, member))
-    return await conversations.view(doc, session.user.id)
+    return view
 
 
 @router.post("/conversations/groups", status_code=201, tags=["conversations"])
 async def create_group(
-    body: CreateGroupRequest, services: Services, session: CurrentSession
+    body: CreateGroupRequest, conversations: Conversations, session: CurrentSession
 ) -> Conversation:
     """A new group with you and `member_ids` in it. Adding people counts against your hourly
     allowance (429 `rate_limited`); someone in too many groups already cannot be added (409)."""
-    doc = await services.create_group(session, body.name, body.member_ids, is_public=body.is_public)
-    return await services.store.conversations.view(doc, session.user.id)
+    return await conversations.create_group(
+        session, body.name, body.member_ids, is_public=body.is_public
+    )
 
 
 @router.get("/groups", tags=["conversations"])
 async def search_groups(
-    services: Services,
+    conversations: Conversations,
     _: CurrentSession,
     q: Annotated[str, Query(max_length=80)] = "",
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> list[GroupSummary]:
     """Public groups whose name starts with `q`."""
-    return await services.store.conversations.search_public(q, limit=limit)
+    return await conversations.search_groups(q, limit=limit)
 
 
 @router.post("/conversations/{conversation_id}/join", tags=["conversations"])
 async def join_group(
-    conversation_id: ConversationId, services: Services, session: CurrentSession
+    conversation_id: ConversationId, conversations: Conversations, session: CurrentSession
 ) -> Conversation:
-    doc = await services.join(session, conversation_id)
-    return await services.store.conversations.view(doc, session.user.id)
+    return await conversations.join(session, conversation_id)
 
 
 @router.post("/conversations/{conversation_id}/leave", status_code=204, tags=["conversations"])
 async def leave_group(
-    conversation_id: ConversationId, services: Services, session: CurrentSession
+    conversation_id: ConversationId, conversations: Conversations, session: CurrentSession
 ) -> None:
-    await services.store.conversations.leave(conversation_id, session.user.id)
-    await services.hub.publish_left(session.user.id, conversation_id)
+    await conversations.leave(session, conversation_id)
 
 
 @router.post("/conversations/{conversation_id}/members", tags=["conversations"])
 async def add_member(
     conversation_id: ConversationId,
     body: AddMemberRequest,
-    services: Services,
+    conversations: Conversations,
     session: CurrentSession,
 ) -> Conversation:
     """Add someone to a group you belong to (within your hourly allowance of adds)."""
-    doc = await services.add_member(session, conversation_id, body.user_id)
-    return await services.store.conversations.view(doc, session.user.id)
+    return await conversations.add_member(session, conversation_id, body.user_id)
 
 
 @router.get("/conversations/{conversation_id}/messages", tags=["messages"])
 async def list_messages(
     conversation_id: ConversationId,
-    services: Services,
+    messages: Messages,
     session: CurrentSession,
     before_seq: Annotated[int | None, SeqParam] = None,
     after_seq: Annotated[int | None, SeqParam] = None,
@@ -141,27 +133,21 @@ async def list_messages(
     """
     if after_seq is not None and before_seq is not None and before_seq <= after_seq + 1:
         raise ValidationFailed("before_seq must be greater than after_seq + 1.")
-    await services.store.conversations.require_member(conversation_id, session.user.id)
-    messages = services.store.messages
-    if after_seq is None:
-        page, has_more = await messages.page(conversation_id, before_seq=before_seq, limit=limit)
-        return MessagePage(messages=page, has_more=has_more)
-    batch = await messages.read_after(
-        conversation_id, after_seq, limit=limit, before_seq=before_seq
+    return await messages.page(
+        session, conversation_id, limit=limit, before_seq=before_seq, after_seq=after_seq
     )
-    return MessagePage(messages=batch.messages, has_more=batch.has_more)
 
 
 @router.post("/conversations/{conversation_id}/messages", status_code=201, tags=["messages"])
 async def send_message(
     conversation_id: ConversationId,
     body: SendMessageRequest,
-    services: Services,
+    messages: Messages,
     session: CurrentSession,
     response: Response,
 ) -> Message:
     """Send a message; a resend with the same `client_msg_id` returns the stored one (200)."""
-    msg, created = await services.send(session, conversation_id, body.body, body.client_msg_id)
+    msg, created = await messages.send(session, conversation_id, body.body, body.client_msg_id)
     if not created:
         response.status_code = status.HTTP_200_OK
     return msg
@@ -169,10 +155,8 @@ async def send_message(
 
 @router.post("/conversations/{conversation_id}/read", tags=["messages"])
 async def mark_read(
-    conversation_id: ConversationId, body: ReadRequest, services: Services, session: CurrentSession
+    conversation_id: ConversationId, body: ReadRequest, messages: Messages, session: CurrentSession
 ) -> dict[str, str | int]:
     """Move your read marker forward to `seq`; returns where it now is."""
-    seq = await services.mark_read(session, conversation_id, body.seq, origin=None)
-    if seq is None:  # It was there already (or further): say where.
-        seq = await services.store.reads.get(conversation_id, session.user.id)
+    seq = await messages.read_to(session, conversation_id, body.seq)
     return {"conversation_id": conversation_id, "seq": seq}

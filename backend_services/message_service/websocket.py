@@ -17,7 +17,6 @@ import time
 
 from fastapi import APIRouter, WebSocket
 from pydantic import ValidationError
-from pymongo.errors import PyMongoError
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from backend_services.core.errors import (
@@ -26,7 +25,6 @@ from backend_services.core.errors import (
     CloseCode,
     InternalError,
     RateLimited,
-    ServiceUnavailable,
 )
 from backend_services.core.ratelimit import TokenBucket
 from backend_services.core.schemas import (
@@ -40,7 +38,9 @@ from backend_services.core.schemas import (
 from backend_services.core.sessions import Session
 from backend_services.message_service import frames
 from backend_services.message_service.connection import Close, Connection
+from backend_services.message_service.deps import Services
 from backend_services.message_service.services import MessageServices
+from backend_services.web import as_app_error
 
 logger = logging.getLogger("letschat.ws")
 router = APIRouter()
@@ -108,8 +108,7 @@ async def _receive_text(
 
 
 @router.websocket("/ws")
-async def websocket_endpoint(websocket: WebSocket) -> None:
-    services: MessageServices = websocket.app.state.services
+async def websocket_endpoint(websocket: WebSocket, services: Services) -> None:
     origin = websocket.headers.get("origin")
     if origin is not None and origin not in services.settings.allowed_origins:
         # Closing before accepting answers the handshake with HTTP 403.
@@ -120,8 +119,13 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         session = await _authenticate(websocket, services)
     except _ClientGone:
         return
-    except AppError as exc:
-        await websocket.close(exc.close_code or CloseCode.UNAUTHORIZED, exc.message)
+    except Exception as exc:
+        error = as_app_error(exc, "a socket's auth frame")
+        if error is None:
+            raise
+        # A client that gave up waiting (a store slow to answer) is gone already.
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
+            await websocket.close(error.close_code or CloseCode.UNAUTHORIZED, error.message)
         return
     connection = Connection(session, queue_size=services.settings.send_queue_size)
     await services.hub.register(connection)
@@ -147,10 +151,7 @@ async def _authenticate(websocket: WebSocket, services: MessageServices) -> Sess
     if not isinstance(frame, AuthFrame):
         await websocket.close(CloseCode.PROTOCOL_ERROR, "the first frame must be an auth frame")
         raise _ClientGone()
-    try:
-        return await services.verifier.verify(frame.token)
-    except PyMongoError as exc:
-        raise ServiceUnavailable() from exc
+    return await services.verifier.verify(frame.token)
 
 
 async def _run(websocket: WebSocket, services: MessageServices, connection: Connection) -> None:
@@ -235,14 +236,12 @@ async def _handle_text(text: str, services: MessageServices, connection: Connect
         return
     try:
         await _handle(frame, services, connection)
-    except AppError as exc:
-        connection.push(frames.error(exc, **_context(frame)))
-    except PyMongoError:
-        logger.warning("store unavailable while handling a %s frame", frame.type)
-        connection.push(frames.error(ServiceUnavailable(), **_context(frame)))
-    except Exception:
-        logger.exception("failed to handle a %s frame", frame.type)
-        connection.push(frames.error(InternalError(), **_context(frame)))
+    except Exception as exc:
+        error = as_app_error(exc, f"a socket's {frame.type} frame")
+        if error is None:
+            logger.exception("failed to handle a %s frame", frame.type)
+            error = InternalError()
+        connection.push(frames.error(error, **_context(frame)))
 
 
 async def _handle(
@@ -252,7 +251,7 @@ async def _handle(
 ) -> None:
     session = connection.session
     if isinstance(frame, SendFrame):
-        msg, _ = await services.send(
+        msg, _ = await services.messages.send(
             session,
             frame.conversation_id,
             frame.body,
@@ -261,7 +260,7 @@ async def _handle(
         )
         connection.push(frames.ack(frame.client_msg_id, msg))
     elif isinstance(frame, ReadFrame):
-        await services.mark_read_from(connection, frame.conversation_id, frame.seq)
+        await services.messages.mark_read_from(connection, frame.conversation_id, frame.seq)
     elif isinstance(frame, ResumeFrame):
         await services.hub.resume(connection, dict(frame.cursors))
     elif isinstance(frame, PingFrame):

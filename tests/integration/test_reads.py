@@ -8,7 +8,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import redis as redis_client
+import redis.asyncio as aioredis
+from redis.asyncio.client import PubSub
 
 from backend_services.core.schemas import User
 from backend_services.core.store import Store
@@ -144,9 +145,20 @@ async def test_a_senders_marker_follows_what_their_socket_sent(stack: Stack, api
     await tab.close()
 
 
-def _publishes(redis: redis_client.Redis) -> int:
-    stats = redis.info("commandstats")
-    return int(stats.get("cmdstat_publish", {}).get("calls", 0))
+async def _heard_before(pubsub: PubSub, marker: str) -> list[str]:
+    """The channels of what `pubsub` hears before `marker`, published after them: Redis hands
+    a subscriber everything in the order it was published, so nothing earlier is still to come.
+    (Counting every publish would count the listeners' own echoes too, one per instance every
+    few seconds.)"""
+    heard: list[str] = []
+    async with asyncio.timeout(10):
+        while True:
+            event = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+            if event is None:
+                continue
+            if event["data"] == marker.encode():
+                return heard
+            heard.append(event["channel"].decode())
 
 
 async def test_an_echo_goes_through_redis_only_when_another_instance_listens(
@@ -154,7 +166,7 @@ async def test_an_echo_goes_through_redis_only_when_another_instance_listens(
 ) -> None:
     """Most people have one socket, the one that read: their echoes need no broker at all."""
     port = free_port()
-    private = start_redis(log_dir, port)  # Its command counts are this test's alone.
+    private = start_redis(log_dir, port)  # Its channels' listeners are this test's alone.
     try:
         stack = make_stack(redis=f"redis://127.0.0.1:{port}/0")
         api = Api(stack.auth_url, stack.messages[0].url)
@@ -165,8 +177,15 @@ async def test_an_echo_goes_through_redis_only_when_another_instance_listens(
         same_instance_tab = await Socket.open(here, bob.token, resume={})
         await post_messages(api, alice, dm, 3)
         await delivered(reader, dm, 3)
-        counter = redis_client.Redis(port=port)
-        before = _publishes(counter)
+        # A pattern subscription hears every user channel, yet is no listener to the instances
+        # (PUBSUB NUMSUB counts only subscriptions by name).
+        users = f"{stack.env['LETSCHAT_CHANNEL_PREFIX']}user:"
+        redis = aioredis.Redis(port=port)
+        pubsub = redis.pubsub()
+        await pubsub.psubscribe(f"{users}*")
+        subscribed = await pubsub.get_message(timeout=5)
+        assert subscribed is not None
+        assert subscribed["type"] == "psubscribe"
 
         await reader.send(read(dm, 1))
         # Bob's channel has no listener elsewhere: the tab beside the reader gets it directly.
@@ -178,8 +197,10 @@ async def test_an_echo_goes_through_redis_only_when_another_instance_listens(
         assert await same_instance_tab.next("read", seq=2) == read(dm, 2)
         # Rounds run one after another, so the first echo was decided before this one: only
         # the second went through Redis.
-        assert _publishes(counter) - before == 1
-        counter.close()
+        await redis.publish(f"{users}nobody", "marker")
+        assert await _heard_before(pubsub, "marker") == [f"{users}{bob.id}"]
+        await pubsub.aclose()
+        await redis.aclose()
         for socket in (reader, same_instance_tab, other_instance_tab):
             await socket.close()
         await api.aclose()

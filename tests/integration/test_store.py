@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 
 from backend_services.core.schemas import User
-from backend_services.core.store import Store
+from backend_services.core.store import Database, Store
 from backend_services.core.store.migrations import SCHEMA_VERSION
 from tests.integration.conftest import CommandLog
 
@@ -18,8 +18,15 @@ GRACE = timedelta(seconds=0.3)
 
 
 @pytest.fixture
-async def store(mongo_url: str) -> AsyncIterator[Store]:
-    store = Store.connect(mongo_url, f"test_{uuid.uuid4().hex[:12]}", hole_grace=GRACE)
+def commands() -> CommandLog:
+    """The commands the `store` fixture's client starts."""
+    return CommandLog()
+
+
+@pytest.fixture
+async def store(mongo_url: str, commands: CommandLog) -> AsyncIterator[Store]:
+    database = Database(mongo_url, f"test_{uuid.uuid4().hex[:12]}", event_listeners=[commands])
+    store = Store(database, hole_grace=GRACE)
     await store.database.ensure_indexes()
     yield store
     await store.database.client.drop_database(store.database.db.name)
@@ -40,14 +47,20 @@ async def allocate_without_writing(store: Store, conversation_id: str) -> int:
 
 
 async def test_a_reader_waits_for_a_message_still_being_written(
-    store: Store, pair: tuple[User, User, str]
+    store: Store, commands: CommandLog, pair: tuple[User, User, str]
 ) -> None:
     alice, _, dm = pair
     slow_seq = await allocate_without_writing(store, dm)
     await store.messages.append(dm, alice, "second", "c2")
     (second,), _ = await store.messages.page(dm, before_seq=None, limit=1)
+    finds = commands.names.count("find")
     reading = asyncio.create_task(store.messages.read_after(dm, 0, limit=10))
-    await asyncio.sleep(0.1)
+    # It met the hole and looked again: it is waiting, not done (well within the grace).
+    for _ in range(50):
+        if commands.names.count("find") >= finds + 2:
+            break
+        await asyncio.sleep(0.004)
+    assert commands.names.count("find") >= finds + 2
     assert not reading.done()
 
     await store.database.db["messages"].insert_one(
