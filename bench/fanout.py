@@ -1,16 +1,20 @@
-"""Group fan-out: the message service (two instances over Redis) against a bare relay.
+"""Group fan-out: the message service against a bare relay and two socket.io peers.
 
-One run starts a bare `websockets.broadcast` relay (the ceiling), then SecantusDB, the auth
-service and two message-service instances with `--clients` users in one group. For each system
-and each `--rate`, a separate load-generator process connects every client (split over both
-instances), sends `--messages` into the group at that rate and times every (message, recipient)
-delivery. Against the message service every client also sends `read` frames as the web app
-does (`bench/reads.py`; `--no-reads` turns them off). Everything binds 127.0.0.1, every wait is
-bounded, and everything started is stopped at the end, on Ctrl-C and on errors too.
+One run measures, one system after another: a bare `websockets.broadcast` relay (the ceiling);
+Let's Chat (the auth service and two message-service instances with `--clients` users in one
+group); and the peers in `bench/peers/` (python-socketio and Node.js socket.io, two instances
+each). Every system but the relay fans out through Redis and stores each message in a fresh
+SecantusDB of its own before fanning it out. For each system and each `--rate`, a separate
+load-generator process connects every client (split over both instances), sends `--messages`
+into the group at that rate and times every (message, recipient) delivery. Against the message
+service every client also sends `read` frames as the web app does (`bench/reads.py`;
+`--no-reads` turns them off). Everything binds 127.0.0.1, every wait is bounded, and everything
+started is stopped at the end, on Ctrl-C and on errors too.
 
     .venv/bin/python -m bench.fanout                                # 1,000 clients
-    .venv/bin/python -m bench.fanout --clients 50 --messages 20     # smoke run, < 1 minute
-    .venv/bin/python -m bench.fanout --rate 10,20,40                # find the knee
+    .venv/bin/python -m bench.fanout --clients 50 --messages 20     # smoke run
+    .venv/bin/python -m bench.fanout --rate 10,20,40,60             # find the knee
+    .venv/bin/python -m bench.fanout --systems letschat,node        # some of the systems
     .venv/bin/python -m bench.fanout --no-reads                     # deliveries alone
 """
 
@@ -19,6 +23,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import shutil
+import subprocess
 import sys
 import tempfile
 import uuid
@@ -27,17 +32,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from backend_services.core.schemas import MAX_GROUP_MEMBERS
 from bench import seed
 from bench.cpu import CpuWindow, wait_for_quiet
 from bench.load import LoadSpec, Target
+from bench.peers import PEERS, running_peer, socketio_url
 from bench.report import print_report
 from bench.runner import run_load
 from tests.support.processes import Process, Service, free_port, start_secantus
+from tests.support.stack import _BAD_LOG as BAD_LOG
 from tests.support.stack import Stack, running_stack
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
-SYSTEMS = ("relay", "letschat")
+SYSTEMS = ("relay", "letschat", *PEERS)
 
 
 def _rates(text: str) -> list[float]:
@@ -62,7 +71,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     # 10/s x 1,000 recipients is what the relay serves with room to spare on 2 cores.
     add("--rate", type=_rates, default=[10.0], help="messages/s in total; a list sweeps")
     add("--senders", type=int, default=4, help="sockets that send, round-robin")
-    add("--systems", type=_systems, default=list(SYSTEMS), help="relay,letschat")
+    add("--systems", type=_systems, default=list(SYSTEMS), help=",".join(SYSTEMS))
     add(
         "--compression",
         action=argparse.BooleanOptionalAction,
@@ -81,7 +90,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--mongo-options",
         default="",
         metavar="OPTIONS",
-        help="URI options appended to the services' SecantusDB URL, e.g. retryWrites=false",
+        help="URI options appended to the SecantusDB URL of every system that stores (Let's "
+        "Chat and the peers), e.g. w=1",
     )
     add("--send-queue-size", type=int, help="LETSCHAT_SEND_QUEUE_SIZE for the services")
     add(
@@ -116,6 +126,8 @@ class System:
     conversation_id: str
     pids: dict[str, int]
     redis_url: str | None = None
+    mongo_url: str | None = None  # Its store, whose requests each measurement counts.
+    protocol: str = ""  # What its clients speak (bench.load); empty: its name.
     cursors: Callable[[], dict[str, int]] = dict
     extra: dict[str, Any] = field(default_factory=dict)
     bad_log_lines: Callable[[], list[str]] = list
@@ -140,6 +152,19 @@ def relay_system(args: argparse.Namespace, work: Path) -> Iterator[System]:
         relay.stop()
 
 
+@contextlib.contextmanager
+def running_store(args: argparse.Namespace, work: Path, system: str) -> Iterator[tuple[int, str]]:
+    """A fresh SecantusDB for `system` alone, so no system pays for another's data: its pid and
+    the URL (with `--mongo-options`) every process of the system uses."""
+    secantus, mongo_url = start_secantus(work / f"secantus-{system}", work)
+    if args.mongo_options:
+        mongo_url = f"{mongo_url}&{args.mongo_options}"
+    try:
+        yield _pid(secantus), mongo_url
+    finally:
+        secantus.stop()
+
+
 def service_overrides(args: argparse.Namespace) -> dict[str, str]:
     run = uuid.uuid4().hex[:12]
     overrides = {
@@ -151,6 +176,9 @@ def service_overrides(args: argparse.Namespace) -> dict[str, str]:
         "LETSCHAT_SEND_RATE_PER_SECOND": "1000000",
         "LETSCHAT_FRAME_BURST": "1000000",
         "LETSCHAT_FRAME_RATE_PER_SECOND": "1000000",
+        # The creator adds every other client to the group at once; the hourly allowance of
+        # adds (200) would refuse the group.
+        "LETSCHAT_ADDS_PER_HOUR": "1000000",
         # Production's sweep interval, not the tests' 0.5 s.
         "LETSCHAT_SESSION_SWEEP_SECONDS": "15",
         "LETSCHAT_SEQ_HOLE_GRACE_SECONDS": "2",
@@ -174,25 +202,71 @@ def letschat_targets(stack: Stack, accounts: list[seed.Account]) -> list[Target]
 
 @contextlib.contextmanager
 def letschat_system(args: argparse.Namespace, work: Path) -> Iterator[System]:
-    secantus, mongo_url = start_secantus(work / "secantus", work)
-    if args.mongo_options:
-        mongo_url = f"{mongo_url}&{args.mongo_options}"
-    try:
-        with running_stack(mongo_url, REDIS_URL, work, **service_overrides(args)) as stack:
-            setup = seed.seed_group(stack, args.clients, via=args.group_via)
-            pids = {f"message{i + 1}": _pid(s) for i, s in enumerate(stack.messages)}
-            yield System(
-                "letschat",
-                letschat_targets(stack, setup.accounts),
-                setup.group_id,
-                {**pids, "secantusdb": _pid(secantus)},
+    with (
+        running_store(args, work, "letschat") as (store_pid, mongo_url),
+        running_stack(mongo_url, REDIS_URL, work, **service_overrides(args)) as stack,
+    ):
+        setup = seed.seed_group(stack, args.clients, via=args.group_via)
+        pids = {f"message{i + 1}": _pid(s) for i, s in enumerate(stack.messages)}
+        yield System(
+            "letschat",
+            letschat_targets(stack, setup.accounts),
+            setup.group_id,
+            {**pids, "secantusdb": store_pid},
+            redis_url=REDIS_URL,
+            mongo_url=mongo_url,
+            cursors=lambda: {setup.group_id: setup.last_seq()},
+            extra={"seed_s": setup.seconds, "group_via": args.group_via},
+            bad_log_lines=lambda: stack.bad_log_lines()[:10],
+        )
+
+
+def _bad_log_lines(services: list[Service]) -> list[str]:
+    return [
+        f"{service.name}: {line}"
+        for service in services
+        for line in service.log().splitlines()
+        if BAD_LOG.search(line)
+    ][:10]
+
+
+def peer_system(
+    peer: str,
+) -> Callable[[argparse.Namespace, Path], contextlib.AbstractContextManager[System]]:
+    """The context manager that runs `peer` (bench/peers) with its own store, as a System."""
+
+    @contextlib.contextmanager
+    def system(args: argparse.Namespace, work: Path) -> Iterator[System]:
+        run = uuid.uuid4().hex[:12]
+        with (
+            running_store(args, work, peer) as (store_pid, mongo_url),
+            running_peer(
+                peer,
+                work,
+                mongo_url=mongo_url,
+                db_name=f"bench_{run}",
                 redis_url=REDIS_URL,
-                cursors=lambda: {setup.group_id: setup.last_seq()},
-                extra={"seed_s": setup.seconds, "group_via": args.group_via},
-                bad_log_lines=lambda: stack.bad_log_lines()[:10],
+                channel=f"bench:{run}:{peer}",
+                compression=args.compression,
+            ) as instances,
+        ):
+            # Alternate instances, as for Let's Chat.
+            targets = [
+                Target(socketio_url(instances[index % len(instances)]))
+                for index in range(args.clients)
+            ]
+            yield System(
+                peer,
+                targets,
+                f"bench-{run}",
+                {**{i.name: _pid(i) for i in instances}, "secantusdb": store_pid},
+                redis_url=REDIS_URL,
+                mongo_url=mongo_url,
+                protocol="socketio",
+                bad_log_lines=lambda: _bad_log_lines(instances),
             )
-    finally:
-        secantus.stop()
+
+    return system
 
 
 def measure(args: argparse.Namespace, system: System, rate: float, work: Path) -> dict[str, Any]:
@@ -209,9 +283,13 @@ def measure(args: argparse.Namespace, system: System, rate: float, work: Path) -
         tag=uuid.uuid4().hex[:8],
         cursors=system.cursors(),
         reads=args.reads,
+        protocol=system.protocol,
     )
-    result = run_load(spec, work, CpuWindow(dict(system.pids), redis_url=system.redis_url))
+    window = CpuWindow(dict(system.pids), redis_url=system.redis_url, mongo_url=system.mongo_url)
+    result = run_load(spec, work, window)
     result.update(system.extra, bad_log_lines=system.bad_log_lines())
+    if system.mongo_url is not None:
+        result["store_requests"] = window.requests
     return result
 
 
@@ -230,26 +308,47 @@ def work_directory(keep: Callable[[], bool]) -> Iterator[Path]:
             shutil.rmtree(work, ignore_errors=True)
 
 
+def measure_system(
+    args: argparse.Namespace,
+    name: str,
+    start: Callable[[argparse.Namespace, Path], contextlib.AbstractContextManager[System]],
+    work: Path,
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Every rate against one system; what failed (to start, or one load run) is reported."""
+    results: list[dict[str, Any]] = []
+    failures: list[str] = []
+    try:
+        with start(args, work) as system:
+            for rate in args.rate:
+                print(
+                    f"{name}: {args.clients} clients, {args.messages} messages at {rate:g}/s",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                try:
+                    results.append(measure(args, system, rate, work))
+                except RuntimeError as exc:  # One failed load run; report the rest.
+                    failures.append(f"{name} at {rate:g}/s: {exc}")
+    except (RuntimeError, OSError, httpx.HTTPError, subprocess.SubprocessError) as exc:
+        failures.append(f"{name} did not start or stop cleanly: {exc!r}"[:2000])
+    return results, failures
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    systems = {"relay": relay_system, "letschat": letschat_system}
+    systems = {
+        "relay": relay_system,
+        "letschat": letschat_system,
+        **{peer: peer_system(peer) for peer in PEERS},
+    }
     results: list[dict[str, Any]] = []
     failures: list[str] = []
     try:
         with work_directory(lambda: args.keep_logs or bool(failures)) as work:
             for name in args.systems:
-                with systems[name](args, work) as system:
-                    for rate in args.rate:
-                        print(
-                            f"{name}: {args.clients} clients, {args.messages} messages at "
-                            f"{rate:g}/s",
-                            file=sys.stderr,
-                            flush=True,
-                        )
-                        try:
-                            results.append(measure(args, system, rate, work))
-                        except RuntimeError as exc:  # One failed load run; report the rest.
-                            failures.append(f"{name} at {rate:g}/s: {exc}")
+                measured, failed = measure_system(args, name, systems[name], work)
+                results += measured
+                failures += failed
     except KeyboardInterrupt:
         print("interrupted; everything started was stopped", file=sys.stderr)
         return 130

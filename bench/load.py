@@ -2,9 +2,11 @@
 
 It runs apart from the servers so that clients never share their event loop. It connects all
 clients, sends `messages` frames at a fixed rate from the first `senders` clients, records the
-latency of every (message, recipient) delivery, and writes a JSON summary. Against the message
-service every client also sends `read` frames the way the web app does (`bench/reads.py`), so
-the figures include what reading costs. It prints `phase send`
+latency of every (message, recipient) delivery, and writes a JSON summary. It speaks three
+protocols: the relay's (bare frames), the message service's (auth, resume, send) and Socket.IO's
+for the socket.io peers (join a room, emit `send`). Against the message service every client
+also sends `read` frames the way the web app does (`bench/reads.py`), so the figures include
+what reading costs. It prints `phase send`
 and `phase done` on stdout so the harness can sample server CPU over exactly the measured window.
 
     python -m bench.load SPEC.json RESULT.json
@@ -25,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.reads import Readers
-from bench.wsclient import LeanSocket, OnText
+from bench.wsclient import LeanSocket, OnText, SocketIOSocket
 
 # Every delivered frame carries "bench:<run tag>:<index>:<send time in perf_counter ns>" in its
 # body; the tag tells this run's messages from earlier runs' in the same group.
@@ -34,6 +36,12 @@ MESSAGE_FRAME = '{"type":"message"'
 ERROR_FRAME = '{"type":"error"'
 # The message service acknowledges each send once stored and published: the sender's view.
 ACK_FRAME = '{"type":"ack"'
+# The socket.io peers' frames: Socket.IO EVENT packets ("42" + JSON array) and acknowledgements
+# ("43" + ack id + JSON array). A send's ack id is its message index; joining the room is id 0.
+SIO_MESSAGE_FRAME = '42["message",'
+SIO_ACK_FRAME = "43"
+SIO_ERROR_ACK = '[{"error"'
+SIO_JOINED = "430"
 # Handshakes in flight at once while connecting: enough to be quick, few enough for the backlog.
 CONNECT_CONCURRENCY = 64
 CONNECT_TIMEOUT = 60.0
@@ -54,7 +62,7 @@ class Target:
 
 @dataclass
 class LoadSpec:
-    system: str  # "letschat" or "relay": which frames to speak.
+    system: str  # What the report calls it: "relay", "letschat", "socketio", "node".
     targets: list[Target]
     senders: int
     messages: int
@@ -66,6 +74,11 @@ class LoadSpec:
     cursors: dict[str, int] = field(default_factory=dict)
     # Receivers send `read` frames as the web app does (the message service only).
     reads: bool = True
+    # Which frames to speak: "relay", "letschat" or "socketio"; empty means `system`'s own.
+    protocol: str = ""
+
+    def __post_init__(self) -> None:
+        self.protocol = self.protocol or self.system
 
     @classmethod
     def load(cls, path: Path) -> LoadSpec:
@@ -97,7 +110,8 @@ class Recorder:
         self.received = [0] * self.messages
 
     def on_frame(self, raw: str) -> None:
-        if raw.startswith(MESSAGE_FRAME):
+        """One frame from any of the protocols (their first characters never overlap)."""
+        if raw.startswith(MESSAGE_FRAME) or raw.startswith(SIO_MESSAGE_FRAME):
             stamp = self.stamp.search(raw)
             if stamp is None:
                 return
@@ -112,14 +126,33 @@ class Recorder:
             stamp = self.stamp.search(raw)
             if stamp is not None:
                 self.ack_latencies_ns.append(time.perf_counter_ns() - int(stamp.group(2)))
+        elif raw.startswith(SIO_ACK_FRAME):
+            self._on_socketio_ack(raw)
         elif raw.startswith(ERROR_FRAME):
-            self.errors += 1
-            if self.errors <= 3:
-                print(f"error frame: {raw[:300]}", file=sys.stderr)
+            self._on_error(raw)
+
+    def _on_socketio_ack(self, raw: str) -> None:
+        start = len(SIO_ACK_FRAME)
+        end = raw.find("[", start)
+        digits = raw[start:end] if end > start else ""
+        if raw.startswith(SIO_ERROR_ACK, end):
+            self._on_error(raw)
+        elif digits.isdigit() and int(digits) < len(self.sent_ns):
+            self.ack_latencies_ns.append(time.perf_counter_ns() - self.sent_ns[int(digits)])
+
+    def _on_error(self, raw: str) -> None:
+        self.errors += 1
+        if self.errors <= 3:
+            print(f"error frame: {raw[:300]}", file=sys.stderr)
 
 
 async def _open(target: Target, spec: LoadSpec) -> LeanSocket:
     async with asyncio.timeout(HANDSHAKE_TIMEOUT):
+        if spec.protocol == "socketio":
+            sio = await SocketIOSocket.connect(target.url, compression=spec.compression)
+            sio.send(f'420["join",{json.dumps(spec.conversation_id)}]')
+            await sio.expect(SIO_JOINED)
+            return sio
         ws = await LeanSocket.open(target.url, compression=spec.compression)
         if target.token is not None:
             ws.send(json.dumps({"type": "auth", "token": target.token}))
@@ -152,7 +185,14 @@ def _watch_closes(sockets: list[LeanSocket], recorder: Recorder) -> None:
 def _frame(spec: LoadSpec, index: int, sent_ns: int) -> str:
     body = f"bench:{spec.tag}:{index}:{sent_ns}"
     client_msg_id = f"bench-{spec.tag}-{index}"
-    if spec.system == "letschat":
+    if spec.protocol == "socketio":
+        send = {
+            "conversation_id": spec.conversation_id,
+            "client_msg_id": client_msg_id,
+            "body": body,
+        }
+        return f'42{index}["send",{json.dumps(send, separators=(",", ":"))}]'
+    if spec.protocol == "letschat":
         return json.dumps(
             {
                 "type": "send",
@@ -290,7 +330,8 @@ async def run(spec: LoadSpec) -> dict[str, Any]:
     sockets = await connect_all(spec)
     connect_s = time.monotonic() - started
     recorder = Recorder(spec.messages, re.compile(STAMP.format(tag=re.escape(spec.tag))))
-    reading = spec.reads and spec.system == "letschat"  # The relay would broadcast them.
+    # Only the message service has reads (the relay would broadcast them).
+    reading = spec.reads and spec.protocol == "letschat"
     readers = Readers(sockets, spec.conversation_id) if reading else None
     for index, ws in enumerate(sockets):
         ws.on_text = _receiver(recorder, readers, index)

@@ -1,4 +1,5 @@
-"""The figures a fan-out run prints: one row per system and rate, then where the CPU went."""
+"""The figures a fan-out run prints: one row per system and rate, where the CPU went, and the
+targets judged from the run's own figures."""
 
 from __future__ import annotations
 
@@ -17,22 +18,34 @@ HEADER = (
     "messages",
     "deliveries",
     "deliveries/s",
+    "vs relay",
     "p50 ms",
     "p99 ms",
-    "vs relay",
     "server CPU µs/delivery",
+    "store req/msg",
 )
 # The goal the message service is measured against, at the same offered load as the relay.
 TARGET_RATIO = 0.8
 TARGET_P99_MS = 100.0
+# Issue 11's goals against the peers: at least the Node peer's deliveries/s at every rate in
+# this range, p99 within TARGET_P99_MS up to PEER_P99_UP_TO, at least twice python-socketio's
+# deliveries/s at SOCKETIO_RATE, and no more server CPU per delivery than the Node peer.
+PEER_RATES = (10.0, 60.0)
+PEER_P99_UP_TO = 40.0
+NODE_RATIO = 1.0
+SOCKETIO_RATE, SOCKETIO_RATIO = 40.0, 2.0
 # CpuWindow entries that are not the system under test (Redis and SecantusDB are).
 NOT_SERVER = {MACHINE, "others", "load generator"}
 # Above this share of all cores used by processes not under test, figures are pessimistic.
 NOISY_OTHERS = 0.25
 
 
+def _at(results: list[Result], system: str, rate: float) -> Result | None:
+    return next((r for r in results if r["system"] == system and r["rate"] == rate), None)
+
+
 def _relay_at(results: list[Result], rate: float) -> Result | None:
-    return next((r for r in results if r["system"] == "relay" and r["rate"] == rate), None)
+    return _at(results, "relay", rate)
 
 
 def _ratio(result: Result, relay: Result | None) -> float | None:
@@ -48,9 +61,18 @@ def server_cpu_us_per_delivery(result: Result) -> float | None:
     return 1e6 * server / result["deliveries"] if result["deliveries"] else None
 
 
+def store_requests_per_message(result: Result) -> float | None:
+    """Requests the system's store served per message sent (serverStatus opcounters)."""
+    requests = result.get("store_requests")
+    if requests is None or not result["messages"]:
+        return None
+    return float(sum(requests.values()) / result["messages"])
+
+
 def _row(result: Result, relay: Result | None) -> list[str]:
     ratio = _ratio(result, relay)
     cost = server_cpu_us_per_delivery(result)
+    requests = store_requests_per_message(result)
     return [
         result["system"],
         f"{result['rate']:g}",
@@ -58,10 +80,11 @@ def _row(result: Result, relay: Result | None) -> list[str]:
         str(result["messages"]),
         f"{result['deliveries']}/{result['expected']}",
         f"{result['deliveries_per_s']:,.0f}",
+        "-" if ratio is None else f"{ratio:.2f}x",
         f"{result['p50_ms']:.1f}",
         f"{result['p99_ms']:.1f}",
-        "-" if ratio is None else f"{ratio:.2f}x",
         "-" if cost is None else f"{cost:.0f}",
+        "-" if requests is None else f"{requests:.2f}",
     ]
 
 
@@ -121,6 +144,16 @@ def details(result: Result) -> list[str]:
             f"  acks (stored and published, seen by the sender): {result['acks']}, "
             f"p50 {result['ack_p50_ms']:.1f} ms, p99 {result['ack_p99_ms']:.1f} ms"
         )
+    if requests := result.get("store_requests"):
+        per = ", ".join(
+            f"{kind} {n / max(1, result['messages']):.2f}"
+            for kind, n in sorted(requests.items())
+            if n
+        )
+        lines.append(
+            f"  store requests per message: {per or 'none'} "
+            "(command: drivers' hellos and this count's serverStatus too)"
+        )
     if result.get("reads") is not None:
         lines.append(
             f"  reads sent by the receivers (paced as the web app paces them): {result['reads']}, "
@@ -131,15 +164,20 @@ def details(result: Result) -> list[str]:
     return lines + _problems(result)
 
 
+def _complete(result: Result) -> bool:
+    return bool(
+        result["deliveries"] == result["expected"]
+        and result["messages"] == result["messages_asked"]
+    )
+
+
 def verdicts(results: list[Result]) -> list[str]:
     lines = []
     for ours in (r for r in results if r["system"] == "letschat"):
         ratio = _ratio(ours, _relay_at(results, ours["rate"]))
         if ratio is None:
             continue
-        complete = (
-            ours["deliveries"] == ours["expected"] and ours["messages"] == ours["messages_asked"]
-        )
+        complete = _complete(ours)
         met = ratio >= TARGET_RATIO and ours["p99_ms"] <= TARGET_P99_MS and complete
         lines.append(
             f"at {ours['rate']:g}/s: {'MET' if met else 'NOT MET'} ({ratio:.2f}x the relay, "
@@ -147,6 +185,54 @@ def verdicts(results: list[Result]) -> list[str]:
         )
     if lines:
         lines.insert(0, f"target: >= {TARGET_RATIO}x the relay at p99 <= {TARGET_P99_MS:g} ms")
+    return lines
+
+
+def _judged(met: bool) -> str:
+    return "met" if met else "MISSED"
+
+
+def _against(ours: Result, peer: Result, at_least: float) -> tuple[str, bool]:
+    """Our deliveries/s over the peer's, as printed (two decimals), and whether it reaches
+    `at_least` with nothing of ours lost."""
+    ratio = round(ours["deliveries_per_s"] / max(1e-9, peer["deliveries_per_s"]), 2)
+    met = ratio >= at_least and _complete(ours)
+    lost = "" if _complete(ours) else ", not all delivered"
+    return f"{ratio:.2f}x {peer['system']}'s deliveries/s{lost} (>= {at_least:g}x)", met
+
+
+def peer_verdicts(results: list[Result]) -> list[str]:
+    """Issue 11's targets, judged per rate from this run's figures."""
+    lines = []
+    low, high = PEER_RATES
+    for ours in (r for r in results if r["system"] == "letschat"):
+        rate = ours["rate"]
+        checks: list[tuple[str, bool]] = []
+        node = _at(results, "node", rate)
+        if node is not None and low <= rate <= high:
+            checks.append(_against(ours, node, NODE_RATIO))
+        if rate <= PEER_P99_UP_TO:
+            p99 = ours["p99_ms"]
+            checks.append((f"p99 {p99:.1f} ms (<= {TARGET_P99_MS:g})", p99 <= TARGET_P99_MS))
+        socketio = _at(results, "socketio", rate)
+        if socketio is not None and rate == SOCKETIO_RATE:
+            checks.append(_against(ours, socketio, SOCKETIO_RATIO))
+        ours_cpu = server_cpu_us_per_delivery(ours)
+        node_cpu = None if node is None else server_cpu_us_per_delivery(node)
+        if ours_cpu is not None and node_cpu is not None:
+            text = f"server CPU {ours_cpu:.0f} µs/delivery against node's {node_cpu:.0f}"
+            checks.append((text, round(ours_cpu) <= round(node_cpu)))
+        if checks:
+            judged = "; ".join(f"{text}: {_judged(met)}" for text, met in checks)
+            lines.append(f"  at {rate:g}/s: {judged}")
+    if lines:
+        lines.insert(
+            0,
+            f"targets against the peers (Let's Chat >= {NODE_RATIO:g}x node's deliveries/s from "
+            f"{low:g} to {high:g}/s, p99 <= {TARGET_P99_MS:g} ms up to {PEER_P99_UP_TO:g}/s, "
+            f">= {SOCKETIO_RATIO:g}x socketio's at {SOCKETIO_RATE:g}/s, server CPU per delivery "
+            "<= node's; figures as printed):",
+        )
     return lines
 
 
@@ -159,6 +245,7 @@ def print_report(results: list[Result], failures: list[str], args: argparse.Name
     for result in results:
         print()
         print("\n".join(details(result)))
-    if lines := verdicts(results):
-        print()
-        print("\n".join(lines))
+    for lines in (verdicts(results), peer_verdicts(results)):
+        if lines:
+            print()
+            print("\n".join(lines))

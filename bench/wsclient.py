@@ -4,15 +4,16 @@ asyncio transport.
 The load generator holds 1,000 sockets on one core shared with the servers. `websockets`' asyncio
 client wakes a task per received frame; this one hands each frame to a callback inside
 `data_received`, which roughly halves the client's CPU per delivery and leaves more of the box to
-the systems under test. Both systems are measured with this same client. It speaks the same
+the systems under test. Every system is measured with this same client. It speaks the same
 protocol, including permessage-deflate negotiated exactly as `websockets.connect` does.
+`SocketIOSocket` adds the little of Engine.IO v4 and Socket.IO v5 the socket.io peers need.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import cast
+from typing import Self, cast
 
 from websockets.client import ClientProtocol
 from websockets.extensions.permessage_deflate import enable_client_permessage_deflate
@@ -24,12 +25,18 @@ from websockets.uri import parse_uri
 OnText = Callable[[str], None]
 # While `expect` waits, a frame starting like this fails the wait (the server refused something).
 ERROR_FRAME = '{"type":"error"'
+# Engine.IO v4 packets: the server's handshake, its heartbeat ping and the client's pong.
+EIO_OPEN, EIO_PING, EIO_PONG = "0{", "2", "3"
+# Socket.IO v5 packets in the default namespace: connect (and its reply) and a refused connect.
+SIO_CONNECT, SIO_CONNECT_ERROR = "40", "44"
 # How long a closing handshake may take before the connection is just dropped.
 CLOSE_TIMEOUT = 5.0
 
 
 class LeanSocket(asyncio.Protocol):
     """One client connection; text frames go to `on_text` once the caller stops waiting."""
+
+    error_prefix = ERROR_FRAME
 
     def __init__(self, url: str, *, compression: bool, max_size: int) -> None:
         extensions = enable_client_permessage_deflate(None) if compression else None
@@ -43,7 +50,7 @@ class LeanSocket(asyncio.Protocol):
         self.on_text: OnText | None = None
 
     @classmethod
-    async def open(cls, url: str, *, compression: bool, max_size: int = 2**22) -> LeanSocket:
+    async def open(cls, url: str, *, compression: bool, max_size: int = 2**22) -> Self:
         uri = parse_uri(url)
         loop = asyncio.get_running_loop()
         _, socket = await loop.create_connection(
@@ -107,6 +114,9 @@ class LeanSocket(asyncio.Protocol):
             return
         text = b"".join(self._fragments).decode()
         self._fragments.clear()
+        self._on_text(text)
+
+    def _on_text(self, text: str) -> None:
         if self._waiting is not None:
             prefix, future = self._waiting
             if future.done():
@@ -114,7 +124,7 @@ class LeanSocket(asyncio.Protocol):
             elif text.startswith(prefix):
                 self._waiting = None
                 future.set_result(text)
-            elif text.startswith(ERROR_FRAME):
+            elif text.startswith(self.error_prefix):
                 self._waiting = None
                 future.set_exception(RuntimeError(f"refused: {text[:300]}"))
             return
@@ -152,3 +162,38 @@ class LeanSocket(asyncio.Protocol):
                 await asyncio.shield(self.closed)
         except TimeoutError:
             self._transport.abort()
+
+
+class SocketIOSocket(LeanSocket):
+    """A Socket.IO client over Engine.IO v4's websocket transport alone, in the default
+    namespace: it answers the server's heartbeat pings itself, even while nobody reads, so a
+    socket that waits for the others to connect is not dropped for a missed pong."""
+
+    error_prefix = SIO_CONNECT_ERROR
+
+    def __init__(self, url: str, *, compression: bool, max_size: int) -> None:
+        super().__init__(url, compression=compression, max_size=max_size)
+        self._handshake: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    @classmethod
+    async def connect(cls, url: str, *, compression: bool) -> Self:
+        """Open `url` (`.../socket.io/?EIO=4&transport=websocket`) and connect to "/"."""
+        socket = await cls.open(url, compression=compression)
+        # The Engine.IO handshake can arrive with the HTTP response, before `open` returns.
+        await socket._handshake
+        socket.send(SIO_CONNECT)
+        await socket.expect(SIO_CONNECT)
+        return socket
+
+    def _on_text(self, text: str) -> None:
+        if text == EIO_PING:
+            self.send(EIO_PONG)
+        elif text.startswith(EIO_OPEN) and not self._handshake.done():
+            self._handshake.set_result(text)
+        else:
+            super()._on_text(text)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self._handshake.done():
+            self._handshake.set_exception(ConnectionError("closed before the Engine.IO handshake"))
+        super().connection_lost(exc)
