@@ -103,20 +103,26 @@ def test_a_read_where_the_socket_is_not_live_is_left_to_the_store() -> None:
 
 async def test_a_catch_up_is_cancelled_when_its_conversation_or_socket_goes() -> None:
     conn = connection()
-    started = [asyncio.Event(), asyncio.Event()]
+    running: list[asyncio.Task[object]] = []
+    started = asyncio.Event()
 
-    async def catch_up(index: int) -> None:
-        started[index].set()
+    async def catch_up() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        running.append(task)
+        if len(running) == 2:
+            started.set()
         await asyncio.Event().wait()  # Reading a store that does not answer.
 
     conn.follow("c", 0, followed_as=1)
     conn.follow("d", 0, followed_as=2)
-    conn.run_catch_up("c", catch_up(0))
-    conn.run_catch_up("d", catch_up(1))
-    for event in started:
-        await event.wait()
-    (first, second) = asyncio.all_tasks() - {asyncio.current_task()}
-    conn.unfollow("c")
-    conn.stop()
-    results = await asyncio.gather(first, second, return_exceptions=True)
-    assert all(isinstance(r, asyncio.CancelledError) for r in results)
+    conn.run_catch_up("c", catch_up())
+    conn.run_catch_up("d", catch_up())
+    await started.wait()
+    conn.unfollow("c")  # Its catch-up goes with it...
+    await asyncio.wait({running[0]})
+    assert running[0].cancelled()
+    assert not running[1].done()
+    conn.stop()  # ...and the socket's, when it goes.
+    await asyncio.wait({running[1]})
+    assert running[1].cancelled()
