@@ -7,6 +7,10 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+from pymongo.errors import PyMongoError
+
+from backend_services.core.errors import ServiceUnavailable
+
 logger = logging.getLogger("letschat.periodic")
 
 
@@ -30,5 +34,7 @@ async def _repeat(seconds: float, job: Callable[[], Awaitable[None]], name: str)
         await asyncio.sleep(seconds)
         try:
             await job()
+        except (PyMongoError, ServiceUnavailable) as exc:  # The store is down: it happens.
+            logger.warning("%s failed (%r); trying again in %g s", name, exc, seconds)
         except Exception:
             logger.exception("%s failed; trying again in %g s", name, seconds)
