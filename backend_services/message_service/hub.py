@@ -97,7 +97,7 @@ class Topic:
     # (seq, frame) in order; `last` is None until the first message or a caught-up socket.
     sequence: Sequence[tuple[int, str]] = field(default_factory=Sequence)
     delivered: int | None = None  # The seq last handed to the sockets (their `prev`).
-    reserved: int = 0  # The last seq handed out by `reserve_seq`.
+    counted: int = 0  # The store's counter at the last sweep: seqs up to it should be here.
 
 
 @contextlib.contextmanager
@@ -363,25 +363,6 @@ class Hub:
             logger.warning("publish of a %s event failed; delivering locally only", envelope.kind)
             await self._on_user_event(user_id, envelope)
 
-    def reserve_seq(self, conversation_id: str) -> int | None:
-        """A seq for the next message of a conversation this instance delivers live: one past
-        the newest it delivered, so a sender here need not ask the store's counter.
-
-        Only a hint: another instance may take it first, and the store then allocates. None
-        when the instance does not know where the conversation is, or while the last seq it
-        handed out is not delivered yet: one hinted write in flight per conversation and
-        instance keeps the counter at most that many writes behind, so a send that lost its
-        hint gets a seq from the counter within a few attempts.
-        """
-        topic = self._topics.get(conversation_id)
-        if topic is None:
-            return None
-        last = topic.sequence.last
-        if last is None or topic.sequence.filling or topic.reserved > last:
-            return None
-        topic.reserved = last + 1
-        return topic.reserved
-
     # --- receiving ---------------------------------------------------------------------------
 
     async def _listen(self) -> None:
@@ -510,15 +491,18 @@ class Hub:
                 connection.close(CloseCode.TOKEN_REVOKED, "session ended")
             elif connection.session.claims.expires_at <= now:
                 connection.close(CloseCode.TOKEN_EXPIRED, "session expired")
-        known = {
-            cid: t.sequence.last for cid, t in self._topics.items() if t.sequence.last is not None
-        }
-        latest = await self._store.conversations.last_seqs(known)
-        for conversation_id, last_seq in latest.items():
+        # A seq the counter gave out a sweep ago has been written (or declared lost) since, and
+        # published: a topic that has not got that far missed it, and backfills. Seqs counted
+        # since may still be on their way.
+        counters = await self._store.states.allocated(self._topics)
+        for conversation_id, counted in counters.items():
             topic = self._topics.get(conversation_id)
-            last = None if topic is None else topic.sequence.last
-            if topic is not None and last is not None and last_seq > last:
+            if topic is None:
+                continue
+            last = topic.sequence.last
+            if last is not None and last < topic.counted:
                 self._repair(topic)
+            topic.counted = counted
 
     async def recheck_membership(self) -> None:
         """Stop sockets following conversations their user no longer belongs to.

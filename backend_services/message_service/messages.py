@@ -6,7 +6,6 @@ and a socket's frame; what differs is what a socket has proven already (what it 
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 from backend_services.core.errors import RateLimited
@@ -41,8 +40,7 @@ class MessageService:
         A resend is fanned out again: the first send may have been stored without its sender
         hearing so (the database's reply lost), and so never published. Every instance drops
         a seq it has delivered already, so the ones that had it deliver nothing twice.
-        `known_member`: the caller has proven membership (its socket follows the conversation,
-        so the hub delivers it live here and knows the next seq as well).
+        `known_member`: the caller has proven membership (its socket follows the conversation).
         """
         wait = self.send_limiter.try_acquire(session.user.id)
         if wait > 0:
@@ -53,9 +51,6 @@ class MessageService:
             body,
             client_msg_id,
             known_member=known_member,
-            seq_hint=functools.partial(self.hub.reserve_seq, conversation_id)
-            if known_member
-            else None,
             # A socket's sender gets their marker moved with the instance's next batch of
             # markers; a REST caller at once, so its next request reads what it wrote.
             sender_read=not known_member,

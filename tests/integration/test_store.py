@@ -312,7 +312,7 @@ async def test_advancing_a_read_marker_is_one_command_whether_or_not_it_moves(
     assert await store.reads.get("conversation", "user") == 5
 
 
-async def test_a_message_from_a_live_socket_is_stored_in_two_commands_and_a_batched_marker(
+async def test_a_message_is_stored_in_two_commands_and_its_sender_marker_moves_apart(
     logged_store: tuple[Store, CommandLog],
 ) -> None:
     store, log = logged_store
@@ -322,48 +322,66 @@ async def test_a_message_from_a_live_socket_is_stored_in_two_commands_and_a_batc
     dm = doc["_id"]
 
     async def send(
-        client_msg_id: str, *, known_member: bool = True, hint: int | None = None
+        client_msg_id: str, *, known_member: bool = True, sender_read: bool = False
     ) -> tuple[int, bool, list[str]]:
         log.names.clear()
         msg, created = await store.messages.append(
-            dm,
-            alice,
-            "hi",
-            client_msg_id,
-            known_member=known_member,
-            seq_hint=None if hint is None else lambda: hint,
+            dm, alice, "hi", client_msg_id, known_member=known_member, sender_read=sender_read
         )
         return msg.seq, created, sorted(log.names)
 
-    # Insert at the hinted seq, move the newest message (and the counter), move the
-    # sender's marker.
-    stored = ["findAndModify", "insert", "update"]
-    assert await send("one", hint=1) == (1, True, stored)
-    # The counter followed the hinted write: without a hint, the next seq.
-    assert await send("two") == (2, True, sorted(["findAndModify", *stored]))
-    # Membership asked for: one query more.
-    assert await send("three", known_member=False) == (
-        3,
+    # From a live socket: the counter gives the seq, the insert stores it; the message service
+    # moves the sender's marker with its batch of markers.
+    stored = ["findAndModify", "insert"]
+    assert await send("one") == (1, True, stored)
+    # Membership asked for, and the sender's marker moved at once (a REST send).
+    assert await send("two", known_member=False, sender_read=True) == (
+        2,
         True,
         sorted(["find", "findAndModify", *stored]),
     )
-    # A hint another instance took: the counter gives the next free seq.
-    assert await send("four", hint=3) == (4, True, sorted(["findAndModify", "insert", *stored]))
+    assert await store.reads.get(dm, alice.id) == 2
     # A resend is found by the unique index; its seq becomes a tombstone, so no reader
-    # waits for it and the conversation goes on from the next seq. What follows an insert is
-    # done again (the first send may have stopped right after it): here it changes nothing.
-    assert await send("one", hint=5) == (1, False, sorted(["find", "insert", *stored]))
-    assert (await send("six"))[0] == 6
-    # The message service moves the sender's marker with its batch of markers instead.
-    log.names.clear()
-    seventh, _ = await store.messages.append(
-        dm, alice, "hi", "seven", known_member=True, seq_hint=lambda: 7, sender_read=False
-    )
-    assert (seventh.seq, sorted(log.names)) == (7, ["insert", "update"])
-    assert await store.reads.get(dm, alice.id) == 6
+    # waits for it and the conversation goes on from the next seq.
+    assert await send("one") == (1, False, sorted(["find", "insert", *stored]))
+    assert (await send("four"))[0] == 4
     batch = await store.messages.read_after(dm, 0, limit=10)
-    assert [m.seq for m in batch.messages] == [1, 2, 3, 4, 6, 7]
-    assert batch.through_seq == 7
+    assert [m.seq for m in batch.messages] == [1, 2, 4]
+    assert batch.through_seq == 4
+
+
+async def test_a_view_finds_the_newest_message_behind_the_counter_and_keeps_it(
+    logged_store: tuple[Store, CommandLog],
+) -> None:
+    store, log = logged_store
+    alice = await store.users.create(f"a{uuid.uuid4().hex[:8]}", "x", "Alice")
+    bob = await store.users.create(f"b{uuid.uuid4().hex[:8]}", "x", "Bob")
+    doc, _ = await store.conversations.open_direct(alice.id, bob.id)
+    dm = doc["_id"]
+
+    async def preview() -> tuple[int, str | None, list[str]]:
+        log.names.clear()
+        view = await store.conversations.view(doc, bob.id)
+        body = None if view.last_message is None else view.last_message.body
+        return view.last_seq, body, [n for n in log.names if n in ("find", "update")]
+
+    assert await preview() == (0, None, ["find", "find", "find"])  # users, state, markers
+    for n in range(3):
+        await store.messages.append(dm, alice, f"m{n}", f"c{n}", known_member=True)
+    # The counter ran ahead: the newest message is read, and kept.
+    last_seq, body, names = await preview()
+    assert (last_seq, body) == (3, "m2")
+    assert names.count("update") == 1
+    # Nothing sent since: the state alone answers.
+    assert (await preview())[2] == ["find", "find", "find"]
+    # A seq counted but never written (its writer died) is not a message: the view shows the
+    # newest one written, and a tombstone is never a preview.
+    await store.states.allocate(dm)
+    assert (await preview())[:2] == (3, "m2")
+    await store.messages.append(dm, alice, "m5", "c5", known_member=True)
+    _, created = await store.messages.append(dm, alice, "m5", "c5", known_member=True)
+    assert not created  # A resend: its seq, 6, is a tombstone.
+    assert (await preview())[:2] == (6, "m5")
 
 
 async def test_many_read_markers_move_in_one_command_per_conversation_and_each_says_if_it_moved(

@@ -198,7 +198,7 @@ class ConversationStore:
                 stale[conversation_id] = current
                 continue
             stored = max(int(state.get("last_seq", 0)), int(state["last_message_seq"]))
-            # A message written at a hinted seq is in the store before its counter moves:
+            # Older versions wrote a message at a seq they guessed before moving the counter:
             # only a seq the store does not hold at all is past the history.
             if seq > stored and not await self._holds(conversation_id, seq):
                 stale[conversation_id] = await self._states.renew_epoch(conversation_id, current)
@@ -217,7 +217,7 @@ class ConversationStore:
 
     async def last_seqs(self, conversation_ids: Iterable[str]) -> dict[str, int]:
         """The newest written seq of each conversation."""
-        states = await self._states.get_many(conversation_ids)
+        states = await self._states.current(conversation_ids)
         return {cid: int(state["last_message_seq"]) for cid, state in states.items()}
 
     async def list_page(
@@ -261,7 +261,7 @@ class ConversationStore:
         matching = [doc["_id"] async for doc in self._conversations.find(query, {"_id": 1})]
         ids = await self._states.most_active(matching, limit=limit)
         docs = {doc["_id"]: doc for doc in await find_by_ids(self._conversations, ids)}
-        states = await self._states.get_many(ids)
+        states = await self._states.current(ids)
         return [
             GroupSummary(
                 id=cid,
@@ -288,7 +288,7 @@ class ConversationStore:
         ids = [doc["_id"] for doc in docs]
         users, states, reads = await asyncio.gather(
             self._users.get_many(m for doc in docs for m in doc["members"]),
-            self._states.get_many(ids),
+            self._states.current(ids),
             self._reads.get_many(viewer, ids),
         )
         return list(

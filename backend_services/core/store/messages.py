@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -100,18 +99,15 @@ class MessageStore:
         client_msg_id: str,
         *,
         known_member: bool = False,
-        seq_hint: Callable[[], int | None] | None = None,
         sender_read: bool = True,
     ) -> tuple[Message, bool]:
         """Store a message from a member; return it and whether it is new (False on a resend).
 
-        `known_member` skips the membership query, for a caller that has just proven it (a
-        socket that follows the conversation). `seq_hint` gives the seq to try first, without
-        asking the counter: the next one, as far as the caller knows (an instance delivering the
-        conversation live knows). It is called right before the write, so a message refused
-        earlier never leaves a seq unwritten. The unique index on `(conversation_id, seq)`
-        refuses a hint someone else took, and the counter is asked then; `record` keeps the
-        counter at or past every seq written this way.
+        Two requests: the counter gives the seq (and marks the conversation active), the insert
+        stores the message. The conversation's newest message is not recorded here: views find
+        it behind the counter (`ConversationStates.current`). `known_member` skips the
+        membership query, for a caller that has just proven it (a socket that follows the
+        conversation).
 
         A sender has read everything up to what they sent: their marker moves here unless
         `sender_read` is False (the caller moves it, with other markers).
@@ -122,9 +118,9 @@ class MessageStore:
         text = normalise_body(body)
         if not known_member:
             await require_member(self._conversations, conversation_id, sender.id)
-        for attempt in range(MAX_SEQ_ATTEMPTS):
-            hinted = seq_hint() if attempt == 0 and seq_hint is not None else None
-            seq = hinted if hinted is not None else await self._states.allocate(conversation_id)
+        reader = sender.id if sender_read else None
+        for _ in range(MAX_SEQ_ATTEMPTS):
+            seq = await self._states.allocate(conversation_id)
             doc = {
                 "_id": uuid.uuid4().hex,
                 "conversation_id": conversation_id,
@@ -145,25 +141,17 @@ class MessageStore:
                     if stored is None:  # pragma: no cover - the index just said it exists
                         raise
                     # The first send may have stopped right after its insert (its reply lost on
-                    # the way back): finish what it did not, which changes nothing if it did.
-                    await self._settle(conversation_id, stored, sender.id if sender_read else None)
+                    # the way back): move the marker it may not have moved.
+                    if reader is not None:
+                        await self._reads.advance(conversation_id, reader, stored["seq"])
                     return to_message(stored), False
-                # Our hint was taken, or our seq declared lost by a reader: take a fresh one.
+                # Our seq was declared lost by a reader (or written by an instance of an older
+                # version, which wrote before counting): take a fresh one.
                 continue
-            await self._settle(conversation_id, doc, sender.id if sender_read else None)
+            if reader is not None:
+                await self._reads.advance(conversation_id, reader, seq)
             return to_message(doc), True
         raise ServiceUnavailable("The message could not be stored in time; send it again.")
-
-    async def _settle(self, conversation_id: str, doc: Document, reader: str | None) -> None:
-        """What follows a stored message: it becomes the conversation's newest (unless a later
-        one did), and `reader`'s marker moves to it. Both only move forward."""
-        if reader is None:
-            await self._states.record(conversation_id, doc)
-            return
-        await asyncio.gather(
-            self._states.record(conversation_id, doc),
-            self._reads.advance(conversation_id, reader, doc["seq"]),
-        )
 
     async def _find_sent(
         self, conversation_id: str, sender_id: str, client_msg_id: str

@@ -5,13 +5,21 @@ list under a multikey index, and every write to that document costs index mainte
 with the group (MongoDB rewrites the entries when an indexed field changes; SecantusDB revisits
 them on any update). Keeping the per-message writes on a small document of their own makes sending
 to a 1,000-member group cost what sending to a pair costs.
+
+Sending writes only the counter (and the activity time, in the same request): the newest message
+is not recorded with each send but read from the messages when a view needs it and the counter
+shows it may have moved, then kept here for the next view. The messages stay the only truth about
+what was written, so no crash between two writes can leave the two disagreeing for long.
 """
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Iterable
 from datetime import datetime
+
+from pymongo import DESCENDING
 
 from backend_services.core.schemas import LEGACY_EPOCH
 from backend_services.core.store.database import (
@@ -35,14 +43,17 @@ class ConversationStates:
     """`{_id: conversation id, epoch, last_seq, last_message_seq, last_message,
     last_activity_at}`.
 
-    `last_seq` is the allocation counter; `last_message_seq` the newest message written, which
-    can trail the counter while a writer is mid-write. `epoch` names the history the seqs count
-    in; it changes when that history is replaced (a restore), so that cursors into the old one
-    are known for what they are.
+    `last_seq` is the allocation counter, and `last_activity_at` moves with it.
+    `last_message_seq` and `last_message` are what a view last found as the newest seq written
+    (tombstones included) and the newest message: they trail the counter after a send, until
+    `current` catches them up. `epoch` names the history the seqs count in; it changes when that
+    history is replaced (a restore), so that cursors into the old one are known for what they
+    are.
     """
 
     def __init__(self, database: Database) -> None:
         self._states = database.db["conversation_state"]
+        self._messages = database.db["messages"]
 
     async def create(self, conversation_id: str, created_at: datetime) -> None:
         """Start a conversation's state at seq 0 (a no-op if it exists)."""
@@ -53,35 +64,57 @@ class ConversationStates:
         )
 
     async def allocate(self, conversation_id: str) -> int:
-        """The next seq of a conversation, unique even across instances."""
+        """The next seq of a conversation, unique even across instances; the conversation is
+        active from now."""
         # The state normally exists from the conversation's creation; should that write have
         # been lost (a crash in between), the first message creates it whole.
+        fresh = _no_messages_since(stored_now())
+        del fresh["last_activity_at"]
         doc = await upsert(
             self._states,
             conversation_id,
             {
                 "$inc": {"last_seq": 1},
-                "$setOnInsert": _no_messages_since(stored_now()),
+                "$set": {"last_activity_at": stored_now()},
+                "$setOnInsert": fresh,
             },
             projection={"last_seq": 1},
         )
         return int(doc["last_seq"])
 
-    async def record(self, conversation_id: str, message: Document) -> None:
-        """Make `message` the newest one unless a later seq got there first, and keep the
-        counter at or past its seq (it may have been written at a hinted seq, without
-        `allocate`; a later seq that got there first was recorded the same way)."""
+    async def current(self, conversation_ids: Iterable[str]) -> dict[str, Document]:
+        """The states of these conversations with their newest message up to date: read from
+        the messages wherever the counter ran ahead of it, and kept for the next caller."""
+        states = await self.get_many(conversation_ids)
+        behind = [state for state in states.values() if _counted_past_newest(state)]
+        await asyncio.gather(*(self._catch_up(state) for state in behind))
+        return states
+
+    async def _catch_up(self, state: Document) -> None:
+        """Bring `state`'s newest message forward to what the messages hold (in place)."""
+        after = {"conversation_id": state["_id"], "seq": {"$gt": state["last_message_seq"]}}
+        newest = await self._messages.find_one(after, sort=[("seq", DESCENDING)])
+        if newest is None:  # Only seqs still being written (or lost) past the newest.
+            return
+        shown: Document | None = newest
+        if newest.get("tombstone"):
+            shown = await self._messages.find_one(
+                {**after, "tombstone": {"$ne": True}}, sort=[("seq", DESCENDING)]
+            )
+        found: Document = {"last_message_seq": newest["seq"]}
+        if shown is not None:
+            found["last_message"] = shown
+        state.update(found)
+        # Only forward: another view may have found a newer one meanwhile.
         await self._states.update_one(
-            {"_id": conversation_id, "last_message_seq": {"$lt": message["seq"]}},
-            {
-                "$set": {
-                    "last_message_seq": message["seq"],
-                    "last_message": message,
-                    "last_activity_at": message["created_at"],
-                },
-                "$max": {"last_seq": message["seq"]},
-            },
+            {"_id": state["_id"], "last_message_seq": {"$lt": newest["seq"]}}, {"$set": found}
         )
+
+    async def allocated(self, conversation_ids: Iterable[str]) -> dict[str, int]:
+        """The counter of each conversation: no seq past it is written (some at or below it
+        may still be on their way)."""
+        states = await find_by_ids(self._states, conversation_ids, {"last_seq": 1})
+        return {state["_id"]: int(state.get("last_seq", 0)) for state in states}
 
     async def get_many(self, conversation_ids: Iterable[str]) -> dict[str, Document]:
         return {doc["_id"]: doc for doc in await find_by_ids(self._states, conversation_ids)}
@@ -113,6 +146,10 @@ class ConversationStates:
         states = await find_by_ids(self._states, conversation_ids, {"last_activity_at": 1})
         states.sort(key=lambda state: state["last_activity_at"], reverse=True)
         return [state["_id"] for state in states[:limit]]
+
+
+def _counted_past_newest(state: Document) -> bool:
+    return int(state.get("last_seq", 0)) > int(state.get("last_message_seq", 0))
 
 
 def _no_messages_since(moment: datetime) -> Document:
