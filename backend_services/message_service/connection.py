@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections import deque
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +24,44 @@ class Close:
     reason: str
 
 
+class Outbox:
+    """A socket's frames on their way out, for its one writer; bounded by its `Connection`.
+
+    Every frame a conversation sends passes here once per socket, so it is kept to a deque and
+    one waiting future: the writer takes all that is queued at once.
+    """
+
+    __slots__ = ("_items", "_waiter")
+
+    def __init__(self) -> None:
+        self._items: deque[str | Close] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def put(self, item: str | Close) -> None:
+        self._items.append(item)
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def clear(self) -> None:
+        self._items.clear()
+
+    def take_nowait(self) -> list[str | Close]:
+        items = list(self._items)
+        self._items.clear()
+        return items
+
+    async def take(self) -> list[str | Close]:
+        """Everything queued, in order; waits while there is nothing."""
+        while not self._items:
+            self._waiter = asyncio.get_running_loop().create_future()
+            await self._waiter
+        return self.take_nowait()
+
+
 @dataclass(eq=False, slots=True)
 class Connection:
     session: Session
@@ -38,14 +77,10 @@ class Connection:
     followed_as: dict[str, int] = field(default_factory=dict)
     resumed: bool = False
     closing: Close | None = None
-    outbox: asyncio.Queue[str | Close] = field(init=False)
+    outbox: Outbox = field(default_factory=Outbox)
     # Conversation id -> the catch-up running there (outside `resume`), cancelled when the
     # socket stops following it or goes.
     _catch_ups: dict[str, asyncio.Task[None]] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        # One extra slot so a Close always fits behind a full queue.
-        self.outbox = asyncio.Queue(maxsize=self.queue_size + 1)
 
     @property
     def user_id(self) -> str:
@@ -55,21 +90,21 @@ class Connection:
         """Queue a frame without waiting; a socket too far behind is closed, to resume later."""
         if self.closing is not None:
             return
-        if self.outbox.qsize() >= self.queue_size:
+        if len(self.outbox) >= self.queue_size:
             self.close(
                 CloseCode.SLOW_CONSUMER, "too far behind; reconnect and resume", discard=True
             )
             return
-        self.outbox.put_nowait(text)
+        self.outbox.put(text)
 
     def close(self, code: int, reason: str, *, discard: bool = False) -> None:
         """Ask the writer to close the socket after what is queued (or at once, with `discard`:
         the client resumes from its cursor, so nothing queued is lost to it)."""
         if self.closing is None:
             self.closing = Close(code, reason)
-            while discard and not self.outbox.empty():
-                self.outbox.get_nowait()
-            self.outbox.put_nowait(self.closing)
+            if discard:
+                self.outbox.clear()
+            self.outbox.put(self.closing)
 
     # --- conversations -----------------------------------------------------------------------
 
@@ -118,7 +153,11 @@ class Connection:
         stream = self.streams.get(conversation_id)
         if stream is None:
             return None
-        return self.send_ready(stream.offer(seq, text, prev))
+        step = stream.offer(seq, text, prev)
+        if step.backfill_from is not None:
+            # The topic delivers in order: what this socket lacks, it missed for good.
+            stream.start_fill()
+        return self.send_ready(step)
 
     def send_ready(self, step: Step[str]) -> int | None:
         for text in step.ready:

@@ -47,6 +47,10 @@ RECONNECT_FIRST_DELAY = 1.0
 RECONNECT_MAX_DELAY = 60.0
 # A topic repair reads this many messages at a time from the store.
 REPAIR_BATCH = 500
+# How long a topic waits for a message missing from the live stream before it reads the store.
+# Two senders' messages cross on the way (the later seq stored and published first) all the
+# time; a message pub/sub lost for good is rare: waiting costs little and saves a query.
+REORDER_WAIT_SECONDS = 0.25
 # A socket that needs more catch-up rounds than this is falling behind faster than it reads.
 MAX_CATCH_UP_ROUNDS = 20
 # On shutdown, how long sockets get to receive their 1012 close before uvicorn drops them.
@@ -98,6 +102,8 @@ class Topic:
     sequence: Sequence[tuple[int, str]] = field(default_factory=Sequence)
     delivered: int | None = None  # The seq last handed to the sockets (their `prev`).
     counted: int = 0  # The store's counter at the last sweep: seqs up to it should be here.
+    # While something is missing: the timer after which the topic stops waiting for it.
+    waiting: asyncio.TimerHandle | None = None
 
 
 @contextlib.contextmanager
@@ -119,11 +125,13 @@ class Hub:
         *,
         channel_prefix: str,
         resume_limit: int,
+        reorder_wait: float = REORDER_WAIT_SECONDS,
     ) -> None:
         self._broker = broker
         self._store = store
         self._prefix = channel_prefix
         self._resume_limit = resume_limit
+        self._reorder_wait = reorder_wait
         self._channels = Subscriptions(broker)
         self._follows = itertools.count(1)
         self._topics: dict[str, Topic] = {}
@@ -142,6 +150,9 @@ class Hub:
     async def stop(self) -> None:
         """Close every socket with 1012 (clients resume on another instance), then stop tasks."""
         self.close_all(CloseCode.SERVICE_RESTART, "server restarting")
+        for topic in self._topics.values():
+            if topic.waiting is not None:
+                topic.waiting.cancel()
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
@@ -251,6 +262,8 @@ class Hub:
         topic.connections.discard(connection)
         if not topic.connections:
             del self._topics[conversation_id]
+            if topic.waiting is not None:
+                topic.waiting.cancel()
             await self._channels.release(self._conversation_channel(conversation_id))
 
     async def _catch_up(self, connection: Connection, conversation_id: str) -> None:
@@ -413,8 +426,24 @@ class Hub:
         step = topic.sequence.offer(envelope.seq, (envelope.seq, envelope.frame))
         for seq, text in step.ready:
             self._deliver(topic, seq, text)
-        if step.backfill_from is not None:
-            self._spawn(self._fill(topic, step.backfill_from))
+        if step.backfill_from is not None and topic.waiting is None:
+            topic.waiting = asyncio.get_running_loop().call_later(
+                self._reorder_wait, self._wait_over, topic, step.backfill_from + 1
+            )
+
+    def _wait_over(self, topic: Topic, missing: int) -> None:
+        """The wait for `missing` is over: backfill unless it came; wait for whatever else is
+        missing now."""
+        topic.waiting = None
+        if self._topics.get(topic.conversation_id) is not topic or not topic.sequence.missing:
+            return
+        last = topic.sequence.last
+        if last is not None and last >= missing:
+            topic.waiting = asyncio.get_running_loop().call_later(
+                self._reorder_wait, self._wait_over, topic, last + 1
+            )
+            return
+        self._repair(topic)
 
     def _deliver(self, topic: Topic, seq: int, text: str) -> None:
         prev, topic.delivered = topic.delivered, seq

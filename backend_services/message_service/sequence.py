@@ -2,9 +2,11 @@
 
 Messages reach an instance through pub/sub, which may lose, repeat or reorder them, and reach a
 socket through its topic or from the store. A `Sequence` is where one such stream stands: the
-last seq passed on in order, and what came early. It does no I/O. When it cannot go on without
-what the store holds, it says where to read from; the caller reads and hands the messages back
-(`fill`), then says how far the read went (`filled`), and what was held meanwhile follows.
+last seq passed on in order, and what came early. It does no I/O. When something is missing it
+says after which seq, and holds what comes later; the missing one may yet come (pub/sub
+reorders), and the caller decides when to stop waiting for it: it starts a backfill
+(`start_fill`), reads the store and hands the messages back (`fill`), then says how far the
+read went (`filled`), and what was held follows.
 
 A seq follows `last` when it is `last + 1`, or when the offer says which seq came just before it
 (`prev`) and `last` has reached that: a topic passes on what it delivered before each message,
@@ -42,21 +44,33 @@ class Sequence(Generic[T]):
         return len(self._held)
 
     def offer(self, seq: int, item: T, prev: int | None = None) -> Step[T]:
-        """A message from the live stream. What was passed on already is dropped."""
-        if self.last is None and not self.filling:
+        """A message from the live stream. What was passed on already is dropped; what comes
+        early is held, and `backfill_from` says after which seq something is missing."""
+        last = self.last
+        if last is None:
+            if self.filling:
+                self._held.setdefault(seq, (prev, item))
+                return Step()
             self.last = seq
             return Step([item])
-        if self.last is not None and seq <= self.last:
+        if seq <= last:
             return Step()
+        if not self._held and not self.filling and _follows(seq, prev, last):
+            self.last = seq  # In order, the usual case.
+            return Step([item])
         self._held.setdefault(seq, (prev, item))
         if self.filling:
             return Step()
         step = Step[T]()
         self._release(step)
         if self._held:
-            self.filling = True
             step.backfill_from = self.last
         return step
+
+    @property
+    def missing(self) -> bool:
+        """Something came early and waits for what is missing before it."""
+        return bool(self._held) and not self.filling
 
     def start_fill(self) -> int | None:
         """Hold what is offered from now on, until `filled`; returns where to read from."""
@@ -94,9 +108,14 @@ class Sequence(Generic[T]):
             prev, item = self._held[seq]
             if seq <= self.last:
                 del self._held[seq]
-            elif seq == self.last + 1 or (prev is not None and self.last >= prev):
+            elif _follows(seq, prev, self.last):
                 del self._held[seq]
                 step.ready.append(item)
                 self.last = seq
             else:
                 return
+
+
+def _follows(seq: int, prev: int | None, last: int) -> bool:
+    """Whether `seq` (offered after `prev`) comes right after `last`, which is below it."""
+    return seq == last + 1 or (prev is not None and last >= prev)

@@ -195,16 +195,16 @@ async def _until_handled(inbox: asyncio.Queue[str], handler: asyncio.Task[None])
 
 async def _write_loop(websocket: WebSocket, connection: Connection) -> None:
     while True:
-        item = await connection.outbox.get()
-        if isinstance(item, Close):
-            if websocket.application_state is WebSocketState.CONNECTED:
-                with contextlib.suppress(RuntimeError, OSError):
-                    await websocket.close(item.code, item.reason)
-            return
-        try:
-            await websocket.send_text(item)
-        except (WebSocketDisconnect, RuntimeError, OSError):
-            return
+        for item in await connection.outbox.take():
+            if isinstance(item, Close):
+                if websocket.application_state is WebSocketState.CONNECTED:
+                    with contextlib.suppress(RuntimeError, OSError):
+                        await websocket.close(item.code, item.reason)
+                return
+            try:
+                await websocket.send_text(item)
+            except (WebSocketDisconnect, RuntimeError, OSError):
+                return
 
 
 async def _read_loop(

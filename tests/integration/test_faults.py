@@ -14,7 +14,12 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+import redis.asyncio as redis
 
+from backend_services.core.schemas import User
+from backend_services.core.store import Store
+from backend_services.message_service import frames
+from backend_services.message_service.envelope import Envelope
 from tests.support.clients import Api, Socket, assert_error, send_frame
 from tests.support.faults import FaultProxy, fault_proxy, finds_in, inserts_into
 from tests.support.stack import Stack, running_stack
@@ -346,4 +351,55 @@ async def test_a_stalled_redis_costs_a_send_its_timeout_and_nothing_is_lost(
         await on_stalled.close()
         await on_healthy.close()
     finally:
+        await api.aclose()
+
+
+async def test_a_message_reordered_on_the_way_is_waited_for_and_a_lost_one_read_from_the_store(
+    stalled_stack: tuple[FaultProxy, Stack], mongo_url: str, redis_url: str
+) -> None:
+    """Two senders' messages cross on their way to an instance all the time: the later seq
+    waits for the earlier one instead of sending the instance to the store; one that pub/sub
+    lost is read from the store after the wait."""
+    proxy, stack = stalled_stack
+    service = stack.messages[0]
+    api = Api(stack.auth_url, service.url)
+    store = Store.connect(mongo_url, stack.env["LETSCHAT_MONGODB_DB"])
+    broker = redis.from_url(redis_url)
+    try:
+        alice, bob = await api.register("alice"), await api.register("bob")
+        dm = await api.direct(alice, bob)
+        socket = await Socket.open(service.ws_url, alice.token, resume={dm: 0})
+        await api.ok(
+            "POST",
+            f"/conversations/{dm}/messages",
+            bob,
+            json={"body": "m1", "client_msg_id": "c1"},
+        )
+        await socket.next("message", timeout=10)  # The topic knows where the stream is.
+        sender = User(**bob.user)
+        stored = [
+            (await store.messages.append(dm, sender, f"m{n}", f"c{n}", known_member=True))[0]
+            for n in (2, 3, 4, 5)
+        ]
+        channel = f"{stack.env['LETSCHAT_CHANNEL_PREFIX']}conversation:{dm}"
+
+        async def publish(index: int) -> None:
+            msg = stored[index]
+            envelope = Envelope("message", dm, frames.message(msg), msg.seq)
+            await broker.publish(channel, envelope.encode())
+
+        reads_before = proxy.count(finds_in("messages"))
+        await publish(1)  # 3 before 2.
+        await publish(0)
+        await socket.wait_for(lambda _: len(socket.messages(dm)) == 3, timeout=10)
+        assert proxy.count(finds_in("messages")) == reads_before
+
+        await publish(3)  # 5; 4 never comes.
+        await socket.wait_for(lambda _: len(socket.messages(dm)) == 5, timeout=10)
+        assert [m["seq"] for m in socket.messages(dm)] == [1, 2, 3, 4, 5]
+        assert proxy.count(finds_in("messages")) > reads_before
+        await socket.close()
+    finally:
+        await broker.aclose()
+        await store.close()
         await api.aclose()

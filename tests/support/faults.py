@@ -13,6 +13,7 @@ upstream to client (replies).
 - `drop_replies(match, count)`, for a proxy that speaks MongoDB's wire protocol
   (`wire="mongo"`): requests go through, but the replies to the next `count` commands that
   `match` are thrown away. The database did the work; the client never hears that it did.
+- `count(match)`, for a `wire="mongo"` proxy: how many commands that `match` went through.
 - `heal()` goes back to forwarding (connections blackholed meanwhile stay dead, as after a real
   partition; clients open new ones).
 """
@@ -72,6 +73,7 @@ class FaultProxy:
     delays: dict[str, float] = field(default_factory=dict)
     loop: asyncio.AbstractEventLoop | None = None
     dropped_replies: int = 0  # How many replies `drop_replies` has thrown away so far.
+    commands: list[dict[str, Any]] = field(default_factory=list)  # Every one that went up.
     _drop_match: Callable[[dict[str, Any]], bool] | None = None
     _drops_left: int = 0
     _doomed: set[int] = field(default_factory=set)  # Request ids whose reply goes nowhere.
@@ -96,6 +98,11 @@ class FaultProxy:
         if self.wire != "mongo":
             raise ValueError("drop_replies needs a proxy made with wire='mongo'")
         self._drop_match, self._drops_left = match, count
+
+    def count(self, match: Callable[[dict[str, Any]], bool]) -> int:
+        if self.wire != "mongo":
+            raise ValueError("count needs a proxy made with wire='mongo'")
+        return sum(1 for command in list(self.commands) if match(command))
 
     def heal(self) -> None:
         self.blackholed = set()
@@ -190,11 +197,13 @@ class FaultProxy:
                 self.dropped_replies += 1
                 return False
             return True
-        if self._drops_left > 0 and self._drop_match is not None:
-            command = _command(message)
-            if command is not None and self._drop_match(command):
-                self._drops_left -= 1
-                self._doomed.add(request_id)
+        command = _command(message)
+        if command is not None:
+            self.commands.append(command)
+        match = self._drop_match
+        if self._drops_left > 0 and match is not None and command is not None and match(command):
+            self._drops_left -= 1
+            self._doomed.add(request_id)
         return True
 
     @staticmethod

@@ -9,7 +9,7 @@ from backend_services.core.errors import CloseCode
 from backend_services.core.schemas import User
 from backend_services.core.security import TokenClaims
 from backend_services.core.sessions import Session
-from backend_services.message_service.connection import Close, Connection
+from backend_services.message_service.connection import Close, Connection, Outbox
 
 
 def connection(queue_size: int = 16) -> Connection:
@@ -19,10 +19,7 @@ def connection(queue_size: int = 16) -> Connection:
 
 
 def drain(conn: Connection) -> list[str | Close]:
-    items = []
-    while not conn.outbox.empty():
-        items.append(conn.outbox.get_nowait())
-    return items
+    return conn.outbox.take_nowait()
 
 
 def live(conn: Connection, conversation_id: str, cursor: int) -> None:
@@ -126,3 +123,16 @@ async def test_a_catch_up_is_cancelled_when_its_conversation_or_socket_goes() ->
     conn.stop()  # ...and the socket's, when it goes.
     await asyncio.wait({running[1]})
     assert running[1].cancelled()
+
+
+async def test_the_writer_takes_all_that_is_queued_at_once_and_waits_when_there_is_none() -> None:
+    outbox = Outbox()
+    outbox.put("a")
+    outbox.put("b")
+    assert await outbox.take() == ["a", "b"]
+    taking = asyncio.ensure_future(outbox.take())
+    await asyncio.sleep(0)  # The writer is waiting now.
+    assert not taking.done()
+    outbox.put("c")
+    assert await taking == ["c"]
+    assert len(outbox) == 0

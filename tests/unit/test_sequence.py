@@ -20,10 +20,21 @@ def test_in_order_passes_through_and_repeats_are_dropped() -> None:
     assert seq.last == 5
 
 
-def test_a_gap_asks_for_a_backfill_and_holds_what_comes_meanwhile() -> None:
+def test_a_gap_says_what_is_missing_and_what_is_missing_may_still_come() -> None:
+    seq: Sequence[str] = Sequence(last=2)
+    assert seq.offer(4, "m4") == Step([], backfill_from=2)
+    assert seq.missing
+    assert not seq.filling
+    assert seq.offer(5, "m5") == Step([], backfill_from=2)
+    assert seq.offer(3, "m3") == Step(["m3", "m4", "m5"])  # Reordered, not lost.
+    assert not seq.missing
+    assert seq.last == 5
+
+
+def test_a_gap_backfilled_holds_what_comes_meanwhile() -> None:
     seq: Sequence[str] = Sequence(last=2)
     assert seq.offer(5, "m5") == Step([], backfill_from=2)
-    assert seq.filling
+    assert seq.start_fill() == 2
     assert seq.offer(6, "m6") == Step()  # Held: the backfill is under way.
     assert [s for s in (3, 4, 5) if seq.fill(s)] == [3, 4, 5]  # m5 came from the store.
     assert seq.filled(5) == Step(["m6"])
@@ -35,6 +46,7 @@ def test_a_gap_asks_for_a_backfill_and_holds_what_comes_meanwhile() -> None:
 def test_a_backfill_that_falls_short_asks_again() -> None:
     seq: Sequence[str] = Sequence(last=1)
     seq.offer(9, "m9")
+    seq.start_fill()
     assert seq.fill(2)
     assert seq.filled(4) == Step([], backfill_from=4)  # The store had written up to 4 then.
     assert seq.filling
@@ -113,8 +125,21 @@ class Consumer:
     def take(self, step: Step[int]) -> None:
         for item in step.ready:
             self.emit(item)
-        if step.backfill_from is not None:
+        if step.backfill_from is None:
+            return
+        if self.seq.filling:  # A backfill that has to read on.
             self.backfill, self.as_of = step.backfill_from, self.world.snapshot()
+        elif self.upstream is not None:
+            self.start_backfill()  # A socket's topic delivers in order: a gap is a loss.
+        # A topic waits for what is missing: it may come yet (`wait_over`).
+
+    def start_backfill(self) -> None:
+        self.backfill, self.as_of = self.seq.start_fill(), self.world.snapshot()
+
+    def wait_over(self) -> None:
+        """As the hub's timer: a topic still missing something backfills."""
+        if self.seq.missing:
+            self.start_backfill()
 
     def emit(self, item: int) -> None:
         prev, self.prev = self.prev, item
@@ -169,11 +194,14 @@ def test_random_interleavings_deliver_every_stored_message_once_in_order(seed: i
                 published[-1], published[-2] = published[-2], published[-1]  # Reordered.
         while published and rng.random() < 0.7:
             topic.offer(published.pop(0))
+        if rng.random() < 0.3:
+            topic.wait_over()
         for consumer in (topic, socket):
             if consumer.backfill is not None and rng.random() < 0.5:
                 consumer.step_backfill()
     for item in published:
         topic.offer(item)
+    topic.wait_over()
     socket.settle()
     topic.settle()
     expected = [s for s in world.stored if s > cursor]
@@ -181,7 +209,7 @@ def test_random_interleavings_deliver_every_stored_message_once_in_order(seed: i
         assert socket.out == expected
     if topic.seq.last is not None and topic.seq.last < world.written_through:
         # The periodic sweep: the store is ahead.
-        topic.backfill, topic.as_of = topic.seq.start_fill(), world.snapshot()
+        topic.start_backfill()
         topic.settle()
     socket.settle()
 
