@@ -4,6 +4,11 @@ Reading is kept apart from handling so that a client pipelining sends while the 
 still has its keepalive pongs read (uvicorn stops reading the transport once the application
 stops receiving, and then drops the client as unresponsive). Frames are still handled one at a
 time, in the order they came.
+
+The endpoint is a plain ASGI app and its writer sends text frames through the ASGI `send`
+itself: a message to a group goes out once per member socket, and Starlette's per-frame state
+checks and exception wrapper cost a fifth of what the frame's own framing and write do. Starlette's
+`WebSocket` still accepts, receives and closes.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ import time
 
 from fastapi import APIRouter, WebSocket
 from pydantic import ValidationError
+from starlette.routing import WebSocketRoute
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from backend_services.core.errors import (
@@ -38,7 +45,7 @@ from backend_services.core.schemas import (
 from backend_services.core.sessions import Session
 from backend_services.message_service import frames
 from backend_services.message_service.connection import Close, Connection
-from backend_services.message_service.deps import Services
+from backend_services.message_service.deps import get_services
 from backend_services.message_service.services import MessageServices
 from backend_services.web import as_app_error
 
@@ -107,8 +114,18 @@ async def _receive_text(
             connection.push(BINARY_FRAME_ERROR)
 
 
-@router.websocket("/ws")
-async def websocket_endpoint(websocket: WebSocket, services: Services) -> None:
+class SocketEndpoint:
+    """`/ws`, as an ASGI app."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        websocket = WebSocket(scope, receive, send)
+        await websocket_endpoint(websocket, get_services(websocket), send)
+
+
+router.routes.append(WebSocketRoute("/ws", SocketEndpoint()))
+
+
+async def websocket_endpoint(websocket: WebSocket, services: MessageServices, send: Send) -> None:
     origin = websocket.headers.get("origin")
     if origin is not None and origin not in services.settings.allowed_origins:
         # Closing before accepting answers the handshake with HTTP 403.
@@ -131,7 +148,7 @@ async def websocket_endpoint(websocket: WebSocket, services: Services) -> None:
     await services.hub.register(connection)
     connection.push(frames.ready(session.user))
     try:
-        await _run(websocket, services, connection)
+        await _run(websocket, send, services, connection)
     finally:
         await services.hub.unregister(connection)
 
@@ -154,13 +171,15 @@ async def _authenticate(websocket: WebSocket, services: MessageServices) -> Sess
     return await services.verifier.verify(frame.token)
 
 
-async def _run(websocket: WebSocket, services: MessageServices, connection: Connection) -> None:
+async def _run(
+    websocket: WebSocket, send: Send, services: MessageServices, connection: Connection
+) -> None:
     """Read, handle and write until the client leaves or the socket is closed."""
     inbox: asyncio.Queue[str] = asyncio.Queue(INBOX_SIZE)
     settings = services.settings
     budget = FrameBudget(settings.frame_burst, settings.frame_rate_per_second, connection)
     reader = asyncio.create_task(_read_loop(websocket, inbox, connection, budget))
-    writer = asyncio.create_task(_write_loop(websocket, connection))
+    writer = asyncio.create_task(_write_loop(websocket, send, connection))
     handler = asyncio.create_task(_handle_loop(inbox, services, connection))
     try:
         try:
@@ -193,7 +212,7 @@ async def _until_handled(inbox: asyncio.Queue[str], handler: asyncio.Task[None])
         handled.cancel()
 
 
-async def _write_loop(websocket: WebSocket, connection: Connection) -> None:
+async def _write_loop(websocket: WebSocket, send: Send, connection: Connection) -> None:
     while True:
         for item in await connection.outbox.take():
             if isinstance(item, Close):
@@ -202,8 +221,8 @@ async def _write_loop(websocket: WebSocket, connection: Connection) -> None:
                         await websocket.close(item.code, item.reason)
                 return
             try:
-                await websocket.send_text(item)
-            except (WebSocketDisconnect, RuntimeError, OSError):
+                await send({"type": "websocket.send", "text": item})
+            except (RuntimeError, OSError):  # The client went (uvicorn's ClientDisconnected).
                 return
 
 
