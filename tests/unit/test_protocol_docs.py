@@ -21,8 +21,9 @@ from typing import Any
 
 import pytest
 import yaml
-from fastapi.routing import APIRoute, APIWebSocketRoute
+from fastapi.routing import APIRoute
 from pydantic import BaseModel
+from starlette.routing import WebSocketRoute
 
 from backend_services import web
 from backend_services.auth_service import routes as auth_routes
@@ -203,7 +204,7 @@ def test_asyncapi_describes_the_ws_endpoint() -> None:
         ("ws", "localhost:8002")
     }
     assert [c["address"] for c in document["channels"].values()] == ["/ws"]
-    ws_paths = {r.path for r in websocket.router.routes if isinstance(r, APIWebSocketRoute)}
+    ws_paths = {r.path for r in websocket.router.routes if isinstance(r, WebSocketRoute)}
     assert ws_paths == {"/ws"}
 
 
