@@ -403,3 +403,33 @@ async def test_a_message_reordered_on_the_way_is_waited_for_and_a_lost_one_read_
         await broker.aclose()
         await store.close()
         await api.aclose()
+
+
+async def test_a_newest_message_whose_publish_was_lost_arrives_with_the_sweep(
+    stalled_stack: tuple[FaultProxy, Stack], mongo_url: str
+) -> None:
+    """No later message reveals the gap: the sweep (every 0.5 s here) finds the topic behind
+    the counter it read the time before, and reads the store."""
+    _, stack = stalled_stack
+    service = stack.messages[0]
+    api = Api(stack.auth_url, service.url)
+    store = Store.connect(mongo_url, stack.env["LETSCHAT_MONGODB_DB"])
+    try:
+        alice, bob = await api.register("alice"), await api.register("bob")
+        dm = await api.direct(alice, bob)
+        socket = await Socket.open(service.ws_url, alice.token, resume={dm: 0})
+        await api.ok(
+            "POST",
+            f"/conversations/{dm}/messages",
+            bob,
+            json={"body": "m1", "client_msg_id": "c1"},
+        )
+        await socket.next("message", timeout=10)
+        # Stored, never published: as if pub/sub had lost it.
+        await store.messages.append(dm, User(**bob.user), "m2", "c2", known_member=True)
+        await socket.wait_for(lambda _: len(socket.messages(dm)) == 2, timeout=10)
+        assert [m["body"] for m in socket.messages(dm)] == ["m1", "m2"]
+        await socket.close()
+    finally:
+        await store.close()
+        await api.aclose()
