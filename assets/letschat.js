@@ -107,6 +107,59 @@
     },
   };
 
+  // The composer counts what is typed against the message limit, in code points as the
+  // service counts them: near the limit it says what is left, past it by how much, and the
+  // message is held back (never cut off) until it fits.
+  function composerCount(box) {
+    var limit = Number(box.dataset.limit || 0);
+    var length = Array.from(box.value.trim()).length;
+    return { limit: limit, length: length, over: limit > 0 && length > limit };
+  }
+
+  function showCount(box) {
+    var counter = document.getElementById("composer-count");
+    if (!counter) return;
+    var count = composerCount(box);
+    var text = "";
+    if (count.over) {
+      text = (count.length - count.limit).toLocaleString("en") +
+        " characters over the limit of " + count.limit.toLocaleString("en");
+    } else if (count.limit > 0 && count.length >= count.limit * 0.9) {
+      text = (count.limit - count.length).toLocaleString("en") + " characters left";
+    }
+    if (counter.textContent !== text) counter.textContent = text;
+    counter.dataset.over = count.over ? "true" : "false";
+    box.setAttribute("aria-invalid", count.over ? "true" : "false");
+    var button = box.form && box.form.querySelector('button[type="submit"]');
+    if (button) button.setAttribute("aria-disabled", count.over ? "true" : "false");
+  }
+
+  document.addEventListener("input", function (event) {
+    if (event.target && event.target.id === "composer") showCount(event.target);
+  });
+  document.addEventListener(
+    "reset",
+    function (event) {
+      var box = event.target && event.target.querySelector && event.target.querySelector("#composer");
+      if (box) setTimeout(function () { showCount(box); }, 0);
+    },
+    true,
+  );
+  // Registered before the listener below, so a message held back shows nowhere as waiting.
+  document.addEventListener(
+    "submit",
+    function (event) {
+      var form = event.target;
+      var box = form && form.querySelector && form.querySelector("#composer");
+      if (!box || !composerCount(box).over) return;
+      event.preventDefault();
+      event.stopImmediatePropagation(); // React never sees it: the message is not sent.
+      showCount(box);
+      box.focus();
+    },
+    true,
+  );
+
   // While the page is offline its sends wait in Reflex's event queue; show them meanwhile.
   function pageOffline() {
     var badge = document.getElementById("connection");

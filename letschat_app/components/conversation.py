@@ -165,21 +165,32 @@ def _message_list() -> rx.Component:
 
 
 def _composer() -> rx.Component:
+    # No maxlength: a paste longer than a message may be stays whole, and letschat.js counts it
+    # against `data-limit` (near the limit, what is left; past it, by how much) and holds it
+    # back until it fits.
     return rx.form(
-        rx.hstack(
-            rx.text_area(
-                name="body",
-                id="composer",
-                placeholder="Type a message",
-                rows="1",
-                auto_height=True,
-                max_length=MAX_BODY_CHARS,
-                flex="1",
-                size="3",
-                auto_focus=True,
+        rx.vstack(
+            rx.hstack(
+                rx.text_area(
+                    name="body",
+                    id="composer",
+                    placeholder="Type a message",
+                    rows="1",
+                    auto_height=True,
+                    flex="1",
+                    size="3",
+                    auto_focus=True,
+                    custom_attrs={
+                        "data-limit": str(MAX_BODY_CHARS),
+                        "aria-describedby": "composer-count",
+                    },
+                ),
+                rx.button(rx.icon("send", size=16), "Send", type="submit", size="3"),
+                align="end",
+                width="100%",
             ),
-            rx.button(rx.icon("send", size=16), "Send", type="submit", size="3"),
-            align="end",
+            rx.el.span(id="composer-count", class_name="composer-count", aria_live="polite"),
+            spacing="1",
             width="100%",
             padding="var(--space-3)",
             border_top="1px solid var(--gray-5)",

@@ -44,6 +44,7 @@ from letschat_protocol import (
     ResumeFrame,
     SendFrame,
 )
+from letschat_protocol.models import MAX_BODY_CHARS
 
 # A tab sends at most one read per conversation per this many seconds. The service stores a
 # marker at most every 2 s (LETSCHAT_READ_REPEAT_SECONDS), so reading a busy conversation more
@@ -441,11 +442,13 @@ class ChatModel:
 
     # --- sending ------------------------------------------------------------------------------
 
-    def send(self, body: str, now: float) -> None:
-        """Queue a message to the open conversation; it shows as pending until stored."""
+    def send(self, body: str, now: float) -> bool:
+        """Queue a message to the open conversation; it shows as pending until stored. False
+        if there is nothing to send or it is longer than a message may be (the composer holds
+        such a message back; nothing is cut off)."""
         body = body.strip()
-        if not body or self.active_id not in self.chats:
-            return
+        if not body or self.active_id not in self.chats or len(body) > MAX_BODY_CHARS:
+            return False
         client_msg_id = uuid.uuid4().hex
         self.pending[client_msg_id] = Pending(self.active_id, body, now)
         self.outbox.append(self._send_frame(client_msg_id))
@@ -461,6 +464,7 @@ class ChatModel:
                 mine=True,
             )
         )
+        return True
 
     def retry(self, client_msg_id: str, now: float) -> None:
         """Send a failed message again with the same id: the service stores it at most once."""

@@ -24,6 +24,7 @@ from letschat_app.model.timeline import SLOTS
 from letschat_app.state.models import ChatItem, MessageItem
 from letschat_app.state.session import SessionState, notice_for
 from letschat_protocol import ClientFrame, Conversation, client_frame_adapter
+from letschat_protocol.models import MAX_BODY_CHARS
 
 # Frames waiting for this tab's live socket, by Reflex client token. Not state: a queue can't be
 # serialised, and it belongs to this process, like the socket it feeds.
@@ -155,7 +156,14 @@ class ChatState(SessionState):
     @rx.event
     async def send(self, form: dict[str, Any]) -> None:
         model = self._chat_model()
-        model.send(str(form.get("body", "")), time.monotonic())
+        body = str(form.get("body", "")).strip()
+        if not model.send(body, time.monotonic()):
+            if len(body) > MAX_BODY_CHARS:  # The composer holds these back; a safety net.
+                self.error = (
+                    f"A message can be at most {MAX_BODY_CHARS:,} characters; "
+                    f"that one had {len(body):,}."
+                )
+            return
         self._flush_outbox(model)
         # One turn of the loop lets this tab's socket writer put the frame on the wire before
         # this event's state delta is built and sent.

@@ -401,6 +401,37 @@ async def test_shift_enter_makes_a_new_line_and_enter_sends(people: People) -> N
     await expect(composer).to_have_value("")
 
 
+async def test_a_message_over_the_limit_stays_whole_in_the_composer_with_a_count(
+    people: People,
+) -> None:
+    alice = await people.sign_up("alice")
+    bob = await people.sign_up("bob")
+    await start_direct(alice, bob)
+    page = alice.page
+    composer = page.get_by_placeholder("Type a message")
+    counter = page.locator("#composer-count")
+    long = "x" * 4500  # A paste: nothing of it is cut off.
+    await composer.fill(long)
+    await expect(counter).to_have_text("500 characters over the limit of 4,000")
+    await expect(composer).to_have_attribute("aria-invalid", "true")
+    send_button = page.get_by_role("button", name="Send")
+    await expect(send_button).to_have_attribute("aria-disabled", "true")
+    await composer.press("Enter")
+    await send_button.click(force=True)  # Past the "disabled" look: still held back.
+    await expect(composer).to_have_value(long)
+    near = "é" * 3990  # Counted as people count characters.
+    await composer.fill(near)
+    await expect(counter).to_have_text("10 characters left")
+    await composer.press("Enter")
+    await expect(bubbles(page, near)).to_have_count(1)
+    await expect(counter).to_have_text("")
+    await expect(composer).to_have_value("")
+    # Only the message that fitted went: the long one was never sent.
+    await chat_row(bob.page, "Alice").click()
+    await expect(bubbles(bob.page, near)).to_have_count(1)
+    assert await bob.page.locator(".message .msg-body").all_inner_texts() == [near]
+
+
 async def test_a_muted_conversation_gets_no_popup_and_no_title_count(people: People) -> None:
     alice = await people.sign_up("alice")
     bob = await people.sign_up("bob")

@@ -12,6 +12,7 @@ from letschat_app.model.sidebar import CHUNK as SIDEBAR_CHUNK
 from letschat_app.model.sidebar import CHUNKS as SIDEBAR_CHUNKS
 from letschat_app.model.timeline import CHUNK, SLOTS, Timeline
 from letschat_app.state.models import MessageItem
+from letschat_protocol.models import MAX_BODY_CHARS
 
 ME, OTHER, CID = "me", "bob", "c1"
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
@@ -406,3 +407,15 @@ def test_an_idle_tab_wants_a_tick_only_while_time_can_change_something() -> None
     assert not model.wants_tick()
     model.send("hi", 7.0)
     assert model.wants_tick()  # Its ack may time out.
+
+
+def test_a_message_longer_than_the_limit_is_not_queued_and_not_cut() -> None:
+    model = model_with(conversation(last_seq=0))
+    model.open(CID, 0.0)
+    model.take_outbox()
+    assert model.send("x" * (MAX_BODY_CHARS + 1), 1.0) is False
+    assert model.take_outbox() == []
+    assert model.timeline(CID).pending == []
+    assert model.send(f"  {'x' * MAX_BODY_CHARS}  ", 1.0) is True  # Trimmed, it fits.
+    [frame] = model.take_outbox()
+    assert len(frame["body"]) == MAX_BODY_CHARS
