@@ -34,7 +34,16 @@ def _status(
                 spacing="2",
             ),
         ),
-        rx.moment(timestamp, format="HH:mm", local=True, font_size="11px", color="var(--gray-10)"),
+        # The time; the full date and time on hover (a grouped message shows its time only
+        # then: letschat.css).
+        rx.moment(
+            timestamp,
+            format="HH:mm",
+            local=True,
+            with_title=True,
+            title_format="dddd, D MMMM YYYY, HH:mm",
+            class_name="msg-time",
+        ),
     )
 
 
@@ -50,8 +59,43 @@ def message_bubble(
     status: rx.Var[str],
     mine: rx.Var[bool],
     first_unread: rx.Var[bool],
+    continues: rx.Var[bool],
+    initials: rx.Var[str],
+    avatar_color: rx.Var[str],
     rest: rx.RestProp,
 ) -> rx.Component:
+    # A run of messages from one sender within a few minutes shows their name and avatar once,
+    # on its first message (and again after the "New messages" line).
+    heads = ~continues | first_unread
+    bubble = rx.box(
+        rx.cond(
+            ~mine & heads,
+            rx.text(sender_name, size="1", weight="bold", class_name="msg-sender"),
+        ),
+        # Text, never markup: whatever a message says is shown literally.
+        rx.text(
+            body,
+            size="2",
+            white_space="pre-wrap",
+            overflow_wrap="break-word",
+            class_name="msg-body",
+        ),
+        _status(status, timestamp, client_msg_id),
+        padding_x="var(--space-3)",
+        padding_y="var(--space-2)",
+        border_radius="var(--radius-4)",
+        max_width="75%",
+        width="fit-content",
+        background=rx.cond(mine, "var(--accent-4)", "var(--gray-3)"),
+        opacity=rx.cond(status == "sent", "1", "0.75"),
+        class_name=rx.cond(
+            mine,
+            rx.cond(heads, "message mine", "message mine continues"),
+            rx.cond(heads, "message theirs", "message theirs continues"),
+        ),
+        data_status=status,
+        data_key=message_key,
+    )
     return rx.vstack(
         rx.cond(
             first_unread,
@@ -64,35 +108,34 @@ def message_bubble(
                 id="first-unread",
             ),
         ),
-        rx.box(
-            rx.cond(
-                ~mine,
-                rx.text(sender_name, size="1", weight="bold", class_name="msg-sender"),
+        rx.cond(
+            mine,
+            bubble,
+            rx.hstack(
+                # Others' messages line up beside their avatar, shown on a run's first one.
+                rx.cond(
+                    heads,
+                    rx.avatar(
+                        fallback=initials,
+                        size="2",
+                        radius="full",
+                        color_scheme=avatar_color,  # pyright: ignore[reportArgumentType]
+                        class_name="msg-avatar",
+                        aria_hidden="true",
+                    ),
+                    rx.box(width="var(--space-6)", flex_shrink="0"),
+                ),
+                bubble,
+                align="start",
+                spacing="2",
+                width="100%",
             ),
-            # Text, never markup: whatever a message says is shown literally.
-            rx.text(
-                body,
-                size="2",
-                white_space="pre-wrap",
-                overflow_wrap="break-word",
-                class_name="msg-body",
-            ),
-            _status(status, timestamp, client_msg_id),
-            padding_x="var(--space-3)",
-            padding_y="var(--space-2)",
-            border_radius="var(--radius-4)",
-            max_width="75%",
-            width="fit-content",
-            background=rx.cond(mine, "var(--accent-4)", "var(--gray-3)"),
-            opacity=rx.cond(status == "sent", "1", "0.75"),
-            class_name=rx.cond(mine, "message mine", "message theirs"),
-            data_status=status,
-            data_key=message_key,
         ),
         rest,
         align_items=rx.cond(mine, "flex-end", "flex-start"),
         width="100%",
         spacing="1",
+        margin_top=rx.cond(heads, "var(--space-2)", "calc(-1 * var(--space-1))"),
     )
 
 
@@ -106,6 +149,9 @@ def _bubble(message: MessageItem) -> rx.Component:
         status=message.status,
         mine=message.mine,
         first_unread=(ChatState.first_unread_seq > 0) & (message.seq == ChatState.first_unread_seq),
+        continues=message.continues,
+        initials=message.initials,
+        avatar_color=message.avatar_color,
         # By message, not by position: loading older messages above keeps the rendered ones.
         key=message.key,
     )
@@ -177,6 +223,9 @@ def _composer() -> rx.Component:
                     placeholder="Type a message",
                     rows="1",
                     auto_height=True,
+                    # Grows with what is typed, up to a third of the screen, then scrolls.
+                    max_height="33vh",
+                    overflow_y="auto",
                     flex="1",
                     size="3",
                     auto_focus=True,

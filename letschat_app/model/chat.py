@@ -34,7 +34,15 @@ from typing import Any
 
 from letschat_app.model.sidebar import SidebarPlaces
 from letschat_app.model.timeline import Timeline
-from letschat_app.state.models import ChatItem, MessageItem, chat_item, message_item, preview
+from letschat_app.state.models import (
+    ChatItem,
+    MessageItem,
+    avatar_color,
+    chat_item,
+    initials,
+    message_item,
+    preview,
+)
 from letschat_protocol import (
     LEGACY_EPOCH,
     Conversation,
@@ -462,6 +470,8 @@ class ChatModel:
                 client_msg_id=client_msg_id,
                 status="pending",
                 mine=True,
+                initials=initials(self.display_name),
+                avatar_color=avatar_color(self.user_id),
             )
         )
         return True

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+from datetime import datetime
 
 from letschat_app.state.models import MessageItem
 
@@ -18,6 +19,28 @@ from letschat_app.state.models import MessageItem
 CHUNK = 5
 # Buckets in the window: the open conversation holds at most CHUNK * SLOTS stored messages.
 SLOTS = 40
+# A message from the sender of the one before, sent within this long of it, goes under it.
+GROUP_SECONDS = 5 * 60
+
+
+def continues(before: MessageItem | None, item: MessageItem) -> bool:
+    """Whether `item` goes under `before` without a name and avatar of its own."""
+    if before is None or before.sender_id != item.sender_id:
+        return False
+    if not item.timestamp or not before.timestamp:  # Not stored yet: it is being sent now.
+        return True
+    gap = datetime.fromisoformat(item.timestamp) - datetime.fromisoformat(before.timestamp)
+    return 0 <= gap.total_seconds() <= GROUP_SECONDS
+
+
+def grouped(items: list[MessageItem], before: MessageItem | None) -> list[MessageItem]:
+    """`items` with `continues` set, the first one against `before`."""
+    out = []
+    for item in items:
+        flag = continues(before, item)
+        out.append(item if item.continues == flag else dataclasses.replace(item, continues=flag))
+        before = item
+    return out
 
 
 class Timeline:
@@ -66,13 +89,29 @@ class Timeline:
         return 0
 
     def slot(self, index: int) -> list[MessageItem]:
-        """What slot `index` shows: the window's bucket that maps to it, or nothing."""
+        """What slot `index` shows: the window's bucket that maps to it, or nothing; grouped
+        under the messages before them."""
         if self._lo is None or self._hi is None:
             return []
         for bucket in range(self._lo, self._hi + 1):
             if bucket % SLOTS == index:
-                return list(self._buckets.get(bucket, ()))
+                return grouped(self._buckets.get(bucket, []), self._last_before(bucket))
         return []
+
+    def unsent(self) -> list[MessageItem]:
+        """The sends not yet stored, grouped under the newest stored message."""
+        newest = self._last_before(self._hi + 1) if self._hi is not None else None
+        return grouped(self.pending, newest if self.at_newest else None)
+
+    def _last_before(self, bucket: int) -> MessageItem | None:
+        """The last message of the window before `bucket`."""
+        if self._lo is None:
+            return None
+        for earlier in range(bucket - 1, self._lo - 1, -1):
+            messages = self._buckets.get(earlier)
+            if messages:
+                return messages[-1]
+        return None
 
     def order(self) -> list[int]:
         """The slots in the window's order, oldest bucket first."""
@@ -132,7 +171,16 @@ class Timeline:
         else:
             messages.insert(index, item)
         self._changed.add(bucket % SLOTS)
+        if index == len(messages) - 1:
+            self._changed_after(bucket)  # Their first message may go under this one now.
         return True
+
+    def _changed_after(self, bucket: int) -> None:
+        """Mark the next bucket that holds messages changed (its first one's grouping)."""
+        for later in range(bucket + 1, (self._hi or bucket) + 1):
+            if self._buckets.get(later):
+                self._changed.add(later % SLOTS)
+                return
 
     def add_pending(self, item: MessageItem) -> None:
         self.pending.append(item)
@@ -160,3 +208,4 @@ class Timeline:
     def _evict(self, bucket: int) -> None:
         self._buckets.pop(bucket, None)
         self._changed.add(bucket % SLOTS)
+        self._changed_after(bucket)

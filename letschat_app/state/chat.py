@@ -278,7 +278,7 @@ class ChatState(SessionState):
                 put(slot_name(index), timeline.slot(index), always=True)
             if order_changed:
                 put("slot_order", timeline.order())
-            put("unsent", list(timeline.pending))
+            put("unsent", timeline.unsent())
             put("has_older", timeline.has_older)
             put("at_newest", timeline.at_newest)
         if model.wants_tick():

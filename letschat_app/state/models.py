@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import re
 from datetime import datetime
 
@@ -50,6 +51,11 @@ class MessageItem:
     client_msg_id: str = ""
     status: str = "sent"
     mine: bool = False
+    # Shown under the message before it: the same sender, a few minutes later (no name, no
+    # avatar of its own; its time on hover). Set by the timeline.
+    continues: bool = False
+    initials: str = ""
+    avatar_color: str = "gray"
 
 
 @dataclasses.dataclass
@@ -90,6 +96,27 @@ def chat_item(conversation: Conversation, viewer: str, muted: bool) -> ChatItem:
     )
 
 
+# Radix colours for avatars: a person keeps theirs everywhere (it comes from their id). The
+# avatar's soft variant keeps its text readable on each, in light and dark themes.
+AVATAR_COLORS = (
+    "tomato", "crimson", "pink", "plum", "purple", "violet", "iris", "indigo", "blue",
+    "cyan", "teal", "jade", "green", "grass", "bronze", "gold", "brown", "orange",
+)  # fmt: skip
+
+
+def avatar_color(user_id: str) -> str:
+    digest = hashlib.blake2s(user_id.encode(), digest_size=4).digest()
+    return AVATAR_COLORS[int.from_bytes(digest, "big") % len(AVATAR_COLORS)]
+
+
+def initials(name: str) -> str:
+    """Up to two letters for an avatar: of the first two words, or the first two of one."""
+    words = name.split()
+    if len(words) >= 2:
+        return (words[0][0] + words[1][0]).upper()
+    return name.strip()[:2].upper() or "?"
+
+
 def message_item(message: Message, viewer: str) -> MessageItem:
     return MessageItem(
         key=message.id,
@@ -103,6 +130,8 @@ def message_item(message: Message, viewer: str) -> MessageItem:
         client_msg_id=message.client_msg_id,
         status="sent",
         mine=message.sender_id == viewer,
+        initials=initials(message.sender_name),
+        avatar_color=avatar_color(message.sender_id),
     )
 
 

@@ -432,6 +432,38 @@ async def test_a_message_over_the_limit_stays_whole_in_the_composer_with_a_count
     assert await bob.page.locator(".message .msg-body").all_inner_texts() == [near]
 
 
+async def test_a_run_of_messages_shows_its_sender_once_with_times_on_hover(
+    people: People,
+) -> None:
+    alice = await people.sign_up("alice")
+    bob = await people.sign_up("bob")
+    await start_direct(alice, bob)
+    for text in ("one", "two", "three"):
+        await send(alice, text)
+    await chat_row(bob.page, "Alice").click()
+    page = bob.page
+    await expect(bubbles(page, "three")).to_have_count(1)
+    await expect(page.locator(".message.theirs")).to_have_count(3)
+    await expect(page.locator(".message.theirs .msg-sender")).to_have_count(1)
+    await expect(page.locator(".msg-avatar")).to_have_count(1)
+    await expect(page.locator(".msg-avatar")).to_have_text("AL")
+    await expect(page.locator(".message.theirs.continues")).to_have_count(2)
+    grouped_time = page.locator(".message.continues .msg-time").last
+    await expect(grouped_time).to_be_hidden()
+    await page.locator(".message.continues").last.hover()
+    await expect(grouped_time).to_be_visible()
+    # The full date and time, as a tooltip.
+    title = await grouped_time.get_attribute("title")
+    assert title is not None
+    assert re.fullmatch(r"\w+day, \d{1,2} \w+ \d{4}, \d{2}:\d{2}", title), title
+    # Someone else speaks: Alice's next message starts a run of its own.
+    await send(bob, "hi")
+    await send(alice, "four")
+    await expect(bubbles(page, "four")).to_have_count(1)
+    await expect(page.locator(".message.theirs .msg-sender")).to_have_count(2)
+    await expect(page.locator(".msg-avatar")).to_have_count(2)
+
+
 async def test_a_muted_conversation_gets_no_popup_and_no_title_count(people: People) -> None:
     alice = await people.sign_up("alice")
     bob = await people.sign_up("bob")

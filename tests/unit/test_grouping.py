@@ -1,0 +1,62 @@
+"""Runs of messages from one sender: shown under one name and avatar in the stream."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from letschat_app.model.timeline import CHUNK, GROUP_SECONDS, SLOTS, Timeline
+from letschat_app.state.models import MessageItem, avatar_color, initials
+
+START = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+
+
+def item(seq: int, sender: str, minute: float) -> MessageItem:
+    moment = START + timedelta(minutes=minute)
+    return MessageItem(key=f"m{seq}", seq=seq, sender_id=sender, timestamp=moment.isoformat())
+
+
+def shown(timeline: Timeline) -> list[tuple[int, bool]]:
+    return [(m.seq, m.continues) for index in timeline.order() for m in timeline.slot(index)]
+
+
+def test_a_run_from_one_sender_within_minutes_goes_under_its_first_message() -> None:
+    timeline = Timeline()
+    late = GROUP_SECONDS / 60 + 1
+    for message in [
+        item(1, "a", 0),
+        item(2, "a", 1),  # Under 1.
+        item(3, "b", 2),  # Someone else.
+        item(4, "a", 3),
+        item(5, "a", 3 + late),  # Too long after 4.
+        item(6, "a", 3 + late + 0.5),
+    ]:
+        timeline.add(message, live=True)
+    assert shown(timeline) == [(1, False), (2, True), (3, False), (4, False), (5, False), (6, True)]
+
+
+def test_across_buckets_and_when_older_messages_arrive_above() -> None:
+    timeline = Timeline()
+    first = CHUNK * 3
+    timeline.add(item(first, "a", 10), live=True)
+    timeline.add(item(first + 1, "a", 10.5), live=True)
+    timeline.take_changes()
+    # An older page: its last message is the same sender's, a minute before.
+    timeline.add(item(first - 1, "a", 9.5), live=False)
+    changed, _ = timeline.take_changes()
+    assert (first // CHUNK) % SLOTS in changed  # The bucket whose first message now goes under.
+    assert shown(timeline) == [(first - 1, False), (first, True), (first + 1, True)]
+
+
+def test_a_send_not_yet_stored_goes_under_my_last_message() -> None:
+    timeline = Timeline()
+    timeline.add(item(1, "me", 0), live=True)
+    timeline.add_pending(MessageItem(key="p", sender_id="me", status="pending", mine=True))
+    assert [m.continues for m in timeline.unsent()] == [True]
+
+
+def test_avatars_have_initials_and_a_colour_that_follows_the_person() -> None:
+    assert initials("Ada Lovelace") == "AL"
+    assert initials("bob") == "BO"
+    assert initials(" ") == "?"
+    assert avatar_color("u1") == avatar_color("u1")
+    assert len({avatar_color(f"u{n}") for n in range(50)}) > 5
