@@ -47,6 +47,17 @@ def _status(
     )
 
 
+# moment.js calendar formats for the line above a day's first message.
+DAY_LABELS = {
+    "sameDay": "[Today]",
+    "lastDay": "[Yesterday]",
+    "lastWeek": "dddd",
+    "sameElse": "dddd, D MMMM YYYY",
+    "nextDay": "dddd, D MMMM YYYY",
+    "nextWeek": "dddd, D MMMM YYYY",
+}
+
+
 # A memoized component with plain props: when a message arrives, React renders only the bubbles
 # whose props changed (the new one), not every message of the conversation again.
 @rx.memo
@@ -60,6 +71,7 @@ def message_bubble(
     mine: rx.Var[bool],
     first_unread: rx.Var[bool],
     continues: rx.Var[bool],
+    day_start: rx.Var[bool],
     initials: rx.Var[str],
     avatar_color: rx.Var[str],
     rest: rx.RestProp,
@@ -97,6 +109,26 @@ def message_bubble(
         data_key=message_key,
     )
     return rx.vstack(
+        rx.cond(
+            day_start,
+            rx.hstack(
+                rx.divider(),
+                # "Today", "Yesterday", a weekday within the week, else the date: as the
+                # browser sees it now.
+                rx.moment(
+                    timestamp,
+                    local=True,
+                    calendar=DAY_LABELS,
+                    class_name="day-label",
+                    white_space="nowrap",
+                ),
+                rx.divider(),
+                align="center",
+                width="100%",
+                role="separator",
+                class_name="day-line",
+            ),
+        ),
         rx.cond(
             first_unread,
             rx.hstack(
@@ -150,6 +182,7 @@ def _bubble(message: MessageItem) -> rx.Component:
         mine=message.mine,
         first_unread=(ChatState.first_unread_seq > 0) & (message.seq == ChatState.first_unread_seq),
         continues=message.continues,
+        day_start=message.day_start,
         initials=message.initials,
         avatar_color=message.avatar_color,
         # By message, not by position: loading older messages above keeps the rendered ones.

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from letschat_app.model.sidebar import SidebarPlaces
-from letschat_app.model.timeline import Timeline
+from letschat_app.model.timeline import Timeline, zone
 from letschat_app.state.models import (
     ChatItem,
     MessageItem,
@@ -103,6 +103,7 @@ class ChatModel:
         self.timelines: dict[str, Timeline] = {}
         self.pending: dict[str, Pending] = {}
         self.muted: set[str] = set()
+        self.time_zone = ""  # The viewer's (an IANA name); UTC until their browser says.
         self.active_id = ""
         self.first_unread_seq = 0
         self.seen = False
@@ -238,7 +239,20 @@ class ChatModel:
     # --- the open conversation --------------------------------------------------------------
 
     def timeline(self, conversation_id: str) -> Timeline:
-        return self.timelines.setdefault(conversation_id, Timeline())
+        timeline = self.timelines.get(conversation_id)
+        if timeline is None:
+            timeline = self.timelines[conversation_id] = Timeline()
+            timeline.zone = zone(self.time_zone)
+        return timeline
+
+    def set_time_zone(self, name: str) -> None:
+        """The viewer's time zone (what their browser says), for where days begin."""
+        if name == self.time_zone:
+            return
+        self.time_zone = name
+        for timeline in self.timelines.values():
+            timeline.zone = zone(name)
+            timeline.touch_all()
 
     def open(self, conversation_id: str, now: float) -> bool:
         """Open a conversation (a deliberate look: it is read); return True if its newest page

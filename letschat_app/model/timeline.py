@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
-from datetime import datetime
+import functools
+from datetime import UTC, date, datetime, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from letschat_app.state.models import MessageItem
 
@@ -23,22 +25,47 @@ SLOTS = 40
 GROUP_SECONDS = 5 * 60
 
 
-def continues(before: MessageItem | None, item: MessageItem) -> bool:
-    """Whether `item` goes under `before` without a name and avatar of its own."""
+@functools.lru_cache(maxsize=64)
+def zone(name: str) -> tzinfo:
+    """The time zone called `name` (an IANA name, as browsers report it); UTC if unknown."""
+    try:
+        return ZoneInfo(name) if name else UTC
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC
+
+
+def _day(item: MessageItem, where: tzinfo) -> date | None:
+    if not item.timestamp:  # Not stored yet: it is being sent now.
+        return None
+    return datetime.fromisoformat(item.timestamp).astimezone(where).date()
+
+
+def continues(before: MessageItem | None, item: MessageItem, where: tzinfo = UTC) -> bool:
+    """Whether `item` goes under `before` without a name and avatar of its own: the same
+    sender, the same day, within `GROUP_SECONDS`."""
     if before is None or before.sender_id != item.sender_id:
         return False
-    if not item.timestamp or not before.timestamp:  # Not stored yet: it is being sent now.
+    if not item.timestamp or not before.timestamp:
         return True
+    if _day(before, where) != _day(item, where):
+        return False
     gap = datetime.fromisoformat(item.timestamp) - datetime.fromisoformat(before.timestamp)
     return 0 <= gap.total_seconds() <= GROUP_SECONDS
 
 
-def grouped(items: list[MessageItem], before: MessageItem | None) -> list[MessageItem]:
-    """`items` with `continues` set, the first one against `before`."""
+def grouped(
+    items: list[MessageItem], before: MessageItem | None, where: tzinfo = UTC
+) -> list[MessageItem]:
+    """`items` with `continues` and `day_start` set, the first one against `before`."""
     out = []
     for item in items:
-        flag = continues(before, item)
-        out.append(item if item.continues == flag else dataclasses.replace(item, continues=flag))
+        day = _day(item, where)
+        flags = {
+            "continues": continues(before, item, where),
+            "day_start": day is not None and (before is None or _day(before, where) != day),
+        }
+        same = all(getattr(item, name) == value for name, value in flags.items())
+        out.append(item if same else dataclasses.replace(item, **flags))
         before = item
     return out
 
@@ -60,6 +87,8 @@ class Timeline:
         # Slots whose contents changed since `take_changes`; the order changed too, if True.
         self._changed: set[int] = set()
         self._order_changed = False
+        # Where days begin and end for the viewer (their browser's time zone).
+        self.zone: tzinfo = UTC
 
     # --- reading --------------------------------------------------------------------------
 
@@ -95,13 +124,13 @@ class Timeline:
             return []
         for bucket in range(self._lo, self._hi + 1):
             if bucket % SLOTS == index:
-                return grouped(self._buckets.get(bucket, []), self._last_before(bucket))
+                return grouped(self._buckets.get(bucket, []), self._last_before(bucket), self.zone)
         return []
 
     def unsent(self) -> list[MessageItem]:
         """The sends not yet stored, grouped under the newest stored message."""
         newest = self._last_before(self._hi + 1) if self._hi is not None else None
-        return grouped(self.pending, newest if self.at_newest else None)
+        return grouped(self.pending, newest if self.at_newest else None, self.zone)
 
     def _last_before(self, bucket: int) -> MessageItem | None:
         """The last message of the window before `bucket`."""

@@ -104,6 +104,20 @@ class ChatState(SessionState):
         model.load(conversations, time.monotonic())
         self._chats_loaded = True
         self.error = ""
+        return [
+            *self._publish(),
+            rx.call_script(
+                "Intl.DateTimeFormat().resolvedOptions().timeZone",
+                callback=ChatState.set_time_zone,
+            ),
+        ]
+
+    @rx.event
+    def set_time_zone(self, name: str):
+        """Where the viewer's days begin (for the day lines in the stream)."""
+        if not isinstance(name, str) or len(name) > 64:
+            return None
+        self._chat_model().set_time_zone(name)
         return self._publish()
 
     @rx.event

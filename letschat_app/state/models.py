@@ -54,6 +54,8 @@ class MessageItem:
     # Shown under the message before it: the same sender, a few minutes later (no name, no
     # avatar of its own; its time on hover). Set by the timeline.
     continues: bool = False
+    # The first message of a day (in the viewer's time zone): a day line goes above it.
+    day_start: bool = False
     initials: str = ""
     avatar_color: str = "gray"
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import re
 import signal
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 from playwright.async_api import Page, expect
+from pymongo import AsyncMongoClient
 
 from tests.e2e.conftest import RECORD_NOTIFICATIONS, App, Device, People, Person
 from tests.support.processes import Service
@@ -462,6 +465,42 @@ async def test_a_run_of_messages_shows_its_sender_once_with_times_on_hover(
     await expect(bubbles(page, "four")).to_have_count(1)
     await expect(page.locator(".message.theirs .msg-sender")).to_have_count(2)
     await expect(page.locator(".msg-avatar")).to_have_count(2)
+
+
+async def test_days_are_marked_in_the_stream(people: People, app: App) -> None:
+    alice = await people.sign_up("alice")
+    bob = await people.sign_up("bob")
+    await start_direct(alice, bob)
+    await send(alice, "from the other day")
+    await expect(alice.page.locator('.message.mine[data-status="sent"]')).to_have_count(1)
+    # As if sent three days ago.
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        app.stack.env["LETSCHAT_MONGODB_URL"]
+    )
+    try:
+        messages = client[app.stack.env["LETSCHAT_MONGODB_DB"]]["messages"]
+        three_days_ago = datetime.now(UTC) - timedelta(days=3)
+        result = await messages.update_one(
+            {"body": "from the other day"}, {"$set": {"created_at": three_days_ago}}
+        )
+        assert result.modified_count == 1
+    finally:
+        await client.close()
+    await send(alice, "and today")
+    # A new tab reads the conversation from the store.
+    tab = await bob.context.new_page()
+    await tab.goto(f"{app.url}/")
+    await chat_row(tab, "Alice").click()
+    await expect(bubbles(tab, "and today")).to_have_count(1)
+    labels = tab.locator(".day-line .day-label")
+    await expect(labels).to_have_count(2)
+    weekday = await tab.evaluate(  # In the browser's own time zone.
+        "iso => new Date(iso).toLocaleDateString('en-US', {weekday: 'long'})",
+        three_days_ago.isoformat(),
+    )
+    assert await labels.all_inner_texts() == [weekday, "Today"]
+    # A message from days ago does not group with today's, though the sender is the same.
+    await expect(tab.locator(".message.theirs .msg-sender")).to_have_count(2)
 
 
 async def test_a_muted_conversation_gets_no_popup_and_no_title_count(people: People) -> None:

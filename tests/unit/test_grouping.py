@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from letschat_app.model.timeline import CHUNK, GROUP_SECONDS, SLOTS, Timeline
+from letschat_app.model.timeline import CHUNK, GROUP_SECONDS, SLOTS, Timeline, zone
 from letschat_app.state.models import MessageItem, avatar_color, initials
 
 START = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -60,3 +60,20 @@ def test_avatars_have_initials_and_a_colour_that_follows_the_person() -> None:
     assert initials(" ") == "?"
     assert avatar_color("u1") == avatar_color("u1")
     assert len({avatar_color(f"u{n}") for n in range(50)}) > 5
+
+
+def test_days_begin_where_the_viewer_lives_and_a_run_ends_with_its_day() -> None:
+    timeline = Timeline()
+    # 22:58 and 23:01 UTC on 1 December: one evening in London, but 23:58 and 00:01 in Berlin.
+    evening = datetime(2026, 12, 1, 22, 58, tzinfo=UTC)
+    for seq, moment in enumerate([evening, evening + timedelta(minutes=3)], start=1):
+        message = MessageItem(key=f"m{seq}", seq=seq, sender_id="a", timestamp=moment.isoformat())
+        timeline.add(message, live=True)
+
+    def days(name: str) -> list[tuple[bool, bool]]:
+        timeline.zone = zone(name)
+        return [(m.day_start, m.continues) for m in timeline.slot(timeline.order()[0])]
+
+    assert days("Europe/London") == [(True, False), (False, True)]
+    assert days("Europe/Berlin") == [(True, False), (True, False)]
+    assert days("no/such zone") == days("UTC") == days("Europe/London")
