@@ -20,7 +20,7 @@ from backend_services.core.schemas import User
 from backend_services.core.store import Store
 from backend_services.message_service import frames
 from backend_services.message_service.envelope import Envelope
-from tests.support.clients import Api, Socket, assert_error, send_frame
+from tests.support.clients import Account, Api, Socket, assert_error, send_frame
 from tests.support.faults import FaultProxy, fault_proxy, finds_in, inserts_into
 from tests.support.stack import Stack, running_stack
 
@@ -354,6 +354,22 @@ async def test_a_stalled_redis_costs_a_send_its_timeout_and_nothing_is_lost(
         await api.aclose()
 
 
+async def _following_a_dm(api: Api, ws_url: str) -> tuple[Account, Account, str, Socket]:
+    """Alice's socket follows her DM with Bob, and has had its first message (from Bob): the
+    instance knows where the conversation's stream is."""
+    alice, bob = await api.register("alice"), await api.register("bob")
+    dm = await api.direct(alice, bob)
+    socket = await Socket.open(ws_url, alice.token, resume={dm: 0})
+    await api.ok(
+        "POST",
+        f"/conversations/{dm}/messages",
+        bob,
+        json={"body": "m1", "client_msg_id": "c1"},
+    )
+    await socket.next("message", timeout=10)
+    return alice, bob, dm, socket
+
+
 async def test_a_message_reordered_on_the_way_is_waited_for_and_a_lost_one_read_from_the_store(
     stalled_stack: tuple[FaultProxy, Stack], mongo_url: str, redis_url: str
 ) -> None:
@@ -366,16 +382,7 @@ async def test_a_message_reordered_on_the_way_is_waited_for_and_a_lost_one_read_
     store = Store.connect(mongo_url, stack.env["LETSCHAT_MONGODB_DB"])
     broker = redis.from_url(redis_url)
     try:
-        alice, bob = await api.register("alice"), await api.register("bob")
-        dm = await api.direct(alice, bob)
-        socket = await Socket.open(service.ws_url, alice.token, resume={dm: 0})
-        await api.ok(
-            "POST",
-            f"/conversations/{dm}/messages",
-            bob,
-            json={"body": "m1", "client_msg_id": "c1"},
-        )
-        await socket.next("message", timeout=10)  # The topic knows where the stream is.
+        _, bob, dm, socket = await _following_a_dm(api, service.ws_url)
         sender = User(**bob.user)
         stored = [
             (await store.messages.append(dm, sender, f"m{n}", f"c{n}", known_member=True))[0]
@@ -415,16 +422,7 @@ async def test_a_newest_message_whose_publish_was_lost_arrives_with_the_sweep(
     api = Api(stack.auth_url, service.url)
     store = Store.connect(mongo_url, stack.env["LETSCHAT_MONGODB_DB"])
     try:
-        alice, bob = await api.register("alice"), await api.register("bob")
-        dm = await api.direct(alice, bob)
-        socket = await Socket.open(service.ws_url, alice.token, resume={dm: 0})
-        await api.ok(
-            "POST",
-            f"/conversations/{dm}/messages",
-            bob,
-            json={"body": "m1", "client_msg_id": "c1"},
-        )
-        await socket.next("message", timeout=10)
+        _, bob, dm, socket = await _following_a_dm(api, service.ws_url)
         # Stored, never published: as if pub/sub had lost it.
         await store.messages.append(dm, User(**bob.user), "m2", "c2", known_member=True)
         await socket.wait_for(lambda _: len(socket.messages(dm)) == 2, timeout=10)

@@ -11,6 +11,7 @@ import pytest
 
 from backend_services.core.schemas import User
 from backend_services.core.store import Database, Store
+from backend_services.core.store.database import Document
 from backend_services.core.store.migrations import SCHEMA_VERSION
 from tests.integration.conftest import CommandLog
 
@@ -33,11 +34,17 @@ async def store(mongo_url: str, commands: CommandLog) -> AsyncIterator[Store]:
     await store.close()
 
 
-@pytest.fixture
-async def pair(store: Store) -> tuple[User, User, str]:
+async def direct(store: Store) -> tuple[User, User, Document]:
+    """Alice and Bob, and their conversation's document."""
     alice = await store.users.create(f"a{uuid.uuid4().hex[:8]}", "x", "Alice")
     bob = await store.users.create(f"b{uuid.uuid4().hex[:8]}", "x", "Bob")
     doc, _ = await store.conversations.open_direct(alice.id, bob.id)
+    return alice, bob, doc
+
+
+@pytest.fixture
+async def pair(store: Store) -> tuple[User, User, str]:
+    alice, bob, doc = await direct(store)
     return alice, bob, doc["_id"]
 
 
@@ -316,9 +323,7 @@ async def test_a_message_is_stored_in_two_commands_and_its_sender_marker_moves_a
     logged_store: tuple[Store, CommandLog],
 ) -> None:
     store, log = logged_store
-    alice = await store.users.create(f"a{uuid.uuid4().hex[:8]}", "x", "Alice")
-    bob = await store.users.create(f"b{uuid.uuid4().hex[:8]}", "x", "Bob")
-    doc, _ = await store.conversations.open_direct(alice.id, bob.id)
+    alice, _, doc = await direct(store)
     dm = doc["_id"]
 
     async def send(
@@ -354,9 +359,7 @@ async def test_a_view_finds_the_newest_message_behind_the_counter_and_keeps_it(
     logged_store: tuple[Store, CommandLog],
 ) -> None:
     store, log = logged_store
-    alice = await store.users.create(f"a{uuid.uuid4().hex[:8]}", "x", "Alice")
-    bob = await store.users.create(f"b{uuid.uuid4().hex[:8]}", "x", "Bob")
-    doc, _ = await store.conversations.open_direct(alice.id, bob.id)
+    alice, bob, doc = await direct(store)
     dm = doc["_id"]
 
     async def preview() -> tuple[int, str | None, list[str]]:
