@@ -1,10 +1,12 @@
-"""The open conversation: header, messages (text only, never HTML) and the composer."""
+"""The open conversation: header, messages (a small markdown subset, never HTML) and the composer."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import reflex as rx
+from reflex_components_core.el.elements.inline import A
 
 from letschat_app.components.dialogs import members_dialog
 from letschat_app.model.timeline import SLOTS
@@ -47,6 +49,55 @@ def _status(
     )
 
 
+# Links may go to the web or to mail, nowhere else (no `javascript:`, no relative paths).
+_SAFE_URL = rx.vars.FunctionStringVar.create(
+    "(url) => (/^(https?:|mailto:)/i.test(url) ? url : undefined)"
+)
+# What markdown may do in a message: bold, italic, strikethrough, code, code blocks, quotes,
+# lists and links. Headings read as a bold line; images, tables and rules as their text.
+_NOT_IN_MESSAGES = ["img", "table", "thead", "tbody", "tr", "th", "td", "hr", "input"]
+
+
+def _block(tag: str, class_name: str) -> Callable[..., rx.Component]:
+    """A markdown element shown as the plain `tag`, styled by letschat.css."""
+    return lambda value, **_: getattr(rx.el, tag)(value, class_name=class_name)
+
+
+_MESSAGE_MARKDOWN = {
+    "p": _block("p", "md-p"),
+    **{f"h{n}": _block("p", "md-p md-heading") for n in range(1, 7)},
+    "ul": _block("ul", "md-list"),
+    "ol": _block("ol", "md-list"),
+    "li": _block("li", "md-item"),
+    "blockquote": _block("blockquote", "md-quote"),
+    "pre": _block("pre", "md-pre"),
+    "code": lambda value, **_: rx.el.code(value, class_name="md-code"),
+    # A plain <a> (rx.el.a is react-router's Link, which drops the href markdown gives it).
+    "a": lambda value, **_: A.create(
+        value, target="_blank", rel="noopener noreferrer", class_name="md-link"
+    ),
+}
+
+
+def _formatted(body: rx.Var[str]) -> rx.Component:
+    """A message body as the small markdown subset chat uses, URLs auto-linked. Raw HTML is
+    never rendered (it shows as text); links open apart, only to http(s) and mailto."""
+    return rx.el.div(
+        rx.markdown.root(
+            body,
+            component_map=_MESSAGE_MARKDOWN,
+            remark_plugins=[rx.markdown.plugin.gfm],  # Autolinks, strikethrough.
+            rehype_plugins=[],  # Never rehype-raw: HTML stays text.
+            custom_attrs={
+                "urlTransform": _SAFE_URL,
+                "disallowedElements": _NOT_IN_MESSAGES,
+                "unwrapDisallowed": True,
+            },
+        ),
+        class_name="msg-body",
+    )
+
+
 # moment.js calendar formats for the line above a day's first message.
 DAY_LABELS = {
     "sameDay": "[Today]",
@@ -84,14 +135,8 @@ def message_bubble(
             ~mine & heads,
             rx.text(sender_name, size="1", weight="bold", class_name="msg-sender"),
         ),
-        # Text, never markup: whatever a message says is shown literally.
-        rx.text(
-            body,
-            size="2",
-            white_space="pre-wrap",
-            overflow_wrap="break-word",
-            class_name="msg-body",
-        ),
+        # A small markdown subset; never HTML (see `_formatted`).
+        _formatted(body),
         _status(status, timestamp, client_msg_id),
         padding_x="var(--space-3)",
         padding_y="var(--space-2)",

@@ -189,15 +189,46 @@ async def test_markup_in_messages_is_shown_as_text(people: People) -> None:
     for payload in payloads:
         await send(alice, payload)
     await chat_row(bob.page, "Alice").click()
+    # HTML shows as the text it is; a markdown link to javascript: is no link at all.
+    shown = [payloads[0], payloads[1], "click me", payloads[3]]
     for person in (alice, bob):
-        for payload in payloads:
-            await expect(bubbles(person.page, payload)).to_have_count(1)
+        for text in shown:
+            await expect(bubbles(person.page, text)).to_have_count(1)
         texts = await person.page.locator(".message .msg-body").all_inner_texts()
-        assert texts[-4:] == payloads
-        assert (
-            await person.page.locator("#messages img, #messages script, #messages a").count() == 0
-        )
+        assert texts[-4:] == shown
+        assert await person.page.locator("#messages img, #messages script").count() == 0
+        assert await person.page.locator("#messages a[href]").count() == 0
         assert person.dialogs == []
+
+
+async def test_a_small_markdown_subset_is_formatted_and_links_open_apart(people: People) -> None:
+    alice = await people.sign_up("alice")
+    bob = await people.sign_up("bob")
+    await start_direct(alice, bob)
+    await send(
+        alice, "**bold** _italic_ ~~gone~~ `code`, see www.example.com or [mail](mailto:a@b.c)"
+    )
+    await send(
+        alice, "> quoted\n\n- one\n- two\n\n```\nblock = 1\n```\n![pixel](http://127.0.0.1:9/p.png)"
+    )
+    await chat_row(bob.page, "Alice").click()
+    body = bob.page.locator(".message .msg-body")
+    await expect(body).to_have_count(2)
+    first, second = body.nth(0), body.nth(1)
+    await expect(first.locator("strong")).to_have_text("bold")
+    await expect(first.locator("em")).to_have_text("italic")
+    await expect(first.locator("del")).to_have_text("gone")
+    await expect(first.locator("code")).to_have_text("code")
+    links = first.locator("a")
+    await expect(links).to_have_count(2)
+    for index, href in enumerate(["http://www.example.com", "mailto:a@b.c"]):
+        await expect(links.nth(index)).to_have_attribute("href", href)
+        await expect(links.nth(index)).to_have_attribute("target", "_blank")
+        await expect(links.nth(index)).to_have_attribute("rel", "noopener noreferrer")
+    await expect(second.locator("blockquote")).to_have_text("quoted")
+    await expect(second.locator("li")).to_have_text(["one", "two"])
+    await expect(second.locator("pre")).to_have_text("block = 1")
+    assert await second.locator("img").count() == 0  # No image loads from a message.
 
 
 async def test_the_layout_works_at_phone_width(people: People) -> None:
