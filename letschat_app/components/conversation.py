@@ -1,4 +1,4 @@
-"""The open conversation: header, messages (a small markdown subset, never HTML) and the composer."""
+"""The open conversation: header, messages (a markdown subset, never HTML) and the composer."""
 
 from __future__ import annotations
 

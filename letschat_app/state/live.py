@@ -20,7 +20,7 @@ from websockets.exceptions import WebSocketException
 from letschat_app import api_client, tokens
 from letschat_app.model.chat import ChatModel, Popup
 from letschat_app.state.chat import OUTBOXES, TICK_WANTED, ChatState, added_notice_id, outbox
-from letschat_app.state.models import ChatItem
+from letschat_app.state.models import ChatItem, plain
 from letschat_app.state.session import SESSION_ENDED, notice_for
 from letschat_protocol import (
     AckFrame,
@@ -296,7 +296,8 @@ class LiveState(ChatState):
         where = f" in {chat.name}" if chat.kind == "group" else ""
         title = f"{message.sender_name}{where}"
         # One toast per conversation, kept up to date (see ChatModel); a notification per message.
-        body = message.body[:140] + "…" if len(message.body) > 140 else message.body
+        text = plain(message.body)
+        body = text[:140] + "…" if len(text) > 140 else text
         more = f" (+{popup.count - 1} more)" if popup.count > 1 else ""
         notify = None
         if self.notify == "on":

@@ -71,10 +71,25 @@ def person(user: User) -> Person:
     return Person(id=user.id, username=user.username, display_name=user.display_name)
 
 
+# The markdown marks a message may use (components/conversation.py), for plain-text places.
+_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+_MARKS = re.compile(r"(\*\*|__|~~|`+|(?<!\w)[*_](?=\S)|(?<=\S)[*_](?!\w))")
+_BLOCK_MARKS = re.compile(r"^\s*(?:>+\s?|[-*+]\s+|\d+[.)]\s+|#{1,6}\s+)", re.MULTILINE)
+
+
+def plain(body: str) -> str:
+    """A message as plain text, for a preview, a popup or a notification: what its markdown
+    shows, without the marks (links as their text), on one line."""
+    text = _LINK.sub(r"\1", body)
+    text = _BLOCK_MARKS.sub("", text)
+    text = _MARKS.sub("", text)
+    return " ".join(text.split())
+
+
 def preview(message: Message | None, viewer: str) -> str:
     if message is None:
         return ""
-    text = " ".join(message.body.split())
+    text = plain(message.body)
     if len(text) > PREVIEW_CHARS:
         text = text[: PREVIEW_CHARS - 1] + "…"
     return f"You: {text}" if message.sender_id == viewer else text

@@ -1,11 +1,12 @@
-"""Runs of messages from one sender: shown under one name and avatar in the stream."""
+"""The stream as people read it: runs of messages under one name and avatar, day lines, and
+messages as plain text where markdown does not render (previews, popups, notifications)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
 from letschat_app.model.timeline import CHUNK, GROUP_SECONDS, SLOTS, Timeline, zone
-from letschat_app.state.models import MessageItem, avatar_color, initials
+from letschat_app.state.models import MessageItem, avatar_color, initials, plain
 
 START = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
@@ -77,3 +78,12 @@ def test_days_begin_where_the_viewer_lives_and_a_run_ends_with_its_day() -> None
     assert days("Europe/London") == [(True, False), (False, True)]
     assert days("Europe/Berlin") == [(True, False), (True, False)]
     assert days("no/such zone") == days("UTC") == days("Europe/London")
+
+
+def test_previews_and_popups_show_what_the_markdown_shows_without_its_marks() -> None:
+    assert plain("**bold** _italic_ ~~gone~~ `code`") == "bold italic gone code"
+    assert plain("see [the docs](https://example.com) now") == "see the docs now"
+    assert plain("> quoted\n\n- one\n- two\n# Title\n1. first") == "quoted one two Title first"
+    # What is not a mark stays: snake_case, a lone star, arithmetic.
+    assert plain("snake_case_name and 2 * 3 and a*b") == "snake_case_name and 2 * 3 and a*b"
+    assert plain("<b>html</b> stays text") == "<b>html</b> stays text"
