@@ -55,6 +55,18 @@ def _chat_row(chat: ChatItem) -> rx.Component:
                 flex="1",
             ),
             rx.cond(
+                (chat.mentioned_seq > chat.last_read_seq) & (chat.unread > 0),
+                rx.badge(
+                    "@",
+                    color_scheme="red",
+                    variant="soft",
+                    radius="full",
+                    class_name="mention-badge",
+                    title="You were mentioned",
+                    aria_label="You were mentioned",
+                ),
+            ),
+            rx.cond(
                 chat.unread > 0,
                 rx.badge(
                     rx.cond(chat.unread > 99, "99+", chat.unread),

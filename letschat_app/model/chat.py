@@ -40,6 +40,7 @@ from letschat_app.state.models import (
     avatar_color,
     chat_item,
     initials,
+    mentions,
     message_item,
     preview,
 )
@@ -93,9 +94,10 @@ class _Read:
 class ChatModel:
     """Conversations, their timelines, cursors, read markers and pending sends of one tab."""
 
-    def __init__(self, user_id: str = "", display_name: str = "") -> None:
+    def __init__(self, user_id: str = "", display_name: str = "", username: str = "") -> None:
         self.user_id = user_id
         self.display_name = display_name
+        self.username = username  # Messages that say @username mention this person.
         self.chats: dict[str, ChatItem] = {}
         self.cursors: dict[str, int] = {}
         # The epoch each cursor counts in (set with the cursor, changed only by `reset`).
@@ -135,6 +137,12 @@ class ChatModel:
         what the tab missed comes again through the stream."""
         listed = list(conversations)
         fresh = {c.id: self._item(c) for c in listed}
+        for conversation_id, item in fresh.items():
+            known = self.chats.get(conversation_id)
+            if known is not None and known.mentioned_seq:
+                fresh[conversation_id] = dataclasses.replace(
+                    item, mentioned_seq=known.mentioned_seq
+                )
         for gone in set(self.chats) - set(fresh):
             self._forget(gone)
             self.places.remove(gone)
@@ -159,6 +167,7 @@ class ChatModel:
                 unread=known.unread,
                 preview=known.preview,
                 last_activity=known.last_activity,
+                mentioned_seq=known.mentioned_seq,
             )
         self._count_from(conversation, item.last_seq)
         self.chats[conversation.id] = item
@@ -320,12 +329,14 @@ class ChatModel:
             return None
         watching = conversation_id == self.active_id and self.seen
         news = not mine and message.seq > chat.last_read_seq and not watching
+        mentioned = news and mentions(message.body, self.username)
         chat = dataclasses.replace(
             chat,
             last_seq=message.seq,
             preview=preview(message, self.user_id),
             last_activity=message.created_at.isoformat(),
             unread=chat.unread + 1 if news else chat.unread,
+            mentioned_seq=message.seq if mentioned else chat.mentioned_seq,
         )
         self.chats[conversation_id] = chat
         self.places.changed(conversation_id)
@@ -337,7 +348,7 @@ class ChatModel:
             return None
         if conversation_id == self.active_id and not self.first_unread_seq:
             self.first_unread_seq = message.seq
-        if chat.muted:
+        if chat.muted and not mentioned:  # A mention gets through a mute.
             return None
         shown = self._toasts.get(conversation_id)
         toast_id = shown[0] if shown else f"chat-{conversation_id}-{message.seq}"

@@ -224,10 +224,11 @@ class ChatState(SessionState):
         model = self._model
         if model.user_id != self.user_id:
             # Another person signed in in this tab: start afresh.
-            model = self._model = ChatModel(self.user_id, self.display_name)
+            model = self._model = ChatModel(self.user_id, self.display_name, self.username)
             model.places.touch_all()
             self._chats_loaded = False
         model.display_name = self.display_name
+        model.username = self.username
         return model
 
     async def _fetch_page(self, conversation_id: str, before_seq: int | None) -> Any:

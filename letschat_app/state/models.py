@@ -34,6 +34,9 @@ class ChatItem:
     member_count: int = 0
     muted: bool = False
     last_activity: str = ""  # ISO time, for ordering
+    # The newest message that mentions the viewer by @username; unread while above
+    # `last_read_seq` (the sidebar marks it, and it pops up even when muted).
+    mentioned_seq: int = 0
 
 
 @dataclasses.dataclass
@@ -75,6 +78,14 @@ def person(user: User) -> Person:
 _LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
 _MARKS = re.compile(r"(\*\*|__|~~|`+|(?<!\w)[*_](?=\S)|(?<=\S)[*_](?!\w))")
 _BLOCK_MARKS = re.compile(r"^\s*(?:>+\s?|[-*+]\s+|\d+[.)]\s+|#{1,6}\s+)", re.MULTILINE)
+
+
+def mentions(body: str, username: str) -> bool:
+    """Whether `body` mentions `username` as `@username` (any case, a whole name)."""
+    if not username:
+        return False
+    pattern = rf"(?<![\w@.-])@{re.escape(username)}(?![\w-]|\.\w)"
+    return re.search(pattern, body, re.IGNORECASE) is not None
 
 
 def plain(body: str) -> str:

@@ -554,6 +554,27 @@ async def test_a_muted_conversation_gets_no_popup_and_no_title_count(people: Peo
     assert await bob.page.locator("[data-sonner-toast]").filter(has_text="psst").count() == 0
 
 
+async def test_a_mention_gets_through_a_mute_and_marks_the_conversation(people: People) -> None:
+    alice = await people.sign_up("alice")
+    bob = await people.sign_up("bob")
+    carol = await people.sign_up("carol")
+    await start_direct(alice, bob)
+    await send(alice, "first")
+    await chat_row(bob.page, "Alice").click()
+    await bob.page.get_by_role("button", name="Mute").click()
+    await expect(bob.page.get_by_role("button", name="Unmute")).to_be_visible()
+    await start_direct(bob, carol)
+
+    await send(alice, f"@{bob.username} can you look at this?")
+
+    toast = bob.page.locator("[data-sonner-toast]").filter(has_text="can you look at this?")
+    await expect(toast).to_have_count(1)
+    row = chat_row(bob.page, "Alice")
+    await expect(row.locator(".mention-badge")).to_have_text("@")
+    await row.click()
+    await expect(row.locator(".mention-badge")).to_have_count(0)
+
+
 async def test_scrolling_up_loads_older_messages_without_moving_the_view(
     people: People, app: App
 ) -> None:

@@ -11,7 +11,7 @@ from letschat_app.model.chat import READ_INTERVAL_SECONDS, TOAST_REFRESH_SECONDS
 from letschat_app.model.sidebar import CHUNK as SIDEBAR_CHUNK
 from letschat_app.model.sidebar import CHUNKS as SIDEBAR_CHUNKS
 from letschat_app.model.timeline import CHUNK, SLOTS, Timeline
-from letschat_app.state.models import MessageItem
+from letschat_app.state.models import MessageItem, mentions
 from letschat_protocol.models import MAX_BODY_CHARS
 
 ME, OTHER, CID = "me", "bob", "c1"
@@ -419,3 +419,31 @@ def test_a_message_longer_than_the_limit_is_not_queued_and_not_cut() -> None:
     assert model.send(f"  {'x' * MAX_BODY_CHARS}  ", 1.0) is True  # Trimmed, it fits.
     [frame] = model.take_outbox()
     assert len(frame["body"]) == MAX_BODY_CHARS
+
+
+def test_a_mention_pops_up_in_a_muted_conversation_and_marks_it_until_read() -> None:
+    model = ChatModel(ME, "Me", "ada.l")
+    model.load([conversation(last_seq=0)], 0.0)
+    model.set_muted({CID})
+    plain_news = message(1)
+    assert model.receive(plain_news, 1.0) is None  # Muted.
+    mention = message(2).model_copy(update={"body": "@Ada.L can you look?"})
+    popup = model.receive(mention, 2.0)
+    assert popup is not None
+    assert popup.message.seq == 2
+    chat = model.chats[CID]
+    assert chat.mentioned_seq > chat.last_read_seq
+    model.load([conversation(last_seq=2)], 3.0)  # A fresh list keeps the mark.
+    assert model.chats[CID].mentioned_seq == 2
+    model.read_elsewhere(CID, 2)
+    chat = model.chats[CID]
+    assert chat.mentioned_seq <= chat.last_read_seq
+
+
+def test_only_a_whole_at_username_is_a_mention() -> None:
+    assert mentions("hi @ada.l!", "ada.l")
+    assert mentions("(@ADA.L)", "ada.l")
+    assert not mentions("hi @ada.lovelace", "ada.l")
+    assert not mentions("mail ada.l@example.com", "ada.l")
+    assert not mentions("hi @ada", "ada.l")
+    assert not mentions("@ada.l", "")
