@@ -534,7 +534,8 @@ async def test_days_are_marked_in_the_stream(people: People, app: App) -> None:
     await expect(tab.locator(".message.theirs .msg-sender")).to_have_count(2)
 
 
-async def test_a_muted_conversation_gets_no_popup_and_no_title_count(people: People) -> None:
+async def _bob_muted_alice_and_looks_elsewhere(people: People) -> tuple[Person, Person]:
+    """Bob has muted his conversation with Alice and is looking at one with Carol."""
     alice = await people.sign_up("alice")
     bob = await people.sign_up("bob")
     carol = await people.sign_up("carol")
@@ -543,7 +544,12 @@ async def test_a_muted_conversation_gets_no_popup_and_no_title_count(people: Peo
     await chat_row(bob.page, "Alice").click()
     await bob.page.get_by_role("button", name="Mute").click()
     await expect(bob.page.get_by_role("button", name="Unmute")).to_be_visible()
-    await start_direct(bob, carol)  # Bob is looking at another conversation now.
+    await start_direct(bob, carol)
+    return alice, bob
+
+
+async def test_a_muted_conversation_gets_no_popup_and_no_title_count(people: People) -> None:
+    alice, bob = await _bob_muted_alice_and_looks_elsewhere(people)
 
     await send(alice, "psst, muted")
 
@@ -555,15 +561,7 @@ async def test_a_muted_conversation_gets_no_popup_and_no_title_count(people: Peo
 
 
 async def test_a_mention_gets_through_a_mute_and_marks_the_conversation(people: People) -> None:
-    alice = await people.sign_up("alice")
-    bob = await people.sign_up("bob")
-    carol = await people.sign_up("carol")
-    await start_direct(alice, bob)
-    await send(alice, "first")
-    await chat_row(bob.page, "Alice").click()
-    await bob.page.get_by_role("button", name="Mute").click()
-    await expect(bob.page.get_by_role("button", name="Unmute")).to_be_visible()
-    await start_direct(bob, carol)
+    alice, bob = await _bob_muted_alice_and_looks_elsewhere(people)
 
     await send(alice, f"@{bob.username} can you look at this?")
 
