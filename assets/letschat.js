@@ -271,9 +271,21 @@
   window.addEventListener("blur", reportSeen);
   document.addEventListener("scroll", reportSeen, true); // capture: the list scrolls, not the page
 
+  // "Jump to newest" shows while the open conversation is scrolled up from its newest
+  // messages (or, set by the state, while its window stops short of them).
+  function markScrolledUp() {
+    var list = messages();
+    var up = !!list && list.scrollTop <= -NEAR_NEWEST_PX;
+    if (document.documentElement.hasAttribute("data-scrolled-up") !== up) {
+      document.documentElement.toggleAttribute("data-scrolled-up", up);
+    }
+  }
+  document.addEventListener("scroll", markScrolledUp, true);
+
   new MutationObserver(function () {
     syncTitle();
     reportSeen();
+    markScrolledUp();
     clearOfflineOutbox();
     keepAnchor();
     var button = document.getElementById("load-older");

@@ -379,6 +379,9 @@ def conversation_panel() -> rx.Component:
                 bottom="96px",
                 right="24px",
                 id="jump-newest",
+                class_name="jump-newest",
+                # letschat.css shows it only when there is something newer to jump to.
+                data_behind=rx.cond(ChatState.at_newest, "false", "true"),
             ),
             _composer(),
             height="100%",

@@ -602,6 +602,7 @@ async def test_scrolling_up_loads_older_messages_without_moving_the_view(
     await chat_row(alice.page, "Bob").click()
     await expect(bubbles(alice.page, "history 69")).to_be_visible()
     await expect(alice.page.locator(".message")).to_have_count(50)
+    await expect(alice.page.get_by_role("button", name="Jump to newest")).to_be_hidden()
 
     await alice.page.locator("#messages").evaluate(
         "list => { list.scrollTop = -list.scrollHeight; }"
@@ -613,9 +614,11 @@ async def test_scrolling_up_loads_older_messages_without_moving_the_view(
     await expect(bubbles(alice.page, "history 0")).not_to_be_in_viewport()
     await expect(alice.page.locator("#load-older")).to_have_count(0)
 
-    await alice.page.get_by_role("button", name="Jump to newest").click()
+    jump = alice.page.get_by_role("button", name="Jump to newest")
+    await jump.click()
     await expect(bubbles(alice.page, "history 69")).to_be_in_viewport()
     await expect(bubbles(alice.page, "history 20")).not_to_be_in_viewport()
+    await expect(jump).to_be_hidden()  # At the newest: nothing to jump to.
 
 
 async def test_opted_in_notifications_reach_a_hidden_tab_only(people: People, app: App) -> None:
