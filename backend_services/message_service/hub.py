@@ -105,6 +105,11 @@ class Topic:
     # While something is missing: the timer after which the topic stops waiting for it.
     waiting: asyncio.TimerHandle | None = None
 
+    def stop_waiting(self) -> None:
+        if self.waiting is not None:
+            self.waiting.cancel()
+            self.waiting = None
+
 
 @contextlib.contextmanager
 def _reconnect_on_failure(connection: Connection) -> Iterator[None]:
@@ -151,8 +156,7 @@ class Hub:
         """Close every socket with 1012 (clients resume on another instance), then stop tasks."""
         self.close_all(CloseCode.SERVICE_RESTART, "server restarting")
         for topic in self._topics.values():
-            if topic.waiting is not None:
-                topic.waiting.cancel()
+            topic.stop_waiting()
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
@@ -262,8 +266,7 @@ class Hub:
         topic.connections.discard(connection)
         if not topic.connections:
             del self._topics[conversation_id]
-            if topic.waiting is not None:
-                topic.waiting.cancel()
+            topic.stop_waiting()
             await self._channels.release(self._conversation_channel(conversation_id))
 
     async def _catch_up(self, connection: Connection, conversation_id: str) -> None:
@@ -427,9 +430,13 @@ class Hub:
         for seq, text in step.ready:
             self._deliver(topic, seq, text)
         if step.backfill_from is not None and topic.waiting is None:
-            topic.waiting = asyncio.get_running_loop().call_later(
-                self._reorder_wait, self._wait_over, topic, step.backfill_from + 1
-            )
+            self._wait_for(topic, step.backfill_from + 1)
+
+    def _wait_for(self, topic: Topic, missing: int) -> None:
+        """Give `missing` a moment to come live before the topic reads the store for it."""
+        topic.waiting = asyncio.get_running_loop().call_later(
+            self._reorder_wait, self._wait_over, topic, missing
+        )
 
     def _wait_over(self, topic: Topic, missing: int) -> None:
         """The wait for `missing` is over: backfill unless it came; wait for whatever else is
@@ -439,9 +446,7 @@ class Hub:
             return
         last = topic.sequence.last
         if last is not None and last >= missing:
-            topic.waiting = asyncio.get_running_loop().call_later(
-                self._reorder_wait, self._wait_over, topic, last + 1
-            )
+            self._wait_for(topic, last + 1)
             return
         self._repair(topic)
 

@@ -69,15 +69,11 @@ class ConversationStates:
         # The state normally exists from the conversation's creation; should that write have
         # been lost (a crash in between), the first message creates it whole.
         fresh = _no_messages_since(stored_now())
-        del fresh["last_activity_at"]
+        active = {"last_activity_at": fresh.pop("last_activity_at")}  # Set, created or not.
         doc = await upsert(
             self._states,
             conversation_id,
-            {
-                "$inc": {"last_seq": 1},
-                "$set": {"last_activity_at": stored_now()},
-                "$setOnInsert": fresh,
-            },
+            {"$inc": {"last_seq": 1}, "$set": active, "$setOnInsert": fresh},
             projection={"last_seq": 1},
         )
         return int(doc["last_seq"])
