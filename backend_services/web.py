@@ -287,9 +287,11 @@ def serve(
     port: int,
     ws_max_size: int = 64 * 1024,
     ws_compression: bool = False,
+    ws_protocol: type[asyncio.Protocol] | None = None,
     before_shutdown: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
-    """Run `app` under uvicorn until SIGINT/SIGTERM."""
+    """Run `app` under uvicorn until SIGINT/SIGTERM (WebSockets: `ws_protocol`, else uvicorn's
+    websockets-sansio)."""
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -299,7 +301,7 @@ def serve(
         port=port,
         log_level=settings.log_level.lower(),
         http=timed_http(settings.request_head_timeout_seconds),
-        ws="websockets-sansio",
+        ws=ws_protocol or "websockets-sansio",
         ws_max_size=ws_max_size,
         ws_per_message_deflate=ws_compression,
         # X-Forwarded-For is read by `client_address`, from trusted proxies only; uvicorn's

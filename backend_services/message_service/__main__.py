@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from backend_services.core.config import MessageSettings
 from backend_services.message_service.app import create_app
+from backend_services.message_service.prepared_frames import PreparedFramesProtocol
 from backend_services.message_service.services import MessageServices
 from backend_services.web import serve
 
@@ -18,6 +19,7 @@ def main() -> None:
         port=settings.port,
         ws_max_size=settings.max_frame_bytes,
         ws_compression=settings.ws_compression,
+        ws_protocol=PreparedFramesProtocol,
         before_shutdown=services.hub.drain,
     )
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from backend_services.core.errors import CloseCode
 from backend_services.core.sessions import Session
+from backend_services.message_service.prepared_frames import Prepared, WritePrepared, wire_of
 from backend_services.message_service.sequence import Sequence, Step
 
 logger = logging.getLogger("letschat.ws")
@@ -24,23 +25,33 @@ class Close:
     reason: str
 
 
-class Outbox:
-    """A socket's frames on their way out, for its one writer; bounded by its `Connection`.
+Frame = str | Prepared
 
-    Every frame a conversation sends passes here once per socket, so it is kept to a deque and
-    one waiting future: the writer takes all that is queued at once.
+
+class Outbox:
+    """A socket's frames waiting for its one writer; bounded by its `Connection`.
+
+    Frames wait here only while the socket cannot take them at once (see `Connection.push`),
+    so it is kept to a deque and one waiting future: the writer takes all that is queued at
+    once, and says when it has sent them (`sent`), so that nothing overtakes them meanwhile.
     """
 
-    __slots__ = ("_items", "_waiter")
+    __slots__ = ("_items", "_sending", "_waiter")
 
     def __init__(self) -> None:
-        self._items: deque[str | Close] = deque()
+        self._items: deque[Frame | Close] = deque()
         self._waiter: asyncio.Future[None] | None = None
+        self._sending = False
 
     def __len__(self) -> int:
         return len(self._items)
 
-    def put(self, item: str | Close) -> None:
+    @property
+    def idle(self) -> bool:
+        """Nothing queued, and the writer is not sending what it took."""
+        return not self._items and not self._sending
+
+    def put(self, item: Frame | Close) -> None:
         self._items.append(item)
         waiter, self._waiter = self._waiter, None
         if waiter is not None and not waiter.done():
@@ -49,17 +60,22 @@ class Outbox:
     def clear(self) -> None:
         self._items.clear()
 
-    def take_nowait(self) -> list[str | Close]:
+    def take_nowait(self) -> list[Frame | Close]:
         items = list(self._items)
         self._items.clear()
+        self._sending = bool(items)
         return items
 
-    async def take(self) -> list[str | Close]:
-        """Everything queued, in order; waits while there is nothing."""
+    async def take(self) -> list[Frame | Close]:
+        """Everything queued, in order; waits while there is nothing. The writer calls `sent`
+        when it has sent them."""
         while not self._items:
             self._waiter = asyncio.get_running_loop().create_future()
             await self._waiter
         return self.take_nowait()
+
+    def sent(self) -> None:
+        self._sending = False
 
 
 @dataclass(eq=False, slots=True)
@@ -69,7 +85,7 @@ class Connection:
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     # Conversation id -> the stream of message frames this socket follows there: the highest
     # seq it has been sent (holes and tombstones included), and frames held while it catches up.
-    streams: dict[str, Sequence[str]] = field(default_factory=dict)
+    streams: dict[str, Sequence[Frame]] = field(default_factory=dict)
     # Conversation id -> the highest seq this socket has read (its user's marker, as it knows it).
     read: dict[str, int] = field(default_factory=dict)
     # Conversation id -> when (a number from the hub's count) the socket last started following
@@ -78,6 +94,9 @@ class Connection:
     resumed: bool = False
     closing: Close | None = None
     outbox: Outbox = field(default_factory=Outbox)
+    # Writes an encoded frame to the socket at once, if the server offers that (see
+    # `prepared_frames`); False when the socket cannot take it now.
+    write_prepared: WritePrepared | None = None
     # Conversation id -> the catch-up running there (outside `resume`), cancelled when the
     # socket stops following it or goes.
     _catch_ups: dict[str, asyncio.Task[None]] = field(default_factory=dict)
@@ -86,16 +105,24 @@ class Connection:
     def user_id(self) -> str:
         return self.session.user.id
 
-    def push(self, text: str) -> None:
-        """Queue a frame without waiting; a socket too far behind is closed, to resume later."""
+    def push(self, frame: Frame) -> None:
+        """Send a frame without waiting: written at once if the socket can take it and nothing
+        is ahead of it, else queued for the writer. A socket too far behind is closed, to
+        resume later."""
         if self.closing is not None:
+            return
+        if self.outbox.idle and self.write_now(frame):
             return
         if len(self.outbox) >= self.queue_size:
             self.close(
                 CloseCode.SLOW_CONSUMER, "too far behind; reconnect and resume", discard=True
             )
             return
-        self.outbox.put(text)
+        self.outbox.put(frame)
+
+    def write_now(self, frame: Frame) -> bool:
+        """Write `frame` to the socket at once, if the server lets this socket do that now."""
+        return self.write_prepared is not None and self.write_prepared(wire_of(frame))
 
     def close(self, code: int, reason: str, *, discard: bool = False) -> None:
         """Ask the writer to close the socket after what is queued (or at once, with `discard`:
@@ -111,7 +138,7 @@ class Connection:
     def follows(self, conversation_id: str) -> bool:
         return conversation_id in self.streams
 
-    def follow(self, conversation_id: str, cursor: int, followed_as: int) -> Sequence[str]:
+    def follow(self, conversation_id: str, cursor: int, followed_as: int) -> Sequence[Frame]:
         """Start following from `cursor`; live frames are held until the catch-up `filled` it."""
         stream = self.streams[conversation_id] = Sequence(last=cursor)
         stream.start_fill()
@@ -147,21 +174,21 @@ class Connection:
         self.read[conversation_id] = seq
         return True
 
-    def offer(self, conversation_id: str, prev: int | None, seq: int, text: str) -> int | None:
+    def offer(self, conversation_id: str, prev: int | None, seq: int, frame: Frame) -> int | None:
         """Take a live message frame (`prev`: the seq the hub delivered before it, None if it
         does not know); returns the cursor to catch up from if the socket missed something."""
         stream = self.streams.get(conversation_id)
         if stream is None:
             return None
-        step = stream.offer(seq, text, prev)
+        step = stream.offer(seq, frame, prev)
         if step.backfill_from is not None:
             # The topic delivers in order: what this socket lacks, it missed for good.
             stream.start_fill()
         return self.send_ready(step)
 
-    def send_ready(self, step: Step[str]) -> int | None:
-        for text in step.ready:
-            self.push(text)
+    def send_ready(self, step: Step[Frame]) -> int | None:
+        for frame in step.ready:
+            self.push(frame)
         return step.backfill_from
 
     def run_catch_up(self, conversation_id: str, catch_up: Coroutine[Any, Any, None]) -> None:

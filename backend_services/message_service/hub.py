@@ -37,6 +37,7 @@ from backend_services.core.store import Store
 from backend_services.message_service import frames
 from backend_services.message_service.connection import Connection
 from backend_services.message_service.envelope import BadEnvelope, Envelope
+from backend_services.message_service.prepared_frames import Prepared
 from backend_services.message_service.reads import Echo
 from backend_services.message_service.sequence import Sequence
 
@@ -452,8 +453,9 @@ class Hub:
 
     def _deliver(self, topic: Topic, seq: int, text: str) -> None:
         prev, topic.delivered = topic.delivered, seq
+        frame = Prepared(text)  # Encoded once, for every socket that writes it at once.
         for connection in topic.connections:
-            if connection.offer(topic.conversation_id, prev, seq, text) is not None:
+            if connection.offer(topic.conversation_id, prev, seq, frame) is not None:
                 connection.run_catch_up(
                     topic.conversation_id, self._catch_up_alone(connection, topic.conversation_id)
                 )

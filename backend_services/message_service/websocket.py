@@ -5,10 +5,11 @@ still has its keepalive pongs read (uvicorn stops reading the transport once the
 stops receiving, and then drops the client as unresponsive). Frames are still handled one at a
 time, in the order they came.
 
-The endpoint is a plain ASGI app and its writer sends text frames through the ASGI `send`
-itself: a message to a group goes out once per member socket, and Starlette's per-frame state
-checks and exception wrapper cost a fifth of what the frame's own framing and write do. Starlette's
-`WebSocket` still accepts, receives and closes.
+A message to a group goes out once per member socket, so frames are written where they are
+pushed, encoded once for all sockets, when the server offers that (`prepared_frames`); the
+writer task sends only what a socket could not take at once, through the ASGI `send` itself
+(Starlette's per-frame state checks and exception wrapper cost a fifth of what the frame's own
+framing and write do). Starlette's `WebSocket` still accepts, receives and closes.
 """
 
 from __future__ import annotations
@@ -46,6 +47,11 @@ from backend_services.core.sessions import Session
 from backend_services.message_service import frames
 from backend_services.message_service.connection import Close, Connection
 from backend_services.message_service.deps import get_services
+from backend_services.message_service.prepared_frames import (
+    WritePrepared,
+    prepared_writer,
+    text_of,
+)
 from backend_services.message_service.services import MessageServices
 from backend_services.web import as_app_error
 
@@ -119,13 +125,18 @@ class SocketEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         websocket = WebSocket(scope, receive, send)
-        await websocket_endpoint(websocket, get_services(websocket), send)
+        await websocket_endpoint(websocket, get_services(websocket), send, prepared_writer(scope))
 
 
 router.routes.append(WebSocketRoute("/ws", SocketEndpoint()))
 
 
-async def websocket_endpoint(websocket: WebSocket, services: MessageServices, send: Send) -> None:
+async def websocket_endpoint(
+    websocket: WebSocket,
+    services: MessageServices,
+    send: Send,
+    write_prepared: WritePrepared | None = None,
+) -> None:
     origin = websocket.headers.get("origin")
     if origin is not None and origin not in services.settings.allowed_origins:
         # Closing before accepting answers the handshake with HTTP 403.
@@ -144,7 +155,9 @@ async def websocket_endpoint(websocket: WebSocket, services: MessageServices, se
         with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
             await websocket.close(error.close_code or CloseCode.UNAUTHORIZED, error.message)
         return
-    connection = Connection(session, queue_size=services.settings.send_queue_size)
+    connection = Connection(
+        session, queue_size=services.settings.send_queue_size, write_prepared=write_prepared
+    )
     await services.hub.register(connection)
     connection.push(frames.ready(session.user))
     try:
@@ -213,17 +226,22 @@ async def _until_handled(inbox: asyncio.Queue[str], handler: asyncio.Task[None])
 
 
 async def _write_loop(websocket: WebSocket, send: Send, connection: Connection) -> None:
+    """Send what the socket could not take at once (or everything, without prepared frames)."""
+    outbox = connection.outbox
     while True:
-        for item in await connection.outbox.take():
+        for item in await outbox.take():
             if isinstance(item, Close):
                 if websocket.application_state is WebSocketState.CONNECTED:
                     with contextlib.suppress(RuntimeError, OSError):
                         await websocket.close(item.code, item.reason)
                 return
+            if connection.write_now(item):
+                continue
             try:
-                await send({"type": "websocket.send", "text": item})
+                await send({"type": "websocket.send", "text": text_of(item)})
             except (RuntimeError, OSError):  # The client went (uvicorn's ClientDisconnected).
                 return
+        outbox.sent()
 
 
 async def _read_loop(
