@@ -135,8 +135,8 @@ class MessageSettings(CommonSettings):
     membership_recheck_seconds: float = Field(default=60.0, gt=0)
     # A seq allocated but not written within this time is declared lost (see store/messages.py).
     seq_hole_grace_seconds: float = Field(default=2.0, gt=0)
-    # Reads from sockets are stored together this often, and one marker at most once every
-    # `read_repeat_seconds` (see message_service/reads.py).
+    # Reads from sockets are stored together this often, and one conversation's markers at most
+    # once every `read_repeat_seconds` (see message_service/reads.py).
     read_flush_seconds: float = Field(default=0.5, gt=0, le=5)
     read_repeat_seconds: float = Field(default=2.0, ge=0, le=30)
 

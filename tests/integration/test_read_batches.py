@@ -106,10 +106,10 @@ async def test_reads_still_waiting_are_stored_on_close(
     assert echoes.seen == [("carol", "group", 12, "tab")]
 
 
-async def test_a_watched_marker_is_written_at_most_once_per_repeat_and_a_quiet_one_at_once(
+async def test_a_busy_conversations_markers_are_written_together_once_per_repeat(
     logged_store: tuple[Store, CommandLog],
 ) -> None:
-    store, _ = logged_store
+    store, log = logged_store
     echoes = Echoes()
     reads = ReadBatcher(store.reads, echoes, interval=0.05, repeat=1.0)
     reads.start()
@@ -117,20 +117,20 @@ async def test_a_watched_marker_is_written_at_most_once_per_repeat_and_a_quiet_o
         reads.add("bob", "group", 1, "tab")
         await echoes.wait_for(1)
         first = time.monotonic()
-        for seq in (2, 3, 4):  # Bob keeps reading a busy conversation...
+        for seq in (2, 3, 4):  # Bob keeps reading a busy group...
             reads.add("bob", "group", seq, "tab")
             await asyncio.sleep(0.1)
-        reads.add("carol", "group", 4, "phone")  # ...while Carol reads after a quiet spell.
+        reads.add("carol", "group", 4, "phone")  # ...and so does Carol, who just came in...
+        reads.add("carol", "dm", 7, "phone")  # ...and reads a DM quiet until now.
 
-        seen = await echoes.wait_for(3)
+        seen = await echoes.wait_for(4)
         again = time.monotonic()
-        # Carol's goes in the next round, ahead of Bob's, which waits out the second.
-        assert seen == [
-            ("bob", "group", 1, "tab"),
-            ("carol", "group", 4, "phone"),
-            ("bob", "group", 4, "tab"),
-        ]
+        # The DM goes in the next round; the group's readers wait out its second, together.
+        assert seen[:2] == [("bob", "group", 1, "tab"), ("carol", "dm", 7, "phone")]
+        assert sorted(seen[2:]) == [("bob", "group", 4, "tab"), ("carol", "group", 4, "phone")]
         assert again - first >= 0.9  # The repeat, less what observing the first echo took.
+        assert log.names == ["findAndModify"] * 3  # The group, the DM, the group's two.
+        assert await store.reads.get_many("carol", ["group", "dm"]) == {"group": 4, "dm": 7}
         assert await store.reads.get("group", "bob") == 4
     finally:
         await reads.close()

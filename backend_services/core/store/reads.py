@@ -26,6 +26,16 @@ def max_update(markers: Mapping[str, int]) -> Document:
     return {"$max": {_field(user_id): int(seq) for user_id, seq in markers.items()}}
 
 
+def max_pipeline(markers: Mapping[str, int]) -> list[Document]:
+    """`max_update` as an update pipeline: the same effect, and what a round of many readers
+    is written with. SecantusDB checks an update document's paths against each other, which
+    takes time growing with the square of their number (a round of 250 readers of a
+    1,000-member group: 37 ms of its CPU against 17.5 ms as a pipeline; one reader: 9 ms
+    either way, the price of the document's size)."""
+    fields = {_field(user_id): int(seq) for user_id, seq in markers.items()}
+    return [{"$set": {path: {"$max": [f"${path}", seq]} for path, seq in fields.items()}}]
+
+
 class ReadMarkers:
     """One document per conversation, `{_id: <conversation>, seqs: {<user>: <seq>}}`, holding the
     marker of every member who has read in it.
@@ -66,13 +76,13 @@ class ReadMarkers:
 
     async def _advance(self, conversation_id: str, users: dict[str, int]) -> dict[str, int]:
         """`$max` the users' markers in one conversation; return them as they were before."""
-        update = max_update(users)
+        update = max_pipeline(users)
 
         async def attempt() -> Document | None:
             return await self._markers.find_one_and_update(
                 {"_id": conversation_id},
                 update,
-                projection=dict.fromkeys(update["$max"], 1),
+                projection={_field(user_id): 1 for user_id in users},
                 upsert=True,
                 return_document=ReturnDocument.BEFORE,
             )
