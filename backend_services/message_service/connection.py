@@ -180,6 +180,9 @@ class Connection:
         stream = self.streams.get(conversation_id)
         if stream is None:
             return None
+        if stream.advance(seq, prev):  # Once per socket and message: no `Step` built.
+            self.push(frame)
+            return None
         step = stream.offer(seq, frame, prev)
         if step.backfill_from is not None:
             # The topic delivers in order: what this socket lacks, it missed for good.

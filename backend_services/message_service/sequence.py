@@ -43,9 +43,23 @@ class Sequence(Generic[T]):
     def held(self) -> int:
         return len(self._held)
 
+    def advance(self, seq: int, prev: int | None = None) -> bool:
+        """The usual offer, without building a `Step`: if `seq` comes right after `last`,
+        nothing is held and no backfill is under way, it is passed on (True). Otherwise nothing
+        changes, and `offer` decides."""
+        last = self.last
+        if last is None or self._held or self.filling or seq <= last:
+            return False
+        if not _follows(seq, prev, last):
+            return False
+        self.last = seq
+        return True
+
     def offer(self, seq: int, item: T, prev: int | None = None) -> Step[T]:
         """A message from the live stream. What was passed on already is dropped; what comes
         early is held, and `backfill_from` says after which seq something is missing."""
+        if self.advance(seq, prev):
+            return Step([item])
         last = self.last
         if last is None:
             if self.filling:
@@ -55,9 +69,6 @@ class Sequence(Generic[T]):
             return Step([item])
         if seq <= last:
             return Step()
-        if not self._held and not self.filling and _follows(seq, prev, last):
-            self.last = seq  # In order, the usual case.
-            return Step([item])
         self._held.setdefault(seq, (prev, item))
         if self.filling:
             return Step()
