@@ -16,6 +16,9 @@ from backend_services.core.store.sessions import ENDED_MESSAGES
 class Session:
     user: User
     claims: TokenClaims
+    # When the sign-in session expires unless it is used (refreshed) before: as it stood when
+    # the token was verified. Only a refresh moves it, and that issues a new token.
+    live_until: datetime
 
 
 class SessionVerifier:
@@ -36,4 +39,4 @@ class SessionVerifier:
         user = await self._store.users.get(claims.user_id)
         if user is None:
             raise Unauthorized("This account no longer exists.")
-        return Session(user=user, claims=claims)
+        return Session(user=user, claims=claims, live_until=signed_in.expires_at)

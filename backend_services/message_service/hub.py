@@ -25,7 +25,7 @@ from collections import Counter
 from collections.abc import Coroutine, Iterable, Iterator, Mapping
 from collections.abc import Sequence as Seq
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo.errors import PyMongoError
@@ -57,6 +57,9 @@ MAX_CATCH_UP_ROUNDS = 20
 # On shutdown, how long sockets get to receive their 1012 close before uvicorn drops them.
 DRAIN_SECONDS = 5.0
 CATCH_UP_FAILED = "could not catch up; reconnect and resume"
+# Sessions are ended with the ending service's clock: each sweep looks this far back past the
+# one before, so clocks that disagree by less lose no ending.
+CLOCK_SKEW = timedelta(seconds=60)
 
 
 class Subscriptions:
@@ -145,6 +148,8 @@ class Hub:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._no_connections = asyncio.Event()
         self.broker_connected = False
+        # Sockets opened from now on were verified against the sessions as they are now.
+        self._sessions_checked_at = datetime.now(UTC)
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -516,17 +521,23 @@ class Hub:
     # --- housekeeping (run by the app's lifespan) ----------------------------------------------
 
     async def sweep(self) -> None:
-        """Close sockets whose token expired or was revoked; backfill topics that fell behind."""
+        """Close sockets whose session ended or expired, or whose token expired; backfill
+        topics that fell behind."""
         now = datetime.now(UTC)
-        connections = [c for group in self._users.values() for c in group]
-        ended = await self._store.sessions.ended_among(
-            {c.session.claims.session_id for c in connections}, now
-        )
-        for connection in connections:
-            if connection.session.claims.session_id in ended:
+        # Sessions ended since the last sweep: one query however many sockets are open (a
+        # sweep that looked every socket's session up swamped the store for a moment, and a
+        # send waited behind it). A session expires when no refresh moved it: each socket knows
+        # when from its token's verification, and a refresh brings the socket a new token.
+        ended = await self._store.sessions.ended_since(self._sessions_checked_at - CLOCK_SKEW)
+        self._sessions_checked_at = now
+        for connection in [c for group in self._users.values() for c in group]:
+            session = connection.session
+            if session.claims.session_id in ended:
                 connection.close(CloseCode.TOKEN_REVOKED, "session ended")
-            elif connection.session.claims.expires_at <= now:
-                connection.close(CloseCode.TOKEN_EXPIRED, "session expired")
+            elif session.live_until <= now:
+                connection.close(CloseCode.TOKEN_REVOKED, "session expired")
+            elif session.claims.expires_at <= now:
+                connection.close(CloseCode.TOKEN_EXPIRED, "token expired")
         # A seq the counter gave out a sweep ago has been written (or declared lost) since, and
         # published: a topic that has not got that far missed it, and backfills. Seqs counted
         # since may still be on their way.

@@ -15,7 +15,7 @@ from backend_services.message_service.connection import Close, Connection, Outbo
 def connection(queue_size: int = 16) -> Connection:
     user = User(id="u1", username="alice", display_name="Alice")
     claims = TokenClaims(user_id="u1", token_id="t1", expires_at=datetime.now(UTC), session_id="s1")
-    return Connection(Session(user, claims), queue_size=queue_size)
+    return Connection(Session(user, claims, live_until=datetime.now(UTC)), queue_size=queue_size)
 
 
 def drain(conn: Connection) -> list[str | Close]:

@@ -157,7 +157,11 @@ class _Socket:
 def _connection(sock: _Socket, queue_size: int = 16) -> Connection:
     user = User(id="u1", username="alice", display_name="Alice")
     claims = TokenClaims(user_id="u1", token_id="t1", expires_at=datetime.now(UTC), session_id="s1")
-    return Connection(Session(user, claims), queue_size=queue_size, write_prepared=sock.write)
+    return Connection(
+        Session(user, claims, live_until=datetime.now(UTC)),
+        queue_size=queue_size,
+        write_prepared=sock.write,
+    )
 
 
 def test_frames_are_written_at_once_and_queue_only_behind_what_could_not_be() -> None:

@@ -107,6 +107,7 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
     "sessions": [
         IndexModel([("user_id", ASCENDING)], name="by_user"),
+        IndexModel([("ended_at", ASCENDING)], name="by_end"),
         IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="expiry"),
     ],
     "login_failures": [

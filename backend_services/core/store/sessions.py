@@ -10,12 +10,11 @@ devices that still hold its tokens can be told why they were signed out. A TTL i
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from backend_services.core.store.database import Database, Document, find_by_ids
+from backend_services.core.store.database import Database, Document, stored_now
 
 COLLECTION = "sessions"
 # Enough for anyone's devices; a longer list is cut to the most recently used.
@@ -164,7 +163,7 @@ class SessionStore:
         query: Document = {"_id": session_id, "ended_reason": None}
         if user_id is not None:
             query["user_id"] = user_id
-        result = await self._sessions.update_one(query, {"$set": {"ended_reason": reason.value}})
+        result = await self._sessions.update_one(query, _ending(reason))
         return result.modified_count == 1
 
     async def end_all(self, user_id: str, reason: EndReason, *, keep: str | None = None) -> int:
@@ -172,7 +171,7 @@ class SessionStore:
         query: Document = {"user_id": user_id, "ended_reason": None}
         if keep is not None:
             query["_id"] = {"$ne": keep}
-        result = await self._sessions.update_many(query, {"$set": {"ended_reason": reason.value}})
+        result = await self._sessions.update_many(query, _ending(reason))
         return result.modified_count
 
     async def live_of(self, user_id: str, now: datetime) -> list[SessionRecord]:
@@ -186,11 +185,12 @@ class SessionStore:
         )
         return [_record(doc) async for doc in cursor]
 
-    async def ended_among(self, session_ids: Collection[str], now: datetime) -> set[str]:
-        """Those of `session_ids` that are no longer live (ended, expired or gone)."""
-        if not session_ids:
-            return set()
-        projection = {"ended_reason": 1, "expires_at": 1}
-        docs = await find_by_ids(self._sessions, session_ids, projection)
-        live = {d["_id"] for d in docs if d.get("ended_reason") is None and d["expires_at"] > now}
-        return set(session_ids) - live
+    async def ended_since(self, since: datetime) -> set[str]:
+        """The sessions ended at `since` or later: what open sockets check, whatever their
+        number, in one indexed query (expiry they know from when their token was verified)."""
+        cursor = self._sessions.find({"ended_at": {"$gte": since}}, {"_id": 1})
+        return {doc["_id"] async for doc in cursor}
+
+
+def _ending(reason: EndReason) -> Document:
+    return {"$set": {"ended_reason": reason.value, "ended_at": stored_now()}}
