@@ -95,5 +95,8 @@ class PreparedFramesProtocol(WebSocketsSansIOProtocol):
             or self.transport.is_closing()
         ):
             return False
-        self.transport.write(frame)
+        try:
+            self.transport.write(frame)
+        except (RuntimeError, OSError):  # Lost under us: the writer's `send` finds out.
+            return False
         return True

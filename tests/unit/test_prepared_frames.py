@@ -184,10 +184,12 @@ def test_frames_are_written_at_once_and_queue_only_behind_what_could_not_be() ->
         assert not isinstance(frame, Close)
         assert conn.write_now(frame)
     conn.outbox.sent()
-    assert conn.outbox.take_nowait() == ["e"]
+    [e] = conn.outbox.take_nowait()
+    assert e == "e"
+    assert conn.write_now(e)
     conn.outbox.sent()
     conn.push("f")
-    assert sock.texts() == ["a", "b", "c", "d", "f"]
+    assert sock.texts() == ["a", "b", "c", "d", "e", "f"]
 
 
 def test_a_socket_that_cannot_take_frames_is_still_closed_when_too_far_behind() -> None:
