@@ -8,7 +8,7 @@ import redis.asyncio as aioredis
 from websockets.asyncio.client import connect
 
 from tests.integration.conftest import StackFactory
-from tests.support.clients import Api, Socket
+from tests.support.clients import Api, Socket, send_frame
 from tests.support.stack import Stack
 
 
@@ -146,3 +146,30 @@ async def test_sockets_are_compressed_only_when_configured(make_stack: StackFact
     async with connect(compressed.messages[0].ws_url) as ws:
         accepted = ws.response.headers["Sec-WebSocket-Extensions"]
         assert accepted.startswith("permessage-deflate")
+
+
+async def test_a_compressed_socket_gets_its_messages_through_the_writer(
+    make_stack: StackFactory,
+) -> None:
+    """A compressed frame depends on the ones before it, so such a socket is not written to
+    directly (prepared frames): its messages, acks and all go through its writer task."""
+    compressed = make_stack(instances=1, redis=None, LETSCHAT_WS_COMPRESSION="true")
+    api = Api(compressed.auth_url, compressed.messages[0].url)
+    try:
+        alice, bob, carol = [await api.register(n) for n in ("alice", "bob", "carol")]
+        group = await api.group(alice, bob, carol)
+        url = compressed.messages[0].ws_url
+        a, b, c = [await Socket.open(url, who.token, resume={}) for who in (alice, bob, carol)]
+        assert a.ws.response is not None
+        assert a.ws.response.headers["Sec-WebSocket-Extensions"].startswith("permessage-deflate")
+
+        for n in range(3):
+            await a.send(send_frame(group, f"m{n}", f"hello {n}"))
+            await a.next("ack", client_msg_id=f"m{n}")
+        for socket in (a, b, c):
+            got = [(await socket.next("message"))["message"]["body"] for _ in range(3)]
+            assert got == ["hello 0", "hello 1", "hello 2"]
+        for socket in (a, b, c):
+            await socket.close()
+    finally:
+        await api.aclose()
