@@ -92,6 +92,27 @@
       var list = messages();
       if (list) list.scrollTop = 0; // column-reverse: 0 is the bottom
     },
+    // A reply's original, once rendered: scrolled into view and briefly marked.
+    showMessage: function (id, tries) {
+      var el = document.querySelector('.message[data-key="' + CSS.escape(id) + '"]');
+      if (!el) {
+        if ((tries || 0) < 20) {
+          setTimeout(function () { window.letschat.showMessage(id, (tries || 0) + 1); }, 50);
+        }
+        return;
+      }
+      el.scrollIntoView({ block: "center" });
+      el.classList.add("flash");
+      setTimeout(function () { el.classList.remove("flash"); }, 1600);
+    },
+    focusComposer: function () {
+      requestAnimationFrame(function () {
+        var box = document.getElementById("composer");
+        if (!box) return;
+        box.focus();
+        box.setSelectionRange(box.value.length, box.value.length);
+      });
+    },
     askNotificationPermission: function () {
       if ("Notification" in window && Notification.permission === "default") {
         Notification.requestPermission();
@@ -205,13 +226,42 @@
     });
   }
 
-  // Enter sends, Shift+Enter is a newline.
+  // Enter sends, Shift+Enter is a newline; Escape stops editing or answering a message, and
+  // ↑ in an empty composer edits your newest message.
   document.addEventListener("keydown", function (event) {
     var target = event.target;
-    if (!target || target.id !== "composer" || event.key !== "Enter") return;
-    if (event.shiftKey || event.isComposing) return;
+    if (!target || target.id !== "composer" || event.isComposing) return;
+    if (event.key === "Escape") {
+      var cancel = document.getElementById("composer-cancel");
+      if (cancel) {
+        event.preventDefault();
+        cancel.click();
+      }
+      return;
+    }
+    if (event.key === "ArrowUp" && !target.value) {
+      var last = document.getElementById("edit-last");
+      if (last) {
+        event.preventDefault();
+        last.click();
+      }
+      return;
+    }
+    if (event.key !== "Enter" || event.shiftKey) return;
     event.preventDefault();
     if (target.value.trim() && target.form) target.form.requestSubmit();
+  });
+
+  // The emoji picker's search: only the emoji whose names hold what is typed (":tada" too).
+  document.addEventListener("input", function (event) {
+    // Radix puts the class on the field's root, around the <input>.
+    var box = event.target;
+    if (!box || !box.closest || !box.closest(".emoji-filter")) return;
+    var wanted = box.value.trim().toLowerCase().replace(/:/g, "");
+    var picker = box.closest("[data-radix-popper-content-wrapper]") || document;
+    picker.querySelectorAll(".emoji-grid .emoji-choice").forEach(function (choice) {
+      choice.hidden = !!wanted && choice.dataset.name.indexOf(wanted) === -1;
+    });
   });
 
   // The page title follows the unread count the chat page publishes.

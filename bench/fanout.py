@@ -16,6 +16,11 @@ started is stopped at the end, on Ctrl-C and on errors too.
     .venv/bin/python -m bench.fanout --rate 10,20,40,60             # find the knee
     .venv/bin/python -m bench.fanout --systems letschat,node        # some of the systems
     .venv/bin/python -m bench.fanout --no-reads                     # deliveries alone
+    .venv/bin/python -m bench.fanout --workloads plain,mixed        # + edits and reactions
+
+`--workloads mixed` measures Let's Chat a second time with 10 % of the messages followed by an
+edit and 20 % by a reaction (bench/changes.py), reported as "letschat mixed" beside the plain
+rows; the peers have no edits or reactions to compare.
 """
 
 from __future__ import annotations
@@ -63,6 +68,18 @@ def _systems(text: str) -> list[str]:
     return systems
 
 
+# The mixed workload's shares of edits and reactions, per message sent.
+MIXED_EDITS, MIXED_REACTIONS = 0.1, 0.2
+WORKLOADS = ("plain", "mixed")
+
+
+def _workloads(text: str) -> list[str]:
+    workloads = [part.strip() for part in text.split(",") if part.strip()]
+    if not workloads or set(workloads) - set(WORKLOADS):
+        raise argparse.ArgumentTypeError(f"workloads are {', '.join(WORKLOADS)}")
+    return workloads
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add = parser.add_argument
@@ -107,6 +124,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=0.0,
         metavar="SECONDS",
         help="before each measurement, wait up to this long for other jobs to leave the CPU",
+    )
+    add(
+        "--workloads",
+        type=_workloads,
+        default=["plain"],
+        help="plain (messages only) and/or mixed (Let's Chat only: 10%% edits, 20%% reactions)",
     )
     add("--keep-logs", action="store_true", help="keep the work directory")
     args = parser.parse_args(argv)
@@ -269,11 +292,14 @@ def peer_system(
     return system
 
 
-def measure(args: argparse.Namespace, system: System, rate: float, work: Path) -> dict[str, Any]:
+def measure(
+    args: argparse.Namespace, system: System, rate: float, work: Path, workload: str = "plain"
+) -> dict[str, Any]:
     if args.quiet_wait > 0:
         wait_for_quiet(args.quiet_wait)
+    mixed = workload == "mixed"
     spec = LoadSpec(
-        system=system.name,
+        system=f"{system.name} mixed" if mixed else system.name,
         targets=system.targets,
         senders=args.senders,
         messages=args.messages,
@@ -283,7 +309,9 @@ def measure(args: argparse.Namespace, system: System, rate: float, work: Path) -
         tag=uuid.uuid4().hex[:8],
         cursors=system.cursors(),
         reads=args.reads,
-        protocol=system.protocol,
+        protocol=system.protocol or system.name,
+        edits=MIXED_EDITS if mixed else 0.0,
+        reactions=MIXED_REACTIONS if mixed else 0.0,
     )
     window = CpuWindow(dict(system.pids), redis_url=system.redis_url, mongo_url=system.mongo_url)
     result = run_load(spec, work, window)
@@ -319,16 +347,20 @@ def measure_system(
     failures: list[str] = []
     try:
         with start(args, work) as system:
+            # Only Let's Chat has edits and reactions to mix in.
+            workloads = args.workloads if name == "letschat" else ["plain"]
             for rate in args.rate:
-                print(
-                    f"{name}: {args.clients} clients, {args.messages} messages at {rate:g}/s",
-                    file=sys.stderr,
-                    flush=True,
-                )
-                try:
-                    results.append(measure(args, system, rate, work))
-                except RuntimeError as exc:  # One failed load run; report the rest.
-                    failures.append(f"{name} at {rate:g}/s: {exc}")
+                for workload in workloads:
+                    print(
+                        f"{name} ({workload}): {args.clients} clients, {args.messages} "
+                        f"messages at {rate:g}/s",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                    try:
+                        results.append(measure(args, system, rate, work, workload))
+                    except RuntimeError as exc:  # One failed load run; report the rest.
+                        failures.append(f"{name} ({workload}) at {rate:g}/s: {exc}")
     except (RuntimeError, OSError, httpx.HTTPError, subprocess.SubprocessError) as exc:
         failures.append(f"{name} did not start or stop cleanly: {exc!r}"[:2000])
     return results, failures

@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.changes import CHANGE_FRAME, ChangeMix
 from bench.reads import Readers
 from bench.wsclient import LeanSocket, OnText, SocketIOSocket
 
@@ -76,6 +77,10 @@ class LoadSpec:
     reads: bool = True
     # Which frames to speak: "relay", "letschat" or "socketio"; empty means `system`'s own.
     protocol: str = ""
+    # The mixed workload (the message service only): shares of the messages followed by an
+    # edit of an earlier one, and by a reaction to one (bench/changes.py).
+    edits: float = 0.0
+    reactions: float = 0.0
 
     def __post_init__(self) -> None:
         self.protocol = self.protocol or self.system
@@ -105,6 +110,7 @@ class Recorder:
     errors: int = 0
     last_delivery_ns: int = 0
     closes: Counter[str] = field(default_factory=Counter)
+    changes: ChangeMix | None = None
 
     def __post_init__(self) -> None:
         self.received = [0] * self.messages
@@ -126,6 +132,11 @@ class Recorder:
             stamp = self.stamp.search(raw)
             if stamp is not None:
                 self.ack_latencies_ns.append(time.perf_counter_ns() - int(stamp.group(2)))
+                if self.changes is not None:
+                    self.changes.on_ack(int(stamp.group(1)), raw)
+        elif raw.startswith(CHANGE_FRAME):
+            if self.changes is not None:
+                self.changes.on_change(raw)
         elif raw.startswith(SIO_ACK_FRAME):
             self._on_socketio_ack(raw)
         elif raw.startswith(ERROR_FRAME):
@@ -240,15 +251,24 @@ async def send_all(spec: LoadSpec, senders: list[LeanSocket], recorder: Recorder
         sent_ns = time.perf_counter_ns()
         recorder.sent_ns.append(sent_ns)
         sender.send(_frame(spec, index, sent_ns))
+        if recorder.changes is not None:
+            recorder.changes.after_send(index, senders)
 
 
-async def drain(recorder: Recorder, expected: int) -> None:
-    """Wait for every delivery, or until none has arrived for IDLE_GIVE_UP_SECONDS."""
+async def drain(recorder: Recorder, expected: int, clients: int) -> None:
+    """Wait for every delivery (of changes too), or until none has arrived for
+    IDLE_GIVE_UP_SECONDS."""
+    changes = recorder.changes
+
+    def count() -> int:
+        return len(recorder.latencies_ns) + (len(changes.latencies_ns) if changes else 0)
+
+    expected += changes.asked * clients if changes else 0
     last_count, last_progress = -1, time.monotonic()
     deadline = last_progress + DRAIN_CAP_SECONDS
-    while len(recorder.latencies_ns) < expected and time.monotonic() < deadline:
-        if len(recorder.latencies_ns) != last_count:
-            last_count, last_progress = len(recorder.latencies_ns), time.monotonic()
+    while count() < expected and time.monotonic() < deadline:
+        if count() != last_count:
+            last_count, last_progress = count(), time.monotonic()
         elif time.monotonic() - last_progress > IDLE_GIVE_UP_SECONDS:
             return
         await asyncio.sleep(0.05)
@@ -301,6 +321,23 @@ def summarise(spec: LoadSpec, recorder: Recorder, connect_s: float, cpu_s: float
         "closes_during_run": dict(recorder.closes),
         "connect_s": connect_s,
         "client_cpu_s": cpu_s,
+        **_change_figures(spec, recorder),
+    }
+
+
+def _change_figures(spec: LoadSpec, recorder: Recorder) -> dict[str, Any]:
+    changes = recorder.changes
+    if changes is None:
+        return {}
+    latencies = sorted(changes.latencies_ns)
+    return {
+        "workload": "mixed",
+        "changes_sent": changes.asked,
+        "changes_skipped": changes.skipped,
+        "change_deliveries": len(latencies),
+        "change_expected": changes.asked * len(spec.targets),
+        "change_p50_ms": _percentile(latencies, 0.50),
+        "change_p99_ms": _percentile(latencies, 0.99),
     }
 
 
@@ -330,6 +367,8 @@ async def run(spec: LoadSpec) -> dict[str, Any]:
     sockets = await connect_all(spec)
     connect_s = time.monotonic() - started
     recorder = Recorder(spec.messages, re.compile(STAMP.format(tag=re.escape(spec.tag))))
+    if spec.protocol == "letschat" and (spec.edits or spec.reactions):
+        recorder.changes = ChangeMix(spec.tag, spec.conversation_id, spec.edits, spec.reactions)
     # Only the message service has reads (the relay would broadcast them).
     reading = spec.reads and spec.protocol == "letschat"
     readers = Readers(sockets, spec.conversation_id) if reading else None
@@ -341,7 +380,7 @@ async def run(spec: LoadSpec) -> dict[str, Any]:
         _phase("send")
         cpu_before = _cpu_seconds()
         await send_all(spec, sockets[: spec.senders], recorder)
-        await drain(recorder, spec.messages * len(sockets))
+        await drain(recorder, spec.messages * len(sockets), len(sockets))
         cpu_s = _cpu_seconds() - cpu_before
         _phase("done")
         reads = None if readers is None else readers.sent

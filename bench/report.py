@@ -58,7 +58,9 @@ def server_cpu_us_per_delivery(result: Result) -> float | None:
     """CPU the system under test spent per delivery: steadier than throughput on a busy box."""
     cpu = result.get("cpu_s", {})
     server = sum(s for name, s in cpu.items() if name not in NOT_SERVER)
-    return 1e6 * server / result["deliveries"] if result["deliveries"] else None
+    # A mixed workload's changes are delivered too (and cost their share).
+    deliveries = result["deliveries"] + result.get("change_deliveries", 0)
+    return 1e6 * server / deliveries if deliveries else None
 
 
 def store_requests_per_message(result: Result) -> float | None:
@@ -139,6 +141,13 @@ def details(result: Result) -> list[str]:
         _cpu_line(result),
         f"  p50 ms by tenth of the messages (rising = falling behind): {tenths}",
     ]
+    if "change_deliveries" in result:
+        lines.append(
+            f"  changes (edits and reactions): {result['changes_sent']} sent "
+            f"({result['changes_skipped']} skipped: message not acknowledged yet), "
+            f"{result['change_deliveries']}/{result['change_expected']} delivered, "
+            f"p50 {result['change_p50_ms']:.1f} ms, p99 {result['change_p99_ms']:.1f} ms"
+        )
     if result["acks"]:
         lines.append(
             f"  acks (stored and published, seen by the sender): {result['acks']}, "

@@ -19,12 +19,23 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from letschat_protocol import _yaml
-from letschat_protocol.client import AuthFrame, PingFrame, ReadFrame, ResumeFrame, SendFrame
+from letschat_protocol.client import (
+    AuthFrame,
+    DeleteFrame,
+    EditFrame,
+    PingFrame,
+    ReactFrame,
+    ReadFrame,
+    ResumeFrame,
+    SendFrame,
+)
 from letschat_protocol.codes import CloseCode
-from letschat_protocol.models import Conversation, Cursor, Message, User
+from letschat_protocol.models import Conversation, Cursor, Message, Reaction, ReplyPreview, User
 from letschat_protocol.server import (
     AckFrame,
     AuthedFrame,
+    ChangeFrame,
+    ChangesLimitedFrame,
     ConversationFrame,
     ErrorFrame,
     LeftFrame,
@@ -48,8 +59,9 @@ HEADER = """\
 INFO_DESCRIPTION = """\
 Live delivery for Let's Chat. A client connects to `/ws`, sends an `auth` frame within
 5 seconds (answered by `ready`), then a `resume` frame with its per-conversation cursors
-(answered by any missed messages and then `resumed`). From `resume` on, new messages arrive as
-`message` frames. Every frame is one JSON object in one text WebSocket message, with a `type`.
+(answered by any missed messages and changes, then `resumed`). From `resume` on, new messages
+arrive as `message` frames and changes to messages (edits, deletions, reactions) as `change`
+frames. Every frame is one JSON object in one text WebSocket message, with a `type`.
 
 Access tokens last 10 minutes. Before the socket's token expires, the client gets a fresh one
 over REST (`POST /auth/refresh`) and sends another `auth` frame on the open socket, answered
@@ -93,6 +105,31 @@ MESSAGE = Message(
     body="Lunch at noon?",
     client_msg_id="c-5b0e7c1e-0001",
     created_at=datetime(2025, 1, 2, 12, 0, 0, 123000, tzinfo=UTC),
+)
+EDITED = MESSAGE.model_copy(
+    update={
+        "body": "Lunch at half past twelve?",
+        "version": 2,
+        "edited_at": datetime(2025, 1, 2, 12, 1, tzinfo=UTC),
+        "reactions": [Reaction(emoji="👍", user_ids=[GRACE.id])],
+    }
+)
+REPLY = MESSAGE.model_copy(
+    update={
+        "id": "4d5e6f708192a3b4c5d6e7f8091a2b3c",
+        "seq": 43,
+        "sender_id": GRACE.id,
+        "sender_name": GRACE.display_name,
+        "body": "Works for me",
+        "client_msg_id": "c-77aa01",
+        "reply_to": ReplyPreview(
+            message_id=MESSAGE.id,
+            seq=MESSAGE.seq,
+            sender_id=ADA.id,
+            sender_name=ADA.display_name,
+            excerpt=MESSAGE.body,
+        ),
+    }
 )
 LUNCH = Conversation(
     id=LUNCH_ID,
@@ -140,12 +177,15 @@ CLIENT_FRAMES = (
         "resume",
         "Resume from cursors",
         {
-            "resume": ResumeFrame(cursors={LUNCH_ID: Cursor(seq=41, epoch=EPOCH), DIRECT_ID: 7}),
+            "resume": ResumeFrame(
+                cursors={LUNCH_ID: Cursor(seq=41, epoch=EPOCH, change=17), DIRECT_ID: 7}
+            ),
             "first connection": ResumeFrame(),
         },
         summary=(
             "Start live delivery; missed messages (preceded by `limited` where truncated, by "
-            "`reset` where the cursor counts in another history) and then `resumed` follow."
+            "`reset` where the cursor counts in another history), missed changes (preceded by "
+            "`changes_limited` where truncated) and then `resumed` follow."
         ),
         replies=("resumed",),
     ),
@@ -160,6 +200,39 @@ CLIENT_FRAMES = (
         },
         summary="Stored, then answered by `ack` (or an `error` carrying the same `client_msg_id`).",
         replies=("ack", "error"),
+    ),
+    Frame(
+        EditFrame,
+        "edit",
+        "Edit your message",
+        {"edit": EditFrame(conversation_id=LUNCH_ID, message_id=MESSAGE.id, body=EDITED.body)},
+        summary=(
+            "Answered by the `change` every member's sockets get (or an `error` carrying the "
+            "same `message_id`); nothing when the body is unchanged."
+        ),
+        replies=("change", "error"),
+    ),
+    Frame(
+        DeleteFrame,
+        "delete",
+        "Delete a message",
+        {"delete": DeleteFrame(conversation_id=LUNCH_ID, message_id=MESSAGE.id)},
+        summary="Answered by a `change` showing it deleted (or an `error`).",
+        replies=("change", "error"),
+    ),
+    Frame(
+        ReactFrame,
+        "react",
+        "React to a message",
+        {
+            "react": ReactFrame(
+                conversation_id=LUNCH_ID, message_id=MESSAGE.id, emoji="👍", add=True
+            )
+        },
+        summary=(
+            "Answered by a `change` (or an `error`); nothing when the reaction was already so."
+        ),
+        replies=("change", "error"),
     ),
     Frame(
         ReadFrame,
@@ -198,7 +271,19 @@ SERVER_FRAMES = (
         MessageFrame,
         "message",
         "A message (missed or live)",
-        {"message": MessageFrame(message=MESSAGE)},
+        {"message": MessageFrame(message=MESSAGE), "reply": MessageFrame(message=REPLY)},
+    ),
+    Frame(
+        ChangeFrame,
+        "change",
+        "A message changed (missed or live)",
+        {"change": ChangeFrame(conversation_id=LUNCH_ID, change=18, message=EDITED)},
+    ),
+    Frame(
+        ChangesLimitedFrame,
+        "changes_limited",
+        "Change catch-up truncated",
+        {"changes_limited": ChangesLimitedFrame(conversation_id=LUNCH_ID, next_change=901)},
     ),
     Frame(
         AckFrame,

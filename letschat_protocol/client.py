@@ -66,6 +66,44 @@ class SendFrame(ClientFrameModel):
             "`message_too_long`."
         )
     )
+    reply_to: ObjectIdStr | None = Field(
+        default=None,
+        description=(
+            "The id of the message in this conversation it answers (`not_found` if there is "
+            "none, `message_deleted` if it was deleted)."
+        ),
+    )
+
+
+class EditFrame(ClientFrameModel):
+    """Replace the body of your own message, within the edit window. The edited message comes
+    to every member's sockets as a `change` frame (also to this one: that is the answer); an
+    edit to the body it has already changes nothing and sends nothing."""
+
+    type: Literal["edit"] = "edit"
+    conversation_id: ObjectIdStr
+    message_id: ObjectIdStr
+    body: str = Field(description="The new body, with the limits of `send`.")
+
+
+class DeleteFrame(ClientFrameModel):
+    """Delete a message: your own, or any in a group you created. Its body is gone from the
+    store; a `change` frame shows it deleted. Deleting it again changes nothing."""
+
+    type: Literal["delete"] = "delete"
+    conversation_id: ObjectIdStr
+    message_id: ObjectIdStr
+
+
+class ReactFrame(ClientFrameModel):
+    """Add (`add: true`) or take back (`add: false`) your reaction; both are idempotent, so a
+    retry never toggles twice. Emoji come from the service's set (`unknown_emoji`)."""
+
+    type: Literal["react"] = "react"
+    conversation_id: ObjectIdStr
+    message_id: ObjectIdStr
+    emoji: Annotated[str, StringConstraints(min_length=1, max_length=16)]
+    add: bool
 
 
 class ReadFrame(ClientFrameModel):
@@ -85,7 +123,15 @@ class PingFrame(ClientFrameModel):
 
 
 ClientFrame = Annotated[
-    AuthFrame | ResumeFrame | SendFrame | ReadFrame | PingFrame, Field(discriminator="type")
+    AuthFrame
+    | ResumeFrame
+    | SendFrame
+    | ReadFrame
+    | EditFrame
+    | DeleteFrame
+    | ReactFrame
+    | PingFrame,
+    Field(discriminator="type"),
 ]
 client_frame_adapter: TypeAdapter[ClientFrame] = TypeAdapter(ClientFrame)
 

@@ -13,9 +13,15 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 from pydantic.config import JsonDict
+from pydantic.json_schema import SkipJsonSchema
 
 MAX_BODY_CHARS = 4000
 MAX_GROUP_MEMBERS = 1000
+# Different emoji on one message, and different emoji one person put on it.
+MAX_REACTIONS_PER_MESSAGE = 20
+MAX_REACTIONS_PER_PERSON = 10
+# Characters of the replied-to message a reply quotes.
+REPLY_EXCERPT_CHARS = 200
 # The epoch of a conversation from before epochs (and what a service without them implies).
 LEGACY_EPOCH = "0"
 
@@ -131,6 +137,31 @@ class EndedSessions(ServiceModel):
 # --- Messages and conversations ---------------------------------------------------------------
 
 
+def _absent(value: object) -> bool:
+    return value is None
+
+
+def _empty(value: object) -> bool:
+    return not value
+
+
+class Reaction(ServiceModel):
+    emoji: str
+    user_ids: list[str] = Field(description="Who reacted, in the order they did.")
+
+
+class ReplyPreview(ServiceModel):
+    """The message a reply answers, as it was when the reply was sent (its excerpt is emptied
+    when it is deleted)."""
+
+    message_id: str
+    seq: int = Field(description="Where to find it: `GET .../messages?before_seq={seq + 1}`.")
+    sender_id: str
+    sender_name: str
+    excerpt: str = Field(description=f"Its first {REPLY_EXCERPT_CHARS} characters, as text.")
+    deleted: bool = Field(default=False, exclude_if=_empty)
+
+
 class Message(ServiceModel):
     id: str = Field(description="Unique; the key to deduplicate on.")
     conversation_id: str
@@ -144,10 +175,35 @@ class Message(ServiceModel):
     sender_id: str
     sender_name: str = Field(description="The sender's display name when the message was sent.")
     body: str = Field(
-        description="Trimmed, 1-4000 characters. Plain text; render it as text, never as HTML."
+        description=(
+            "Trimmed, 1-4000 characters (empty once deleted). A small markdown subset; render "
+            "it without raw HTML."
+        )
     )
     client_msg_id: str = Field(description="The sender's `client_msg_id`.")
     created_at: datetime = Field(description="UTC, ISO 8601 with a `Z` suffix.")
+    # What changes after sending (`change` frames carry the message as it is then). A field at
+    # its default is left out, so a message nobody touched looks as it always did.
+    version: int = Field(
+        default=0,
+        exclude_if=_empty,
+        description=(
+            "Counts the message's changes (edits, deletion, reactions): of two copies, keep the "
+            "one with the higher version."
+        ),
+    )
+    edited_at: SkipJsonSchema[None] | datetime = Field(
+        default=None, exclude_if=_absent, description="When the body was last edited."
+    )
+    deleted: bool = Field(
+        default=False,
+        exclude_if=_empty,
+        description="Deleted: `body` is empty and its text is gone from the store.",
+    )
+    reactions: list[Reaction] = Field(
+        default=[], exclude_if=_empty, description="Per emoji, who reacted, first emoji first."
+    )
+    reply_to: SkipJsonSchema[None] | ReplyPreview = Field(default=None, exclude_if=_absent)
 
 
 class MessagePage(ServiceModel):
@@ -185,6 +241,14 @@ class Conversation(ServiceModel):
             "epoch (after a restore) answers an old cursor with `reset`."
         ),
     )
+    last_change: int = Field(
+        default=0,
+        description=(
+            "The conversation's change counter (edits, deletions, reactions): where a client "
+            "that has just read its messages starts its change cursor."
+        ),
+        json_schema_extra={"minimum": 0},
+    )
 
 
 class GroupSummary(ServiceModel):
@@ -214,6 +278,34 @@ class SendMessageRequest(ClientModel):
     # Length is checked by the store, so an over-long body gets its own code (message_too_long).
     body: str
     client_msg_id: ClientMsgId
+    reply_to: ObjectIdStr | None = Field(
+        default=None, description="The id of the message (in this conversation) it answers."
+    )
+
+
+class EditMessageRequest(ClientModel):
+    body: str
+
+
+class ReactRequest(ClientModel):
+    emoji: Annotated[str, StringConstraints(min_length=1, max_length=16)]
+    add: bool = Field(description="True adds your reaction, false takes it back; both idempotent.")
+
+
+class Change(ServiceModel):
+    """A change to a message (edit, deletion, reaction), numbered in its conversation."""
+
+    change: int = Field(json_schema_extra={"minimum": 1})
+    message: Message = Field(description="The message as it is after the change.")
+
+
+class ChangePage(ServiceModel):
+    changes: list[Change]
+    last_change: int = Field(
+        description="The change cursor to continue from (lost numbers included).",
+        json_schema_extra={"minimum": 0},
+    )
+    has_more: bool
 
 
 class ReadRequest(ClientModel):
@@ -226,3 +318,11 @@ class Cursor(ClientModel):
 
     seq: Seq
     epoch: Epoch
+    change: SkipJsonSchema[None] | Seq = Field(
+        default=None,
+        exclude_if=_absent,
+        description=(
+            "The newest change number received (see `Conversation.last_change`). Absent: "
+            "changes are followed live from now, none caught up."
+        ),
+    )

@@ -97,6 +97,28 @@ class MessageFrame(ServerFrameModel):
     message: Message
 
 
+class ChangeFrame(ServerFrameModel):
+    """A message changed (edited, deleted, reacted to): missed (during catch-up) or live.
+    Numbered per conversation by `change`, apart from seqs; in each conversation the numbers
+    only increase on one socket and may skip. Replace your copy of `message` unless yours has
+    a higher `version`."""
+
+    type: Literal["change"] = "change"
+    conversation_id: str
+    change: int = Field(json_schema_extra={"minimum": 1})
+    message: Message
+
+
+class ChangesLimitedFrame(ServerFrameModel):
+    """Only the newest changes (as many as `limited` allows messages) follow for this
+    conversation, starting at `next_change`: reload the messages you hold to see the older
+    ones' effects."""
+
+    type: Literal["changes_limited"] = "changes_limited"
+    conversation_id: str
+    next_change: int = Field(json_schema_extra={"minimum": 1})
+
+
 class AckFrame(ServerFrameModel):
     """Answers a `send` (also a repeated one: then it carries the message stored the first
     time). The same message also arrives as a `message` frame; deduplicate by id."""
@@ -173,6 +195,11 @@ class ErrorFrame(ServerFrameModel):
         exclude_if=_absent,
         description="Echoed from a `send` frame; match it to the pending message.",
     )
+    message_id: str | SkipJsonSchema[None] = Field(
+        default=None,
+        exclude_if=_absent,
+        description="Echoed from an `edit`, `delete` or `react` frame.",
+    )
     retry_after: int | SkipJsonSchema[None] = Field(
         default=None,
         exclude_if=_absent,
@@ -188,6 +215,8 @@ ServerFrame = Annotated[
     | LimitedFrame
     | ResetFrame
     | MessageFrame
+    | ChangeFrame
+    | ChangesLimitedFrame
     | AckFrame
     | ConversationFrame
     | ReadMarkerFrame

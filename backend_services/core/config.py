@@ -133,6 +133,11 @@ class MessageSettings(CommonSettings):
     # the sockets follow: a `left` event lost on the way (Redis down at that moment) stops
     # their messages within this.
     membership_recheck_seconds: float = Field(default=60.0, gt=0)
+    # How long after sending someone may edit, and delete, their message (0: no limit); and
+    # whether a group's creator may delete anyone's message in it.
+    edit_window_seconds: float = Field(default=3600.0, ge=0)
+    delete_window_seconds: float = Field(default=0.0, ge=0)
+    creator_deletes: bool = True
     # A seq allocated but not written within this time is declared lost (see store/messages.py).
     seq_hole_grace_seconds: float = Field(default=2.0, gt=0)
     # Reads from sockets are stored together this often, and one conversation's markers at most

@@ -143,6 +143,36 @@ class MessageTooLong(AppError):
     default_message = "Messages can be at most 4000 characters."
 
 
+class NotYourMessage(AppError):
+    code = ErrorCode.NOT_YOUR_MESSAGE
+    status = 403
+    default_message = "Only its sender can change that message."
+
+
+class EditWindowClosed(AppError):
+    code = ErrorCode.EDIT_WINDOW_CLOSED
+    status = 403
+    default_message = "That message is too old to change."
+
+
+class MessageDeleted(AppError):
+    code = ErrorCode.MESSAGE_DELETED
+    status = 409
+    default_message = "That message was deleted."
+
+
+class UnknownEmoji(AppError):
+    code = ErrorCode.UNKNOWN_EMOJI
+    status = 422
+    default_message = "That emoji is not one you can react with."
+
+
+class TooManyReactions(AppError):
+    code = ErrorCode.TOO_MANY_REACTIONS
+    status = 409
+    default_message = "That message has as many different reactions as it can take."
+
+
 class BadFrame(AppError):
     code = ErrorCode.BAD_FRAME
     status = 400
@@ -158,6 +188,10 @@ class ServiceUnavailable(AppError):
 
 class InternalError(AppError):
     """A bug: logged in full, reported to the client without details."""
+
+
+def message_not_found() -> NotFound:
+    return NotFound("Message not found.")
 
 
 def conversation_not_found() -> NotFound:

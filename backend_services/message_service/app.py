@@ -11,12 +11,23 @@ from fastapi import FastAPI
 from backend_services.core.broker import Broker, create_broker
 from backend_services.core.config import MessageSettings
 from backend_services.core.security import TokenIssuer
-from backend_services.core.store import Store
+from backend_services.core.store import Policy, Store
 from backend_services.message_service import routes, websocket
 from backend_services.message_service.hub import Hub
 from backend_services.message_service.periodic import every
 from backend_services.message_service.services import MessageServices
 from backend_services.web import health_router, install_drain_guard, install_error_handlers
+
+
+def change_policy(settings: MessageSettings) -> Policy:
+    def window(seconds: float) -> timedelta | None:
+        return timedelta(seconds=seconds) if seconds else None
+
+    return Policy(
+        edit_window=window(settings.edit_window_seconds),
+        delete_window=window(settings.delete_window_seconds),
+        creator_deletes=settings.creator_deletes,
+    )
 
 
 def create_app(
@@ -29,6 +40,7 @@ def create_app(
         hole_grace=timedelta(seconds=settings.seq_hole_grace_seconds),
         timeout_ms=settings.mongodb_timeout_ms,
     )
+    store.changes.policy = change_policy(settings)
     hub = Hub(
         broker or create_broker(settings.redis_url, timeout=settings.redis_timeout_ms / 1000),
         store,

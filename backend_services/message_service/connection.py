@@ -86,6 +86,8 @@ class Connection:
     # Conversation id -> the stream of message frames this socket follows there: the highest
     # seq it has been sent (holes and tombstones included), and frames held while it catches up.
     streams: dict[str, Sequence[Frame]] = field(default_factory=dict)
+    # The same for the conversation's changes (edits, deletions, reactions), by change number.
+    changes: dict[str, Sequence[Frame]] = field(default_factory=dict)
     # Conversation id -> the highest seq this socket has read (its user's marker, as it knows it).
     read: dict[str, int] = field(default_factory=dict)
     # Conversation id -> when (a number from the hub's count) the socket last started following
@@ -97,9 +99,9 @@ class Connection:
     # Writes an encoded frame to the socket at once, if the server offers that (see
     # `prepared_frames`); False when the socket cannot take it now.
     write_prepared: WritePrepared | None = None
-    # Conversation id -> the catch-up running there (outside `resume`), cancelled when the
-    # socket stops following it or goes.
-    _catch_ups: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    # (conversation id, feed) -> the catch-up running there (outside `resume`), cancelled when
+    # the socket stops following the conversation or goes.
+    _catch_ups: dict[tuple[str, str], asyncio.Task[None]] = field(default_factory=dict)
 
     @property
     def user_id(self) -> str:
@@ -138,20 +140,28 @@ class Connection:
     def follows(self, conversation_id: str) -> bool:
         return conversation_id in self.streams
 
-    def follow(self, conversation_id: str, cursor: int, followed_as: int) -> Sequence[Frame]:
-        """Start following from `cursor`; live frames are held until the catch-up `filled` it."""
-        stream = self.streams[conversation_id] = Sequence(last=cursor)
-        stream.start_fill()
+    def follow(
+        self,
+        conversation_id: str,
+        cursor: int,
+        followed_as: int,
+        change_cursor: int | None = None,
+    ) -> None:
+        """Start following from `cursor` (and `change_cursor`: None until the hub knows where
+        the changes stand); live frames are held until the catch-ups `filled` them."""
+        self.streams[conversation_id] = Sequence(last=cursor, filling=True)
+        self.changes[conversation_id] = Sequence(last=change_cursor, filling=True)
         self.followed_as[conversation_id] = followed_as
-        return stream
 
     def unfollow(self, conversation_id: str) -> None:
         self.streams.pop(conversation_id, None)
+        self.changes.pop(conversation_id, None)
         self.followed_as.pop(conversation_id, None)
         self.read.pop(conversation_id, None)
-        task = self._catch_ups.pop(conversation_id, None)
-        if task is not None and task is not asyncio.current_task():
-            task.cancel()
+        for key in [key for key in self._catch_ups if key[0] == conversation_id]:
+            task = self._catch_ups.pop(key)
+            if task is not asyncio.current_task():
+                task.cancel()
 
     def cursor(self, conversation_id: str) -> int | None:
         """The highest seq sent in a conversation followed live; None while it catches up."""
@@ -174,10 +184,18 @@ class Connection:
         self.read[conversation_id] = seq
         return True
 
-    def offer(self, conversation_id: str, prev: int | None, seq: int, frame: Frame) -> int | None:
-        """Take a live message frame (`prev`: the seq the hub delivered before it, None if it
-        does not know); returns the cursor to catch up from if the socket missed something."""
-        stream = self.streams.get(conversation_id)
+    def offer(
+        self,
+        conversation_id: str,
+        prev: int | None,
+        seq: int,
+        frame: Frame,
+        streams: dict[str, Sequence[Frame]] | None = None,
+    ) -> int | None:
+        """Take a live frame of the socket's message `streams` (or `changes`), `prev` being
+        the number the hub delivered before it (None if it does not know); returns the cursor
+        to catch up from if the socket missed something."""
+        stream = (self.streams if streams is None else streams).get(conversation_id)
         if stream is None:
             return None
         if stream.advance(seq, prev):  # Once per socket and message: no `Step` built.
@@ -194,15 +212,18 @@ class Connection:
             self.push(frame)
         return step.backfill_from
 
-    def run_catch_up(self, conversation_id: str, catch_up: Coroutine[Any, Any, None]) -> None:
-        """Run a catch-up on its own; it belongs to this socket and the conversation."""
+    def run_catch_up(
+        self, conversation_id: str, catch_up: Coroutine[Any, Any, None], feed: str = "message"
+    ) -> None:
+        """Run a catch-up on its own; it belongs to this socket and the conversation's feed."""
+        key = (conversation_id, feed)
         task = asyncio.create_task(catch_up)
-        self._catch_ups[conversation_id] = task
-        task.add_done_callback(lambda done: self._catch_up_done(conversation_id, done))
+        self._catch_ups[key] = task
+        task.add_done_callback(lambda done: self._catch_up_done(key, done))
 
-    def _catch_up_done(self, conversation_id: str, task: asyncio.Task[None]) -> None:
-        if self._catch_ups.get(conversation_id) is task:
-            del self._catch_ups[conversation_id]
+    def _catch_up_done(self, key: tuple[str, str], task: asyncio.Task[None]) -> None:
+        if self._catch_ups.get(key) is task:
+            del self._catch_ups[key]
         if not task.cancelled() and task.exception() is not None:
             logger.error("a catch-up of socket %s failed", self.id, exc_info=task.exception())
 

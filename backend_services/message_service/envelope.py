@@ -1,9 +1,9 @@
 """What instances tell each other through the broker: one envelope for every event.
 
 An envelope is a small JSON header (what the hub needs to route the event: its kind, the
-conversation, a message's seq, the socket to leave out) and, after a newline, the server frame
-the sockets get, serialised once by the publisher and passed on as it is: no instance parses a
-frame to route it, and no frame is escaped inside another JSON string.
+conversation, a message's seq or a change's number, the socket to leave out) and, after a
+newline, the server frame the sockets get, serialised once by the publisher and passed on as it
+is: no instance parses a frame to route it, and no frame is escaped inside another JSON string.
 
     {"kind":"message","conversation_id":"c1","seq":7}
     {"type":"message","message":{...}}
@@ -18,8 +18,10 @@ import json
 from dataclasses import dataclass
 from typing import Literal, cast
 
-Kind = Literal["message", "conversation", "left", "read"]
-KINDS: frozenset[str] = frozenset({"message", "conversation", "left", "read"})
+Kind = Literal["message", "change", "conversation", "left", "read"]
+KINDS: frozenset[str] = frozenset({"message", "change", "conversation", "left", "read"})
+# Kinds numbered in their conversation (the header carries the number as `seq`).
+NUMBERED: frozenset[str] = frozenset({"message", "change"})
 
 
 class BadEnvelope(ValueError):
@@ -31,7 +33,7 @@ class Envelope:
     kind: Kind
     conversation_id: str
     frame: str
-    seq: int | None = None  # A message's seq.
+    seq: int | None = None  # A message's seq, or a change's number.
     exclude: str | None = None  # A read: the socket that made it knows already.
 
     def encode(self) -> str:
@@ -57,7 +59,7 @@ class Envelope:
             kind not in KINDS
             or not isinstance(conversation_id, str)
             or (seq is not None and type(seq) is not int)
-            or (kind == "message" and seq is None)
+            or (kind in NUMBERED and seq is None)
             or (exclude is not None and not isinstance(exclude, str))
         ):
             raise BadEnvelope(f"not an envelope: {head[:80]!r}")

@@ -9,10 +9,12 @@ from datetime import datetime
 from typing import Any
 
 from backend_services.core.errors import AppError
-from backend_services.core.schemas import Conversation, Message, User
+from backend_services.core.schemas import Change, Conversation, Message, User
 from letschat_protocol.server import (
     AckFrame,
     AuthedFrame,
+    ChangeFrame,
+    ChangesLimitedFrame,
     ConversationFrame,
     ErrorFrame,
     LeftFrame,
@@ -31,6 +33,20 @@ def message(msg: Message) -> str:
     return frame_text(MessageFrame(message=msg))
 
 
+def change(entry: Change) -> str:
+    return frame_text(
+        ChangeFrame(
+            conversation_id=entry.message.conversation_id,
+            change=entry.change,
+            message=entry.message,
+        )
+    )
+
+
+def changes_limited(conversation_id: str, next_change: int) -> str:
+    return frame_text(ChangesLimitedFrame(conversation_id=conversation_id, next_change=next_change))
+
+
 def ack(client_msg_id: str, msg: Message) -> str:
     return frame_text(AckFrame(client_msg_id=client_msg_id, message=msg))
 
@@ -45,7 +61,8 @@ def ready(user: User) -> str:
 
 
 def error(exc: AppError, **context: Any) -> str:
-    """`context` echoes the frame the error answers: frame_type, conversation_id, client_msg_id."""
+    """`context` echoes the frame the error answers: frame_type, conversation_id, client_msg_id,
+    message_id."""
     return frame_text(
         ErrorFrame(code=exc.code.value, message=exc.message, retry_after=exc.retry_after, **context)
     )

@@ -32,11 +32,12 @@ from pymongo.errors import PyMongoError
 
 from backend_services.core.broker import Broker, BrokerDisconnected
 from backend_services.core.errors import CloseCode, ServiceUnavailable
-from backend_services.core.schemas import Conversation, Cursor, Message, User
+from backend_services.core.schemas import Change, Conversation, Cursor, Message, User
 from backend_services.core.store import Store
 from backend_services.message_service import frames
 from backend_services.message_service.connection import Connection
-from backend_services.message_service.envelope import BadEnvelope, Envelope
+from backend_services.message_service.envelope import NUMBERED, BadEnvelope, Envelope
+from backend_services.message_service.feeds import CHANGES, FEEDS, MESSAGES, Feed, Kind
 from backend_services.message_service.prepared_frames import Prepared
 from backend_services.message_service.reads import Echo
 from backend_services.message_service.sequence import Sequence
@@ -98,9 +99,11 @@ class Subscriptions:
 
 @dataclass(eq=False, slots=True)
 class Topic:
-    """One conversation followed on this instance: its sockets, and its place in the stream."""
+    """One feed of a conversation followed on this instance: its sockets, and its place in the
+    feed."""
 
     conversation_id: str
+    feed: Feed = MESSAGES
     connections: set[Connection] = field(default_factory=set)
     # (seq, frame) in order; `last` is None until the first message or a caught-up socket.
     sequence: Sequence[tuple[int, str]] = field(default_factory=Sequence)
@@ -143,7 +146,8 @@ class Hub:
         self._reorder_wait = reorder_wait
         self._channels = Subscriptions(broker)
         self._follows = itertools.count(1)
-        self._topics: dict[str, Topic] = {}
+        # Per feed: the topics of the conversations followed here.
+        self._topics: dict[Kind, dict[str, Topic]] = {feed.kind: {} for feed in FEEDS}
         self._users: dict[str, set[Connection]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._no_connections = asyncio.Event()
@@ -161,7 +165,7 @@ class Hub:
     async def stop(self) -> None:
         """Close every socket with 1012 (clients resume on another instance), then stop tasks."""
         self.close_all(CloseCode.SERVICE_RESTART, "server restarting")
-        for topic in self._topics.values():
+        for topic in self._all_topics():
             topic.stop_waiting()
         tasks = list(self._tasks)
         for task in tasks:
@@ -197,6 +201,9 @@ class Hub:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             logger.error("hub task failed", exc_info=task.exception())
+
+    def _all_topics(self) -> list[Topic]:
+        return [topic for topics in self._topics.values() for topic in topics.values()]
 
     def _conversation_channel(self, conversation_id: str) -> str:
         return f"{self._prefix}conversation:{conversation_id}"
@@ -240,78 +247,123 @@ class Hub:
         conversation_ids = await self._store.conversations.ids_for(connection.user_id)
         starting = [cid for cid in conversation_ids if not connection.follows(cid)]
         new = set(starting)
+        given = {cid: cursor for cid, cursor in cursors.items() if cid in new}
         claimed = {
             cid: (cursor, None) if isinstance(cursor, int) else (cursor.seq, cursor.epoch)
-            for cid, cursor in cursors.items()
-            if cid in new
+            for cid, cursor in given.items()
         }
         stale = await self._store.conversations.stale_cursors(claimed)
         for conversation_id in starting:
             cursor = 0 if conversation_id in stale else claimed.get(conversation_id, (0, None))[0]
-            await self._attach(connection, conversation_id, cursor)
+            change = given.get(conversation_id)
+            change_cursor = None
+            if isinstance(change, Cursor) and conversation_id not in stale:
+                change_cursor = change.change
+            await self._attach(connection, conversation_id, cursor, change_cursor)
+        # Asked once every stream follows live, so nothing counted after it is missed: where
+        # the changes stand, for the sockets that do not know, and to skip reading the
+        # changes of conversations where nothing changed since the socket's cursor.
+        changes_counted = await CHANGES.counted(self._store, starting) if starting else {}
         for conversation_id in starting:
             if conversation_id in stale:
                 connection.push(frames.reset(conversation_id, stale[conversation_id]))
-            await self._catch_up(connection, conversation_id)
+            await self._catch_up(connection, conversation_id, MESSAGES)
+            await self._catch_up(
+                connection, conversation_id, CHANGES, changes_counted.get(conversation_id, 0)
+            )
         connection.push(frames.RESUMED)
 
-    async def _attach(self, connection: Connection, conversation_id: str, cursor: int) -> None:
-        """Follow a conversation from `cursor`: its live frames are held until `_catch_up`."""
-        connection.follow(conversation_id, cursor, next(self._follows))
-        topic = self._topics.get(conversation_id)
-        if topic is None:
-            topic = self._topics[conversation_id] = Topic(conversation_id)
-            await self._channels.hold(self._conversation_channel(conversation_id))
-        topic.connections.add(connection)
+    async def _attach(
+        self, connection: Connection, conversation_id: str, cursor: int, change_cursor: int | None
+    ) -> None:
+        """Follow a conversation's feeds from the cursors (`change_cursor` None: from where the
+        changes stand when `_catch_up` is told): live frames are held until `_catch_up`."""
+        connection.follow(conversation_id, cursor, next(self._follows), change_cursor)
+        for feed in FEEDS:
+            topics = self._topics[feed.kind]
+            topic = topics.get(conversation_id)
+            if topic is None:
+                topic = topics[conversation_id] = Topic(conversation_id, feed)
+                await self._channels.hold(self._conversation_channel(conversation_id))
+            topic.connections.add(connection)
 
     async def _detach(self, connection: Connection, conversation_id: str) -> None:
         connection.unfollow(conversation_id)
-        topic = self._topics.get(conversation_id)
-        if topic is None or connection not in topic.connections:
-            return
-        topic.connections.discard(connection)
-        if not topic.connections:
-            del self._topics[conversation_id]
-            topic.stop_waiting()
-            await self._channels.release(self._conversation_channel(conversation_id))
+        for topics in self._topics.values():
+            topic = topics.get(conversation_id)
+            if topic is None or connection not in topic.connections:
+                continue
+            topic.connections.discard(connection)
+            if not topic.connections:
+                del topics[conversation_id]
+                topic.stop_waiting()
+                await self._channels.release(self._conversation_channel(conversation_id))
 
-    async def _catch_up(self, connection: Connection, conversation_id: str) -> None:
-        """Read from the store until the socket's stream meets the live one, then go live."""
-        stream = connection.streams.get(conversation_id)
+    async def _catch_up(
+        self, connection: Connection, conversation_id: str, feed: Feed, counted: int | None = None
+    ) -> None:
+        """Read from the store until the socket's stream meets the live one, then go live.
+
+        `counted`: where the feed's counter stood after the stream started holding live frames
+        (a stream without a cursor starts there; none at or past it needs a read)."""
+        streams = getattr(connection, feed.streams)
+        stream = streams.get(conversation_id)
+        if stream is not None and stream.last is None and counted is None:
+            counted = (await feed.counted(self._store, [conversation_id])).get(conversation_id, 0)
+            if streams.get(conversation_id) is not stream:
+                return
+        if stream is not None and counted is not None:
+            if stream.last is None or stream.last > counted:
+                stream.last = counted
+            if stream.last == counted:
+                self._go_live(connection, conversation_id, feed, stream, counted)
+                return
         cursor = None if stream is None else stream.last
         for _ in range(MAX_CATCH_UP_ROUNDS):
             if stream is None or cursor is None or connection.closing is not None:
                 return
-            batch = await self._store.messages.read_after(
-                conversation_id, cursor, limit=self._resume_limit, newest=True
-            )
-            if connection.streams.get(conversation_id) is not stream:
+            read = await feed.read(self._store, conversation_id, cursor, self._resume_limit, True)
+            if streams.get(conversation_id) is not stream:
                 return  # Unfollowed (left) while reading.
-            if batch.first_seq is not None:
-                connection.push(frames.limited(conversation_id, batch.first_seq))
-            for msg in batch.messages:
-                if stream.fill(msg.seq):
-                    connection.push(frames.message(msg))
-            if batch.has_more:
-                cursor = max(cursor, batch.through_seq)
+            if read.first is not None:
+                connection.push(feed.limited(conversation_id, read.first))
+            for number, frame in read.entries:
+                if stream.fill(number):
+                    connection.push(frame)
+            if read.has_more:
+                cursor = max(cursor, read.through)
                 continue
-            cursor = connection.send_ready(stream.filled(batch.through_seq))
-            if cursor is None:
-                self._place(conversation_id, stream.last)
+            if self._go_live(connection, conversation_id, feed, stream, read.through):
                 return
+            cursor = stream.last
         connection.close(CloseCode.SLOW_CONSUMER, CATCH_UP_FAILED)
 
-    def _place(self, conversation_id: str, seq: int | None) -> None:
-        """A socket that caught up tells a topic that has not heard a message where it stands."""
-        topic = self._topics.get(conversation_id)
+    def _go_live(
+        self,
+        connection: Connection,
+        conversation_id: str,
+        feed: Feed,
+        stream: Sequence[Any],
+        through: int,
+    ) -> bool:
+        """The store was read through `through`: pass on what was held; False if something is
+        still missing (read again from the stream's `last`)."""
+        if connection.send_ready(stream.filled(through)) is not None:
+            return False
+        topic = self._topics[feed.kind].get(conversation_id)
+        # A socket that caught up tells a topic that has not heard an entry where it stands.
         if topic is not None and topic.sequence.last is None and not topic.sequence.filling:
-            topic.sequence.last = topic.delivered = seq
+            topic.sequence.last = topic.delivered = stream.last
+        return True
 
-    async def _catch_up_alone(self, connection: Connection, conversation_id: str) -> None:
+    async def _catch_up_alone(
+        self, connection: Connection, conversation_id: str, *feeds: Feed
+    ) -> None:
         """A catch-up outside `resume`: after a gap, or in a conversation joined meanwhile."""
         try:
             with _reconnect_on_failure(connection):
-                await self._catch_up(connection, conversation_id)
+                for feed in feeds:
+                    await self._catch_up(connection, conversation_id, feed)
         except (PyMongoError, ServiceUnavailable) as exc:  # Expected while the store is down.
             logger.warning(
                 "socket %s could not catch up on %s: %r", connection.id, conversation_id, exc
@@ -329,7 +381,19 @@ class Hub:
         except BrokerDisconnected:
             # Stored already: local sockets get it now, other instances when they backfill.
             logger.warning("publish failed; delivering locally only")
-            self._on_message(envelope)
+            self._on_numbered(envelope)
+
+    async def publish_change(self, change: Change) -> None:
+        """Fan a stored change out to every member's sockets, on every instance."""
+        conversation_id = change.message.conversation_id
+        envelope = Envelope("change", conversation_id, frames.change(change), change.change)
+        try:
+            await self._broker.publish(
+                self._conversation_channel(conversation_id), envelope.encode()
+            )
+        except BrokerDisconnected:
+            logger.warning("publish failed; delivering locally only")
+            self._on_numbered(envelope)
 
     async def publish_conversation(
         self, user_ids: Iterable[str], view: Conversation, *, added_by: User | None = None
@@ -406,8 +470,8 @@ class Hub:
                 logger.error("dropping a malformed event on %s", event.channel)
                 continue
             try:
-                if envelope.kind == "message":
-                    self._on_message(envelope)
+                if envelope.kind in NUMBERED:
+                    self._on_numbered(envelope)
                 else:
                     user_id = event.channel.removeprefix(f"{self._prefix}user:")
                     await self._on_user_event(user_id, envelope)
@@ -423,13 +487,15 @@ class Hub:
             logger.warning("broker still unreachable: %s", exc)
             return False
         self.broker_connected = True
-        logger.info("broker reconnected; backfilling %d conversations", len(self._topics))
-        for topic in list(self._topics.values()):
+        topics = self._all_topics()
+        logger.info("broker reconnected; backfilling %d topics", len(topics))
+        for topic in topics:
             self._repair(topic)
         return True
 
-    def _on_message(self, envelope: Envelope) -> None:
-        topic = self._topics.get(envelope.conversation_id)
+    def _on_numbered(self, envelope: Envelope) -> None:
+        """A message or a change, from the broker."""
+        topic = self._topics[envelope.kind].get(envelope.conversation_id)  # type: ignore[index]
         if topic is None or envelope.seq is None:
             return
         step = topic.sequence.offer(envelope.seq, (envelope.seq, envelope.frame))
@@ -448,7 +514,8 @@ class Hub:
         """The wait for `missing` is over: backfill unless it came; wait for whatever else is
         missing now."""
         topic.waiting = None
-        if self._topics.get(topic.conversation_id) is not topic or not topic.sequence.missing:
+        topics = self._topics[topic.feed.kind]
+        if topics.get(topic.conversation_id) is not topic or not topic.sequence.missing:
             return
         last = topic.sequence.last
         if last is not None and last >= missing:
@@ -459,10 +526,14 @@ class Hub:
     def _deliver(self, topic: Topic, seq: int, text: str) -> None:
         prev, topic.delivered = topic.delivered, seq
         frame = Prepared(text)  # Encoded once, for every socket that writes it at once.
+        feed, conversation_id = topic.feed, topic.conversation_id
         for connection in topic.connections:
-            if connection.offer(topic.conversation_id, prev, seq, frame) is not None:
+            streams = connection.streams if feed is MESSAGES else connection.changes
+            if connection.offer(conversation_id, prev, seq, frame, streams) is not None:
                 connection.run_catch_up(
-                    topic.conversation_id, self._catch_up_alone(connection, topic.conversation_id)
+                    conversation_id,
+                    self._catch_up_alone(connection, conversation_id, feed),
+                    feed.kind,
                 )
 
     def _repair(self, topic: Topic) -> None:
@@ -478,16 +549,16 @@ class Hub:
         sequence = topic.sequence
         try:
             while True:
-                batch = await self._store.messages.read_after(
-                    topic.conversation_id, after, limit=REPAIR_BATCH
+                read = await topic.feed.read(
+                    self._store, topic.conversation_id, after, REPAIR_BATCH, False
                 )
-                for msg in batch.messages:
-                    if sequence.fill(msg.seq):
-                        self._deliver(topic, msg.seq, frames.message(msg))
-                if batch.has_more:
-                    after = max(after, batch.through_seq)
+                for number, frame in read.entries:
+                    if sequence.fill(number):
+                        self._deliver(topic, number, frame)
+                if read.has_more:
+                    after = max(after, read.through)
                     continue
-                step = sequence.filled(batch.through_seq)
+                step = sequence.filled(read.through)
                 for seq, text in step.ready:
                     self._deliver(topic, seq, text)
                 if step.backfill_from is None:
@@ -513,9 +584,12 @@ class Hub:
                 and connection.resumed
                 and not connection.follows(conversation_id)
             ):
-                await self._attach(connection, conversation_id, 0)
+                # Its messages from the start; its changes from now (the messages come as
+                # they are now).
+                await self._attach(connection, conversation_id, 0, None)
                 connection.run_catch_up(
-                    conversation_id, self._catch_up_alone(connection, conversation_id)
+                    conversation_id,
+                    self._catch_up_alone(connection, conversation_id, MESSAGES, CHANGES),
                 )
 
     # --- housekeeping (run by the app's lifespan) ----------------------------------------------
@@ -538,18 +612,22 @@ class Hub:
                 connection.close(CloseCode.TOKEN_REVOKED, "session expired")
             elif session.claims.expires_at <= now:
                 connection.close(CloseCode.TOKEN_EXPIRED, "token expired")
-        # A seq the counter gave out a sweep ago has been written (or declared lost) since, and
-        # published: a topic that has not got that far missed it, and backfills. Seqs counted
-        # since may still be on their way.
-        counters = await self._store.states.allocated(self._topics)
-        for conversation_id, counted in counters.items():
-            topic = self._topics.get(conversation_id)
-            if topic is None:
+        # A number a counter gave out a sweep ago has been written (or declared lost) since,
+        # and published: a topic that has not got that far missed it, and backfills. Numbers
+        # counted since may still be on their way.
+        for feed in FEEDS:
+            topics = self._topics[feed.kind]
+            if not topics:
                 continue
-            last = topic.sequence.last
-            if last is not None and last < topic.counted:
-                self._repair(topic)
-            topic.counted = counted
+            counters = await feed.counted(self._store, list(topics))
+            for conversation_id, counted in counters.items():
+                topic = topics.get(conversation_id)
+                if topic is None:
+                    continue
+                last = topic.sequence.last
+                if last is not None and last < topic.counted:
+                    self._repair(topic)
+                topic.counted = counted
 
     async def recheck_membership(self) -> None:
         """Stop sockets following conversations their user no longer belongs to.
@@ -560,14 +638,15 @@ class Hub:
         again while the query ran (it rejoined) is left alone: what it follows now is newer
         than what the query was asked about.
         """
+        topics = self._topics[MESSAGES.kind]  # Each followed conversation has one.
         followed = [
             (connection, conversation_id, connection.followed_as.get(conversation_id))
-            for conversation_id, topic in self._topics.items()
+            for conversation_id, topic in topics.items()
             for connection in topic.connections
         ]
         if not followed:
             return
-        members = await self._store.conversations.members_of(self._topics)
+        members = await self._store.conversations.members_of(topics)
         for connection, conversation_id, followed_as in followed:
             if connection.user_id in members.get(conversation_id, ()):
                 continue

@@ -1,4 +1,4 @@
-"""Messages and read markers: sending, reading history, moving a marker.
+"""Messages and read markers: sending, changing, reading history, moving a marker.
 
 Each operation answers with wire models and does its own publishing, the same for a REST call
 and a socket's frame; what differs is what a socket has proven already (what it follows).
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from backend_services.core.errors import RateLimited
 from backend_services.core.ratelimit import RateLimiter
-from backend_services.core.schemas import Message, MessagePage
+from backend_services.core.schemas import Change, ChangePage, Message, MessagePage
 from backend_services.core.sessions import Session
 from backend_services.core.store import Store
 from backend_services.message_service.connection import Connection
@@ -33,6 +33,7 @@ class MessageService:
         client_msg_id: str,
         *,
         known_member: bool = False,
+        reply_to: str | None = None,
     ) -> tuple[Message, bool]:
         """Store a message (idempotent on `client_msg_id`), then fan it out; return it and
         whether it is new.
@@ -54,11 +55,75 @@ class MessageService:
             # A socket's sender gets their marker moved with the instance's next batch of
             # markers; a REST caller at once, so its next request reads what it wrote.
             sender_read=not known_member,
+            reply_to=reply_to,
         )
         if known_member:
             self.reads.add(session.user.id, conversation_id, msg.seq, None, echo=False)
         await self.hub.publish_message(msg)
         return msg, created
+
+    async def edit(
+        self,
+        session: Session,
+        conversation_id: str,
+        message_id: str,
+        body: str,
+        *,
+        known_member: bool = False,
+    ) -> Message:
+        """Edit the caller's message; fan the change out if there was one."""
+        await self._check(session, conversation_id, known_member)
+        msg, change = await self.store.changes.edit(
+            conversation_id, session.user.id, message_id, body
+        )
+        return await self._publish(msg, change)
+
+    async def delete(
+        self, session: Session, conversation_id: str, message_id: str, *, known_member: bool = False
+    ) -> Message:
+        """Delete a message (the caller's, or any in a group they created)."""
+        await self._check(session, conversation_id, known_member)
+        msg, change = await self.store.changes.delete(conversation_id, session.user.id, message_id)
+        return await self._publish(msg, change)
+
+    async def react(
+        self,
+        session: Session,
+        conversation_id: str,
+        message_id: str,
+        emoji: str,
+        *,
+        add: bool,
+        known_member: bool = False,
+    ) -> Message:
+        """Add or take back the caller's reaction (idempotent either way)."""
+        await self._check(session, conversation_id, known_member)
+        msg, change = await self.store.changes.react(
+            conversation_id, session.user.id, message_id, emoji, add=add
+        )
+        return await self._publish(msg, change)
+
+    async def changes(
+        self, session: Session, conversation_id: str, *, after: int, limit: int
+    ) -> ChangePage:
+        """The changes after `after`, oldest first, each with its message as it is now."""
+        await self.store.conversations.require_member(conversation_id, session.user.id)
+        batch = await self.store.changes.read_after(conversation_id, after, limit=limit)
+        return ChangePage(changes=batch.changes, last_change=batch.through, has_more=batch.has_more)
+
+    async def _check(self, session: Session, conversation_id: str, known_member: bool) -> None:
+        """Changes count against the sender's allowance, as sends do; the caller must belong
+        to the conversation (a socket that follows it has proven that)."""
+        wait = self.send_limiter.try_acquire(session.user.id)
+        if wait > 0:
+            raise RateLimited(retry_after=max(1, round(wait + 0.5)))
+        if not known_member:
+            await self.store.conversations.require_member(conversation_id, session.user.id)
+
+    async def _publish(self, msg: Message, change: int | None) -> Message:
+        if change is not None:
+            await self.hub.publish_change(Change(change=change, message=msg))
+        return msg
 
     async def page(
         self,

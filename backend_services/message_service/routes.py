@@ -9,12 +9,15 @@ from fastapi import APIRouter, Path, Query, Request, Response, status
 from backend_services.core.errors import ValidationFailed
 from backend_services.core.schemas import (
     AddMemberRequest,
+    ChangePage,
     Conversation,
     CreateDirectRequest,
     CreateGroupRequest,
+    EditMessageRequest,
     GroupSummary,
     Message,
     MessagePage,
+    ReactRequest,
     ReadRequest,
     SendMessageRequest,
 )
@@ -23,6 +26,7 @@ from backend_services.message_service.deps import Conversations, CurrentSession,
 router = APIRouter()
 
 ConversationId = Annotated[str, Path(min_length=1, max_length=128)]
+MessageId = Annotated[str, Path(min_length=1, max_length=128)]
 SeqParam = Query(ge=0, le=2**53)
 # Conversations per page of GET /conversations.
 DEFAULT_PAGE = 100
@@ -147,10 +151,63 @@ async def send_message(
     response: Response,
 ) -> Message:
     """Send a message; a resend with the same `client_msg_id` returns the stored one (200)."""
-    msg, created = await messages.send(session, conversation_id, body.body, body.client_msg_id)
+    msg, created = await messages.send(
+        session, conversation_id, body.body, body.client_msg_id, reply_to=body.reply_to
+    )
     if not created:
         response.status_code = status.HTTP_200_OK
     return msg
+
+
+@router.patch("/conversations/{conversation_id}/messages/{message_id}", tags=["messages"])
+async def edit_message(
+    conversation_id: ConversationId,
+    message_id: MessageId,
+    body: EditMessageRequest,
+    messages: Messages,
+    session: CurrentSession,
+) -> Message:
+    """Replace the body of your message (within the edit window); returns it as it is now.
+    Every member's sockets get it as a `change` frame."""
+    return await messages.edit(session, conversation_id, message_id, body.body)
+
+
+@router.delete("/conversations/{conversation_id}/messages/{message_id}", tags=["messages"])
+async def delete_message(
+    conversation_id: ConversationId,
+    message_id: MessageId,
+    messages: Messages,
+    session: CurrentSession,
+) -> Message:
+    """Delete your message, or any in a group you created; returns it deleted (also when it
+    was already)."""
+    return await messages.delete(session, conversation_id, message_id)
+
+
+@router.post("/conversations/{conversation_id}/messages/{message_id}/reactions", tags=["messages"])
+async def react(
+    conversation_id: ConversationId,
+    message_id: MessageId,
+    body: ReactRequest,
+    messages: Messages,
+    session: CurrentSession,
+) -> Message:
+    """Add (`add: true`) or take back your reaction; idempotent both ways."""
+    return await messages.react(session, conversation_id, message_id, body.emoji, add=body.add)
+
+
+@router.get("/conversations/{conversation_id}/changes", tags=["messages"])
+async def list_changes(
+    conversation_id: ConversationId,
+    messages: Messages,
+    session: CurrentSession,
+    after_change: Annotated[int, SeqParam] = 0,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+) -> ChangePage:
+    """Changes to messages (edits, deletions, reactions) after `after_change`, oldest first,
+    each with its message as it is now; read without skipping changes still being written.
+    Continue from `last_change` while `has_more`."""
+    return await messages.changes(session, conversation_id, after=after_change, limit=limit)
 
 
 @router.post("/conversations/{conversation_id}/read", tags=["messages"])

@@ -37,7 +37,11 @@ from backend_services.core.errors import (
 from backend_services.core.ratelimit import TokenBucket
 from backend_services.core.schemas import (
     AuthFrame,
+    ClientFrame,
+    DeleteFrame,
+    EditFrame,
     PingFrame,
+    ReactFrame,
     ReadFrame,
     ResumeFrame,
     SendFrame,
@@ -54,6 +58,7 @@ from backend_services.message_service.prepared_frames import (
 )
 from backend_services.message_service.services import MessageServices
 from backend_services.web import as_app_error
+from letschat_protocol.server import CLIENT_FRAME_TYPES
 
 logger = logging.getLogger("letschat.ws")
 router = APIRouter()
@@ -64,6 +69,8 @@ INBOX_SIZE = 64
 # When a socket ends, how long the frames already read may take to be handled before the rest
 # are dropped: well inside the hub's drain (5 s) and uvicorn's graceful shutdown (10 s).
 HANDLER_FINISH_SECONDS = 3.0
+# What an error frame echoes of the frame it answers, so the client can match the two.
+CONTEXT_FIELDS = ("conversation_id", "client_msg_id", "message_id")
 
 
 class _ClientGone(Exception):
@@ -282,20 +289,47 @@ async def _handle_text(text: str, services: MessageServices, connection: Connect
 
 
 async def _handle(
-    frame: AuthFrame | ResumeFrame | SendFrame | ReadFrame | PingFrame,
+    frame: ClientFrame,
     services: MessageServices,
     connection: Connection,
 ) -> None:
     session = connection.session
+    messages = services.messages
     if isinstance(frame, SendFrame):
-        msg, _ = await services.messages.send(
+        msg, _ = await messages.send(
             session,
             frame.conversation_id,
             frame.body,
             frame.client_msg_id,
             known_member=connection.follows(frame.conversation_id),
+            reply_to=frame.reply_to,
         )
         connection.push(frames.ack(frame.client_msg_id, msg))
+    # A change comes back to this socket as a `change` frame, like to every member's.
+    elif isinstance(frame, EditFrame):
+        await messages.edit(
+            session,
+            frame.conversation_id,
+            frame.message_id,
+            frame.body,
+            known_member=connection.follows(frame.conversation_id),
+        )
+    elif isinstance(frame, DeleteFrame):
+        await messages.delete(
+            session,
+            frame.conversation_id,
+            frame.message_id,
+            known_member=connection.follows(frame.conversation_id),
+        )
+    elif isinstance(frame, ReactFrame):
+        await messages.react(
+            session,
+            frame.conversation_id,
+            frame.message_id,
+            frame.emoji,
+            add=frame.add,
+            known_member=connection.follows(frame.conversation_id),
+        )
     elif isinstance(frame, ReadFrame):
         await services.messages.mark_read_from(connection, frame.conversation_id, frame.seq)
     elif isinstance(frame, ResumeFrame):
@@ -326,7 +360,7 @@ async def _reauthenticate(
 def _context(frame: object) -> dict[str, str]:
     """Echo what lets the client match an error to its request."""
     context = {"frame_type": str(getattr(frame, "type", ""))}
-    for name in ("conversation_id", "client_msg_id"):
+    for name in CONTEXT_FIELDS:
         value = getattr(frame, name, None)
         if isinstance(value, str):
             context[name] = value
@@ -342,7 +376,7 @@ def _raw_context(text: str) -> dict[str, str]:
         return {}
     if not isinstance(raw, dict):
         return {}
-    fields = ("type", "conversation_id", "client_msg_id")
+    fields = ("type", *CONTEXT_FIELDS)
     context = {name: raw[name] for name in fields if isinstance(raw.get(name), str)}
     if "type" in context:
         context["frame_type"] = context.pop("type")
@@ -364,6 +398,9 @@ def _describe(exc: ValidationError) -> str:
             return "Frames may not nest that deep."
         return "Frames must be JSON objects."
     if first["type"] in {"union_tag_not_found", "union_tag_invalid", "model_type"}:
-        return "Frames must be objects with a known `type`: auth, resume, send, read or ping."
+        return (
+            "Frames must be objects with a known `type`: "
+            f"{', '.join(CLIENT_FRAME_TYPES[:-1])} or {CLIENT_FRAME_TYPES[-1]}."
+        )
     location = ".".join(str(part) for part in first["loc"][1:]) or "frame"
     return f"{location}: {first['msg']}"

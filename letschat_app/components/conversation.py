@@ -11,12 +11,13 @@ from reflex_components_core.el.elements.inline import A
 from letschat_app.components.dialogs import members_dialog
 from letschat_app.model.timeline import SLOTS
 from letschat_app.state.chat import ChatState, slot_name
-from letschat_app.state.models import MessageItem
+from letschat_app.state.models import DELETED_TEXT, MessageItem, ReactionItem
+from letschat_protocol.emoji import EMOJI, QUICK
 from letschat_protocol.models import MAX_BODY_CHARS
 
 
 def _status(
-    status: rx.Var[str], timestamp: rx.Var[str], client_msg_id: rx.Var[str]
+    status: rx.Var[str], timestamp: rx.Var[str], client_msg_id: rx.Var[str], edited: rx.Var[bool]
 ) -> rx.Component | rx.Var[Any]:
     return rx.match(
         status,
@@ -38,13 +39,142 @@ def _status(
         ),
         # The time; the full date and time on hover (a grouped message shows its time only
         # then: letschat.css).
-        rx.moment(
-            timestamp,
-            format="HH:mm",
-            local=True,
-            with_title=True,
-            title_format="dddd, D MMMM YYYY, HH:mm",
-            class_name="msg-time",
+        rx.fragment(
+            rx.moment(
+                timestamp,
+                format="HH:mm",
+                local=True,
+                with_title=True,
+                title_format="dddd, D MMMM YYYY, HH:mm",
+                class_name="msg-time",
+            ),
+            # Shown whether or not the time is (a grouped message's is on hover only).
+            rx.cond(edited, rx.el.span(" (edited)", class_name="msg-edited")),
+        ),
+    )
+
+
+def _reaction(message_id: rx.Var[str], reaction: ReactionItem) -> rx.Component:
+    """An emoji under a message with its count: pressed if the viewer is among those who
+    reacted (a click takes theirs back), who reacted on hover."""
+    return rx.button(
+        reaction.emoji,
+        rx.el.span(reaction.count, class_name="reaction-count"),
+        on_click=ChatState.toggle_reaction(message_id, reaction.emoji, reaction.mine),
+        size="1",
+        variant=rx.cond(reaction.mine, "soft", "outline"),
+        radius="full",
+        title=reaction.who,
+        aria_pressed=rx.cond(reaction.mine, "true", "false"),
+        aria_label=f"{reaction.emoji} {reaction.count}: {reaction.who}",
+        class_name="reaction",
+    )
+
+
+def _emoji_picker(message_id: rx.Var[str]) -> rx.Component:
+    """The emoji a message can get: the common ones first, all of them findable by name."""
+    return rx.popover.root(
+        rx.popover.trigger(
+            rx.icon_button(
+                rx.icon("smile_plus", size=16),
+                size="1",
+                variant="ghost",
+                aria_label="Add a reaction",
+                title="Add a reaction",
+                class_name="msg-action",
+            )
+        ),
+        rx.popover.content(
+            rx.vstack(
+                rx.hstack(
+                    *[
+                        rx.button(
+                            emoji,
+                            on_click=ChatState.react(message_id, emoji, True),
+                            size="2",
+                            variant="ghost",
+                            aria_label=f"React with {emoji}",
+                            class_name="emoji-choice",
+                        )
+                        for emoji in QUICK
+                    ],
+                    spacing="1",
+                ),
+                # letschat.js narrows the choices to the names typed here.
+                rx.input(
+                    placeholder="Find an emoji, e.g. :tada:",
+                    size="1",
+                    width="100%",
+                    class_name="emoji-filter",
+                    aria_label="Find an emoji by name",
+                ),
+                rx.grid(
+                    *[
+                        rx.button(
+                            emoji,
+                            on_click=ChatState.react(message_id, emoji, True),
+                            size="1",
+                            variant="ghost",
+                            title=f":{name}:",
+                            aria_label=f"React with :{name}:",
+                            class_name="emoji-choice",
+                            custom_attrs={"data-name": name},
+                        )
+                        for name, emoji in EMOJI.items()
+                    ],
+                    columns="10",
+                    spacing="1",
+                    class_name="emoji-grid",
+                ),
+                spacing="2",
+            ),
+            size="1",
+            max_width="360px",
+        ),
+    )
+
+
+def _actions(message_id: rx.Var[str], mine: rx.Var[bool], can_act: rx.Var[bool]) -> rx.Component:
+    """What can be done to a message, on hover or keyboard focus (letschat.css)."""
+    return rx.cond(
+        can_act,
+        rx.hstack(
+            _emoji_picker(message_id),
+            rx.icon_button(
+                rx.icon("reply", size=16),
+                size="1",
+                variant="ghost",
+                on_click=ChatState.start_reply(message_id),
+                aria_label="Reply",
+                title="Reply",
+                class_name="msg-action",
+            ),
+            rx.cond(
+                mine,
+                rx.fragment(
+                    rx.icon_button(
+                        rx.icon("pencil", size=16),
+                        size="1",
+                        variant="ghost",
+                        on_click=ChatState.start_edit(message_id),
+                        aria_label="Edit",
+                        title="Edit",
+                        class_name="msg-action",
+                    ),
+                    rx.icon_button(
+                        rx.icon("trash_2", size=16),
+                        size="1",
+                        variant="ghost",
+                        color_scheme="red",
+                        on_click=ChatState.ask_delete(message_id),
+                        aria_label="Delete",
+                        title="Delete",
+                        class_name="msg-action",
+                    ),
+                ),
+            ),
+            spacing="1",
+            class_name="msg-actions",
         ),
     )
 
@@ -125,6 +255,14 @@ def message_bubble(
     day_start: rx.Var[bool],
     initials: rx.Var[str],
     avatar_color: rx.Var[str],
+    message_id: rx.Var[str],
+    edited: rx.Var[bool],
+    deleted: rx.Var[bool],
+    reactions: rx.Var[list[ReactionItem]],
+    reply_id: rx.Var[str],
+    reply_seq: rx.Var[int],
+    reply_name: rx.Var[str],
+    reply_excerpt: rx.Var[str],
     rest: rx.RestProp,
 ) -> rx.Component:
     # A run of messages from one sender within a few minutes shows their name and avatar once,
@@ -135,13 +273,28 @@ def message_bubble(
             ~mine & heads,
             rx.text(sender_name, size="1", weight="bold", class_name="msg-sender"),
         ),
+        # The message this one answers: a click shows it (loading older pages if need be).
+        rx.cond(
+            reply_id != "",
+            rx.el.button(
+                rx.el.span(reply_name, class_name="reply-name"),
+                rx.el.span(reply_excerpt, class_name="reply-excerpt"),
+                on_click=ChatState.jump_to_message(reply_id, reply_seq),
+                class_name="reply-quote",
+                type="button",
+                title="Show the message this answers",
+            ),
+        ),
         # A small markdown subset; never HTML (see `_formatted`).
-        _formatted(body),
-        _status(status, timestamp, client_msg_id),
+        rx.cond(
+            deleted,
+            rx.text(DELETED_TEXT, size="2", class_name="msg-deleted"),
+            _formatted(body),
+        ),
+        _status(status, timestamp, client_msg_id, edited),
         padding_x="var(--space-3)",
         padding_y="var(--space-2)",
         border_radius="var(--radius-4)",
-        max_width="75%",
         width="fit-content",
         background=rx.cond(mine, "var(--accent-4)", "var(--gray-3)"),
         opacity=rx.cond(status == "sent", "1", "0.75"),
@@ -152,6 +305,21 @@ def message_bubble(
         ),
         data_status=status,
         data_key=message_key,
+    )
+    bubble = rx.box(
+        bubble,
+        rx.cond(
+            reactions.length() > 0,  # pyright: ignore[reportAttributeAccessIssue]
+            rx.hstack(
+                rx.foreach(reactions, lambda reaction: _reaction(message_id, reaction)),
+                spacing="1",
+                wrap="wrap",
+                class_name="reactions",
+            ),
+        ),
+        _actions(message_id, mine, (status == "sent") & ~deleted),
+        class_name="msg-row",
+        max_width="75%",
     )
     return rx.vstack(
         rx.cond(
@@ -230,6 +398,14 @@ def _bubble(message: MessageItem) -> rx.Component:
         day_start=message.day_start,
         initials=message.initials,
         avatar_color=message.avatar_color,
+        message_id=message.id,
+        edited=message.edited,
+        deleted=message.deleted,
+        reactions=message.reactions,
+        reply_id=message.reply_id,
+        reply_seq=message.reply_seq,
+        reply_name=message.reply_name,
+        reply_excerpt=message.reply_excerpt,
         # By message, not by position: loading older messages above keeps the rendered ones.
         key=message.key,
     )
@@ -288,16 +464,91 @@ def _message_list() -> rx.Component:
     )
 
 
+def _compose_mode() -> rx.Component:
+    """Above the composer while it edits a message or answers one; Escape cancels."""
+
+    def banner(icon: str, label: rx.Component, excerpt: rx.Var[str] | str) -> rx.Component:
+        return rx.hstack(
+            rx.icon(icon, size=14, flex_shrink="0"),
+            label,
+            rx.text(excerpt, size="1", color_scheme="gray", trim="both", class_name="mode-excerpt"),
+            rx.spacer(),
+            rx.icon_button(
+                rx.icon("x", size=14),
+                size="1",
+                variant="ghost",
+                on_click=ChatState.cancel_compose,
+                aria_label="Cancel",
+                id="composer-cancel",
+                type="button",
+            ),
+            align="center",
+            width="100%",
+            spacing="2",
+            class_name="compose-mode",
+        )
+
+    return rx.cond(
+        ChatState.editing_id != "",
+        banner("pencil", rx.text("Editing your message", size="1", weight="bold"), ""),
+        rx.cond(
+            ChatState.replying.id != "",
+            banner(
+                "reply",
+                rx.text("Replying to ", ChatState.replying.sender_name, size="1", weight="bold"),
+                ChatState.replying.body,
+            ),
+        ),
+    )
+
+
+def _delete_dialog() -> rx.Component:
+    return rx.alert_dialog.root(
+        rx.alert_dialog.content(
+            rx.alert_dialog.title("Delete message?"),
+            rx.alert_dialog.description(
+                "It is deleted for everyone in the conversation. This cannot be undone."
+            ),
+            rx.hstack(
+                rx.alert_dialog.cancel(
+                    rx.button(
+                        "Cancel",
+                        variant="soft",
+                        color_scheme="gray",
+                        on_click=ChatState.confirm_delete(False),
+                    )
+                ),
+                rx.alert_dialog.action(
+                    rx.button(
+                        "Delete",
+                        color_scheme="red",
+                        on_click=ChatState.confirm_delete(True),
+                        id="confirm-delete",
+                    )
+                ),
+                spacing="3",
+                justify="end",
+                margin_top="var(--space-4)",
+            ),
+        ),
+        open=ChatState.deleting_id != "",
+    )
+
+
 def _composer() -> rx.Component:
     # No maxlength: a paste longer than a message may be stays whole, and letschat.js counts it
     # against `data-limit` (near the limit, what is left; past it, by how much) and holds it
     # back until it fits.
     return rx.form(
         rx.vstack(
+            _compose_mode(),
             rx.hstack(
                 rx.text_area(
                     name="body",
                     id="composer",
+                    # A new key starts an edit afresh with the message's body in the box.
+                    key=ChatState.editing_id,
+                    default_value=ChatState.editing_body,
                     placeholder="Type a message",
                     rows="1",
                     auto_height=True,
@@ -312,9 +563,23 @@ def _composer() -> rx.Component:
                         "aria-describedby": "composer-count",
                     },
                 ),
-                rx.button(rx.icon("send", size=16), "Send", type="submit", size="3"),
+                rx.button(
+                    rx.icon("send", size=16),
+                    rx.cond(ChatState.editing_id != "", "Save", "Send"),
+                    type="submit",
+                    size="3",
+                ),
                 align="end",
                 width="100%",
+            ),
+            # ↑ in an empty composer edits the user's newest message (letschat.js clicks it).
+            rx.el.button(
+                on_click=ChatState.start_edit(""),
+                id="edit-last",
+                type="button",
+                hidden=True,
+                tab_index=-1,
+                aria_hidden="true",
             ),
             rx.el.span(id="composer-count", class_name="composer-count", aria_live="polite"),
             spacing="1",
@@ -384,6 +649,7 @@ def conversation_panel() -> rx.Component:
                 data_behind=rx.cond(ChatState.at_newest, "false", "true"),
             ),
             _composer(),
+            _delete_dialog(),
             height="100%",
             spacing="0",
             position="relative",

@@ -8,6 +8,10 @@ Reflex-free, so every rule here is unit-tested without a browser; the Reflex sta
   first seen). A (re)connect resumes from these cursors and from nothing else, so whatever the
   tab shows was either received by it or is received again: a conversation list fetched later
   never moves a cursor past messages the tab has not got.
+- **Change cursors.** Edits, deletions and reactions are numbered per conversation apart from
+  seqs; `change_cursors[cid]` is the newest change number the stream delivered (or the
+  conversation's `last_change` when first seen) and goes with the seq cursor on a resume. A
+  change carries the whole message: of two copies, the higher `version` is shown.
 - **Epochs.** A cursor counts in one history of its conversation, named by the epoch the
   conversation had when the tab started counting; it goes with the cursor on every resume. A
   `reset` (the stored history was replaced, e.g. restored from a backup) starts that
@@ -35,6 +39,7 @@ from typing import Any
 from letschat_app.model.sidebar import SidebarPlaces
 from letschat_app.model.timeline import Timeline, zone
 from letschat_app.state.models import (
+    DELETED_TEXT,
     ChatItem,
     MessageItem,
     avatar_color,
@@ -42,13 +47,17 @@ from letschat_app.state.models import (
     initials,
     mentions,
     message_item,
+    plain,
     preview,
 )
 from letschat_protocol import (
     LEGACY_EPOCH,
     Conversation,
     Cursor,
+    DeleteFrame,
+    EditFrame,
     Message,
+    ReactFrame,
     ReadFrame,
     ResumeFrame,
     SendFrame,
@@ -70,6 +79,7 @@ class Pending:
     conversation_id: str
     body: str
     sent_at: float
+    reply_to: str | None = None
 
 
 @dataclass
@@ -102,6 +112,9 @@ class ChatModel:
         self.cursors: dict[str, int] = {}
         # The epoch each cursor counts in (set with the cursor, changed only by `reset`).
         self.epochs: dict[str, str] = {}
+        self.change_cursors: dict[str, int] = {}
+        # Display names of the people in the user's conversations (who reacted).
+        self.names: dict[str, str] = {}
         self.timelines: dict[str, Timeline] = {}
         self.pending: dict[str, Pending] = {}
         self.muted: set[str] = set()
@@ -136,6 +149,7 @@ class ChatModel:
         """Take the conversation list from the store. Cursors already held stay as they are:
         what the tab missed comes again through the stream."""
         listed = list(conversations)
+        self._learn_names(listed)
         fresh = {c.id: self._item(c) for c in listed}
         for conversation_id, item in fresh.items():
             known = self.chats.get(conversation_id)
@@ -156,6 +170,7 @@ class ChatModel:
 
     def upsert(self, conversation: Conversation) -> None:
         """A conversation the user now belongs to, or whose details changed."""
+        self._learn_names([conversation])
         item = self._item(conversation)
         known = self.chats.get(conversation.id)
         if known is not None:
@@ -178,6 +193,13 @@ class ChatModel:
         if conversation.id not in self.cursors:
             self.cursors[conversation.id] = seq
             self.epochs[conversation.id] = conversation.epoch
+        # A conversation started over (`reset`) counts its changes from the next list.
+        self.change_cursors.setdefault(conversation.id, conversation.last_change)
+
+    def _learn_names(self, conversations: Iterable[Conversation]) -> None:
+        for conversation in conversations:
+            for member in conversation.members:
+                self.names[member.id] = member.display_name
 
     def reset(self, conversation_id: str, epoch: str) -> None:
         """The stored history of a conversation is not the one this tab counted in: forget
@@ -185,6 +207,8 @@ class ChatModel:
         from the start; unsent messages stay and go again after the resume, as always."""
         self.cursors[conversation_id] = 0
         self.epochs[conversation_id] = epoch
+        # Changes of the new history are followed from when the socket resumes.
+        self.change_cursors.pop(conversation_id, None)
         timeline = self.timelines.get(conversation_id)
         if timeline is not None:
             timeline.reset()  # Unsent messages stay in it.
@@ -223,6 +247,7 @@ class ChatModel:
                 cid: Cursor(
                     seq=self.cursors.get(cid, chat.last_seq),
                     epoch=self.epochs.get(cid, LEGACY_EPOCH),
+                    change=self.change_cursors.get(cid),
                 )
                 for cid, chat in self.chats.items()
             }
@@ -239,6 +264,7 @@ class ChatModel:
     def _forget(self, conversation_id: str) -> None:
         self.cursors.pop(conversation_id, None)
         self.epochs.pop(conversation_id, None)
+        self.change_cursors.pop(conversation_id, None)
         self.timelines.pop(conversation_id, None)
         self._reads.pop(conversation_id, None)
         self._drop_toast(conversation_id)
@@ -288,7 +314,7 @@ class ChatModel:
         """A page from the store: the newest one, or one older than the window."""
         timeline = self.timeline(conversation_id)
         for message in messages:
-            timeline.add(message_item(message, self.user_id), live=False)
+            timeline.add(self._message_item(message), live=False)
         if messages or not has_older:
             timeline.has_older = has_older
         timeline.loaded = True
@@ -319,7 +345,7 @@ class ChatModel:
             self.pending.pop(message.client_msg_id, None)
         timeline = self.timelines.get(conversation_id)
         if timeline is not None or conversation_id == self.active_id:
-            self.timeline(conversation_id).add(message_item(message, self.user_id), live=True)
+            self.timeline(conversation_id).add(self._message_item(message), live=True)
         chat = self.chats.get(conversation_id)
         if chat is None or message.seq <= chat.last_seq:
             # Replayed, or counted already by the conversation list; a read held back until
@@ -360,6 +386,29 @@ class ChatModel:
         self._toasted_at[conversation_id] = now
         self._toast_due.pop(conversation_id, None)
         return popup
+
+    def change(self, change: int, message: Message) -> None:
+        """A message changed (a `change` frame): shown as it is now wherever it shows."""
+        conversation_id = message.conversation_id
+        self.change_cursors[conversation_id] = max(
+            self.change_cursors.get(conversation_id, 0), change
+        )
+        timeline = self.timelines.get(conversation_id)
+        if timeline is not None:
+            timeline.change(self._message_item(message))
+            if message.deleted:
+                timeline.quote_deleted(message.id, DELETED_TEXT)
+        chat = self.chats.get(conversation_id)
+        if chat is not None and message.seq == chat.last_seq:
+            self.chats[conversation_id] = dataclasses.replace(
+                chat, preview=preview(message, self.user_id)
+            )
+            self.places.changed(conversation_id)
+
+    def _message_item(self, message: Message) -> MessageItem:
+        # Senders are (or were) members: their names say who reacted, if the lists did not.
+        self.names.setdefault(message.sender_id, message.sender_name)
+        return message_item(message, self.user_id, self.names)
 
     def limited(self, conversation_id: str) -> None:
         """The stream skipped older messages of a conversation (a long absence): its window
@@ -475,15 +524,19 @@ class ChatModel:
 
     # --- sending ------------------------------------------------------------------------------
 
-    def send(self, body: str, now: float) -> bool:
-        """Queue a message to the open conversation; it shows as pending until stored. False
-        if there is nothing to send or it is longer than a message may be (the composer holds
-        such a message back; nothing is cut off)."""
+    def send(self, body: str, now: float, *, reply_to: str = "") -> bool:
+        """Queue a message to the open conversation (answering `reply_to`, a message it
+        shows); it shows as pending until stored. False if there is nothing to send or it is
+        longer than a message may be (the composer holds such a message back; nothing is cut
+        off)."""
         body = body.strip()
         if not body or self.active_id not in self.chats or len(body) > MAX_BODY_CHARS:
             return False
         client_msg_id = uuid.uuid4().hex
-        self.pending[client_msg_id] = Pending(self.active_id, body, now)
+        quoted = self.timeline(self.active_id).find(reply_to) if reply_to else None
+        self.pending[client_msg_id] = Pending(
+            self.active_id, body, now, quoted.id if quoted is not None else None
+        )
         self.outbox.append(self._send_frame(client_msg_id))
         self.timeline(self.active_id).add_pending(
             MessageItem(
@@ -497,9 +550,66 @@ class ChatModel:
                 mine=True,
                 initials=initials(self.display_name),
                 avatar_color=avatar_color(self.user_id),
+                reply_id=quoted.id if quoted is not None else "",
+                reply_seq=quoted.seq if quoted is not None else 0,
+                reply_name=quoted.sender_name if quoted is not None else "",
+                reply_excerpt=plain(quoted.body)[:200] if quoted is not None else "",
             )
         )
         return True
+
+    def edit(self, message_id: str, body: str) -> bool:
+        """Ask to replace the body of one of the user's messages in the open conversation;
+        it shows edited when the change comes back. False: nothing to do, or not allowed."""
+        body = body.strip()
+        held = self._own(message_id)
+        if held is None or not body or len(body) > MAX_BODY_CHARS or body == held.body:
+            return False
+        self.outbox.append(
+            EditFrame(conversation_id=self.active_id, message_id=message_id, body=body).model_dump()
+        )
+        return True
+
+    def delete(self, message_id: str) -> bool:
+        if self._own(message_id) is None:
+            return False
+        self.outbox.append(
+            DeleteFrame(conversation_id=self.active_id, message_id=message_id).model_dump()
+        )
+        return True
+
+    def react(self, message_id: str, emoji: str, *, add: bool) -> bool:
+        """Add or take back the user's reaction to a message of the open conversation."""
+        held = self.timeline(self.active_id).find(message_id) if self.active_id else None
+        if held is None or held.deleted:
+            return False
+        self.outbox.append(
+            ReactFrame(
+                conversation_id=self.active_id, message_id=message_id, emoji=emoji, add=add
+            ).model_dump()
+        )
+        return True
+
+    def _own(self, message_id: str) -> MessageItem | None:
+        """One of the user's messages in the open conversation, not deleted."""
+        held = self.shown_message(message_id)
+        return held if held is not None and held.mine and not held.deleted else None
+
+    def shown_message(self, message_id: str) -> MessageItem | None:
+        """A stored message the open conversation's window holds."""
+        return self.timeline(self.active_id).find(message_id) if self.active_id else None
+
+    def own_message(self, message_id: str = "") -> MessageItem | None:
+        """One of the user's messages the open conversation shows, to edit (without an id:
+        their newest)."""
+        if message_id:
+            return self._own(message_id)
+        if not self.active_id:
+            return None
+        for item in reversed(self.timeline(self.active_id).messages()):
+            if item.mine and not item.deleted:
+                return item
+        return None
 
     def retry(self, client_msg_id: str, now: float) -> None:
         """Send a failed message again with the same id: the service stores it at most once."""
@@ -540,8 +650,11 @@ class ChatModel:
     def _send_frame(self, client_msg_id: str) -> dict[str, Any]:
         pending = self.pending[client_msg_id]
         return SendFrame(
-            conversation_id=pending.conversation_id, client_msg_id=client_msg_id, body=pending.body
-        ).model_dump()
+            conversation_id=pending.conversation_id,
+            client_msg_id=client_msg_id,
+            body=pending.body,
+            reply_to=pending.reply_to,
+        ).model_dump(exclude_none=True)
 
     def _set_status(self, conversation_id: str, client_msg_id: str, status: str) -> None:
         timeline = self.timelines.get(conversation_id)

@@ -194,8 +194,9 @@ class Timeline:
         seqs = [m.seq for m in messages]
         index = bisect.bisect_left(seqs, item.seq)
         if index < len(messages) and messages[index].seq == item.seq:
-            if messages[index] == item:
-                return True
+            held = messages[index]
+            if held == item or held.version > item.version:
+                return True  # The same, or an older version than the one shown.
             messages[index] = item
         else:
             messages.insert(index, item)
@@ -210,6 +211,31 @@ class Timeline:
             if self._buckets.get(later):
                 self._changed.add(later % SLOTS)
                 return
+
+    def find(self, message_id: str) -> MessageItem | None:
+        """The stored message with this id, if the window holds it."""
+        for bucket in self._buckets.values():
+            for item in bucket:
+                if item.id == message_id:
+                    return item
+        return None
+
+    def change(self, item: MessageItem) -> bool:
+        """A message changed (edited, deleted, reacted to): shown as it is now if the window
+        holds it, or if it is newer than the window's newest (the change came first). A change
+        to a message the window does not reach changes nothing: a page shows it as it is."""
+        held = self.find(item.id)
+        if held is None and (not self.loaded or item.seq <= self.newest_seq or not self.at_newest):
+            return False
+        return self.add(item, live=True)
+
+    def quote_deleted(self, message_id: str, text: str) -> None:
+        """A message was deleted: the replies shown quoting it quote `text` instead."""
+        for bucket, items in self._buckets.items():
+            for index, item in enumerate(items):
+                if item.reply_id == message_id and item.reply_excerpt != text:
+                    items[index] = dataclasses.replace(item, reply_excerpt=text)
+                    self._changed.add(bucket % SLOTS)
 
     def add_pending(self, item: MessageItem) -> None:
         self.pending.append(item)

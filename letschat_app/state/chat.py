@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import re
 import time
 from typing import Any
 
@@ -24,7 +25,10 @@ from letschat_app.model.timeline import SLOTS
 from letschat_app.state.models import ChatItem, MessageItem
 from letschat_app.state.session import SessionState, notice_for
 from letschat_protocol import ClientFrame, Conversation, client_frame_adapter
+from letschat_protocol.emoji import shortcode
 from letschat_protocol.models import MAX_BODY_CHARS
+
+SHORTCODE = re.compile(r":([a-z0-9_+-]{1,32}):")
 
 # Frames waiting for this tab's live socket, by Reflex client token. Not state: a queue can't be
 # serialised, and it belongs to this process, like the socket it feeds.
@@ -33,6 +37,13 @@ OUTBOXES: dict[str, asyncio.Queue[ClientFrame]] = {}
 # back), by client token: an idle tab's tick then costs no state round trip.
 TICK_WANTED: set[str] = set()
 PAGE_SIZE = 50
+# How many older pages a jump to a replied-to message loads at most (50 messages each).
+JUMP_PAGES = 20
+
+
+def expand_shortcodes(body: str) -> str:
+    """`:name:` becomes its emoji, for the names in the reaction set (others stay as typed)."""
+    return SHORTCODE.sub(lambda match: shortcode(match.group(1)) or match.group(0), body)
 
 
 def added_notice_id(conversation_id: str) -> str:
@@ -76,6 +87,12 @@ class ChatState(SessionState):
     # connecting | connected | reconnecting: the Reflex backend's socket to the message service.
     connection: str = "connecting"
     error: str = ""
+    # The composer edits one of the user's messages (its id and body), or answers one.
+    editing_id: str = ""
+    editing_body: str = ""
+    replying: rx.Field[MessageItem] = rx.field(default_factory=MessageItem)
+    # A message the user asked to delete, waiting for them to confirm.
+    deleting_id: str = ""
     muted_json: str = rx.LocalStorage("[]", name="letschat_muted", sync=True)
     notify: str = rx.LocalStorage("off", name="letschat_notify", sync=True)
 
@@ -170,8 +187,14 @@ class ChatState(SessionState):
     @rx.event
     async def send(self, form: dict[str, Any]) -> None:
         model = self._chat_model()
-        body = str(form.get("body", "")).strip()
-        if not model.send(body, time.monotonic()):
+        body = expand_shortcodes(str(form.get("body", "")).strip())
+        if self.editing_id:
+            editing, self.editing_id, self.editing_body = self.editing_id, "", ""
+            if model.edit(editing, body):
+                self._publish()
+            return
+        replying, self.replying = self.replying.id, MessageItem()
+        if not model.send(body, time.monotonic(), reply_to=replying):
             if len(body) > MAX_BODY_CHARS:  # The composer holds these back; a safety net.
                 self.error = (
                     f"A message can be at most {MAX_BODY_CHARS:,} characters; "
@@ -183,6 +206,78 @@ class ChatState(SessionState):
         # this event's state delta is built and sent.
         await asyncio.sleep(0)
         self._publish()
+
+    @rx.event
+    def start_edit(self, message_id: str = ""):
+        """Edit a message of the user's in the composer (their newest, without an id: ↑ in an
+        empty composer)."""
+        model = self._chat_model()
+        item = model.own_message(message_id)
+        if item is None:
+            return None
+        self.replying = MessageItem()
+        self.editing_id, self.editing_body = item.id, item.body
+        return rx.call_script("window.letschat && window.letschat.focusComposer()")
+
+    @rx.event
+    def start_reply(self, message_id: str):
+        item = self._chat_model().shown_message(message_id)
+        if item is None or item.deleted:
+            return None
+        self.editing_id, self.editing_body = "", ""
+        self.replying = item
+        return rx.call_script("window.letschat && window.letschat.focusComposer()")
+
+    @rx.event
+    def cancel_compose(self) -> None:
+        """Stop editing or answering (Escape, or the ✕ above the composer)."""
+        self.editing_id, self.editing_body = "", ""
+        self.replying = MessageItem()
+
+    @rx.event
+    def react(self, message_id: str, emoji: str, add: bool):
+        if isinstance(emoji, str) and isinstance(add, bool):
+            self._chat_model().react(message_id, emoji, add=add)
+        return self._publish()
+
+    @rx.event
+    def toggle_reaction(self, message_id: str, emoji: str, mine: bool):
+        """A click on a reaction: the viewer's goes if it was there, else it is added."""
+        if isinstance(emoji, str) and isinstance(mine, bool):
+            self._chat_model().react(message_id, emoji, add=not mine)
+        return self._publish()
+
+    @rx.event
+    def ask_delete(self, message_id: str) -> None:
+        self.deleting_id = message_id
+
+    @rx.event
+    def confirm_delete(self, confirmed: bool):
+        deleting, self.deleting_id = self.deleting_id, ""
+        if confirmed and deleting:
+            self._chat_model().delete(deleting)
+        return self._publish()
+
+    @rx.event
+    async def jump_to_message(self, message_id: str, seq: int):
+        """Show a message (a reply's original): loading older pages until the window holds
+        it, then scrolling it into view."""
+        model = self._chat_model()
+        conversation_id = self.active_id
+        if not conversation_id or not isinstance(seq, int):
+            return None
+        timeline = model.timeline(conversation_id)
+        for _ in range(JUMP_PAGES):
+            oldest = timeline.oldest_seq
+            if timeline.find(message_id) is not None or not timeline.has_older:
+                break
+            if oldest is None or oldest <= seq:
+                break
+            failed = await self._fetch_page(conversation_id, oldest)
+            if failed is not None:
+                return failed
+        script = f"window.letschat && window.letschat.showMessage({json.dumps(message_id)})"
+        return [*self._publish(), rx.call_script(script)]
 
     @rx.event
     async def leave_group(self, conversation_id: str):

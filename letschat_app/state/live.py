@@ -25,6 +25,8 @@ from letschat_app.state.session import SESSION_ENDED, notice_for
 from letschat_protocol import (
     AckFrame,
     AuthFrame,
+    ChangeFrame,
+    ChangesLimitedFrame,
     ClientFrame,
     CloseCode,
     Conversation,
@@ -272,7 +274,12 @@ class LiveState(ChatState):
                 case LeftFrame(conversation_id=conversation_id):
                     model.left(conversation_id)
                     notices.append(rx.toast.dismiss(added_notice_id(conversation_id)))
-                case LimitedFrame(conversation_id=conversation_id):
+                case ChangeFrame(change=change, message=message):
+                    model.change(change, message)
+                case (
+                    LimitedFrame(conversation_id=conversation_id)
+                    | ChangesLimitedFrame(conversation_id=conversation_id)
+                ):
                     model.limited(conversation_id)
                 case ResetFrame(conversation_id=conversation_id, epoch=epoch):
                     model.reset(conversation_id, epoch)
@@ -280,6 +287,8 @@ class LiveState(ChatState):
                 case ErrorFrame(client_msg_id=str(client_msg_id), message=text):
                     if model.send_failed(client_msg_id):
                         self.error = text
+                case ErrorFrame(message_id=str(), message=text):
+                    self.error = text  # An edit, a deletion or a reaction that did not go.
                 case ResumedFrame():
                     resumed = True
                 case _:  # ready, authed, pong, and errors about anything but a send.

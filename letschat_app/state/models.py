@@ -40,6 +40,16 @@ class ChatItem:
 
 
 @dataclasses.dataclass
+class ReactionItem:
+    """One emoji under a message: how many, whether the viewer is among them, and who."""
+
+    emoji: str = ""
+    count: int = 0
+    mine: bool = False
+    who: str = ""  # "Ada, Grace and you"
+
+
+@dataclasses.dataclass
 class MessageItem:
     """A message in the open conversation; `status` is pending, sent or failed."""
 
@@ -61,6 +71,20 @@ class MessageItem:
     day_start: bool = False
     initials: str = ""
     avatar_color: str = "gray"
+    # What changed after sending: the highest version wins (a change can come before the
+    # message it changes, or after a page that already showed it).
+    version: int = 0
+    edited: bool = False
+    deleted: bool = False
+    reactions: list[ReactionItem] = dataclasses.field(default_factory=list)
+    # The message this one answers (empty: none).
+    reply_id: str = ""
+    reply_seq: int = 0
+    reply_name: str = ""
+    reply_excerpt: str = ""
+
+
+DELETED_TEXT = "This message was deleted"
 
 
 @dataclasses.dataclass
@@ -100,7 +124,7 @@ def plain(body: str) -> str:
 def preview(message: Message | None, viewer: str) -> str:
     if message is None:
         return ""
-    text = plain(message.body)
+    text = DELETED_TEXT if message.deleted else plain(message.body)
     if len(text) > PREVIEW_CHARS:
         text = text[: PREVIEW_CHARS - 1] + "…"
     return f"You: {text}" if message.sender_id == viewer else text
@@ -145,7 +169,18 @@ def initials(name: str) -> str:
     return name.strip()[:2].upper() or "?"
 
 
-def message_item(message: Message, viewer: str) -> MessageItem:
+def who_reacted(user_ids: list[str], viewer: str, names: dict[str, str]) -> str:
+    """ "Ada, Grace and you": the viewer last, others by name (as many as are known)."""
+    people = [names.get(uid, "someone") for uid in user_ids if uid != viewer]
+    if viewer in user_ids:
+        people.append("you")
+    if len(people) <= 1:
+        return "".join(people)
+    return f"{', '.join(people[:-1])} and {people[-1]}"
+
+
+def message_item(message: Message, viewer: str, names: dict[str, str] | None = None) -> MessageItem:
+    quote = message.reply_to
     return MessageItem(
         key=message.id,
         id=message.id,
@@ -160,6 +195,22 @@ def message_item(message: Message, viewer: str) -> MessageItem:
         mine=message.sender_id == viewer,
         initials=initials(message.sender_name),
         avatar_color=avatar_color(message.sender_id),
+        version=message.version,
+        edited=message.edited_at is not None and not message.deleted,
+        deleted=message.deleted,
+        reactions=[
+            ReactionItem(
+                emoji=reaction.emoji,
+                count=len(reaction.user_ids),
+                mine=viewer in reaction.user_ids,
+                who=who_reacted(reaction.user_ids, viewer, names or {}),
+            )
+            for reaction in message.reactions
+        ],
+        reply_id=quote.message_id if quote else "",
+        reply_seq=quote.seq if quote else 0,
+        reply_name=quote.sender_name if quote else "",
+        reply_excerpt=(plain(quote.excerpt) or DELETED_TEXT) if quote else "",
     )
 
 

@@ -426,3 +426,102 @@ async def test_first_writes_of_one_marker_from_two_places_report_exactly_one_mov
         assert high == [True]
         assert await store.reads.get(conversation, "u") == 7
         del low  # It moved if it got there first, and did not otherwise.
+
+
+async def crash_after_the_message(store: Store, dm: str, message_id: str, body: str) -> int:
+    """A change whose writer updated the message and died before entering the change."""
+    number = await store.states.allocate_change(dm)
+    await store.database.db["messages"].update_one(
+        {"_id": message_id}, {"$set": {"body": body, "version": 1, "change": number}}
+    )
+    return number
+
+
+async def test_a_change_whose_writer_died_is_entered_from_its_message_after_the_grace_period(
+    store: Store, pair: tuple[User, User, str]
+) -> None:
+    alice, _, dm = pair
+    first, _ = await store.messages.append(dm, alice, "first", "c1")
+    second, _ = await store.messages.append(dm, alice, "second", "c2")
+    lost = await crash_after_the_message(store, dm, first.id, "first, edited")
+    _, after = await store.changes.edit(dm, alice.id, second.id, "second, edited")
+
+    batch = await store.changes.read_after(dm, 0, limit=10)
+
+    assert [(c.change, c.message.body) for c in batch.changes] == [
+        (lost, "first, edited"),
+        (after, "second, edited"),
+    ]
+    assert batch.through == after == 2
+
+
+async def test_a_change_number_whose_writer_died_before_the_message_is_tombstoned(
+    store: Store, pair: tuple[User, User, str]
+) -> None:
+    alice, _, dm = pair
+    sent, _ = await store.messages.append(dm, alice, "hello", "c1")
+    await store.states.allocate_change(dm)  # The writer died right after.
+    _, number = await store.changes.react(dm, alice.id, sent.id, "👍", add=True)
+
+    batch = await store.changes.read_after(dm, 0, limit=10)
+
+    assert [c.change for c in batch.changes] == [number] == [2]
+    assert batch.through == 2
+    assert await store.database.db["changes"].count_documents({"tombstone": True}) == 1
+
+
+async def test_a_change_whose_number_was_declared_lost_is_entered_under_a_new_one(
+    store: Store, pair: tuple[User, User, str]
+) -> None:
+    alice, _, dm = pair
+    sent, _ = await store.messages.append(dm, alice, "hello", "c1")
+    # A reader declared the next number lost before this (very slow) writer entered it.
+    await store.database.db["changes"].insert_one(
+        {
+            "_id": uuid.uuid4().hex,
+            "conversation_id": dm,
+            "seq": 1,
+            "tombstone": True,
+            "created_at": sent.created_at,
+        }
+    )
+
+    edited, number = await store.changes.edit(dm, alice.id, sent.id, "hello, edited")
+
+    assert number == 2
+    stored = await store.database.db["messages"].find_one({"_id": sent.id})
+    assert stored is not None
+    assert stored["change"] == 2
+    batch = await store.changes.read_after(dm, 0, limit=10)
+    assert [(c.change, c.message.body) for c in batch.changes] == [(2, edited.body)]
+
+
+async def test_two_changes_decided_on_the_same_version_never_undo_each_other(
+    store: Store, mongo_url: str, pair: tuple[User, User, str]
+) -> None:
+    alice, bob, dm = pair
+    sent, _ = await store.messages.append(dm, alice, "hello", "c1")
+    # Another instance: its own client, so the two do not take turns in one process.
+    other = Store(Database(mongo_url, store.database.db.name), hole_grace=GRACE)
+    try:
+        await asyncio.gather(
+            *(
+                s.changes.react(dm, user.id, sent.id, emoji, add=True)
+                for s in (store, other)
+                for user in (alice, bob)
+                for emoji in ("👍", "🎉")
+            )
+        )
+    finally:
+        await other.close()
+
+    stored = await store.database.db["messages"].find_one({"_id": sent.id})
+    assert stored is not None
+    assert stored["version"] == 4
+    assert {r["emoji"]: sorted(r["user_ids"]) for r in stored["reactions"]} == {
+        "👍": sorted([alice.id, bob.id]),
+        "🎉": sorted([alice.id, bob.id]),
+    }
+    batch = await store.changes.read_after(dm, 0, limit=20)
+    assert len(batch.changes) == 4
+    assert batch.changes[-1].message.version == 4

@@ -50,8 +50,13 @@ def conversation(
     )
 
 
-def cursor(seq: int, epoch: str = "e1") -> dict[str, int | str]:
-    return {"seq": seq, "epoch": epoch}
+def cursor(seq: int, epoch: str = "e1", change: int | None = 0) -> dict[str, int | str]:
+    """A cursor as it goes on the wire (a conversation first seen counts its changes from
+    its `last_change`, 0 here; one that started over, from whenever it resumes: None)."""
+    wire: dict[str, int | str] = {"seq": seq, "epoch": epoch}
+    if change is not None:
+        wire["change"] = change
+    return wire
 
 
 def model_with(*conversations: Conversation) -> ChatModel:
@@ -110,13 +115,15 @@ def test_a_cursor_keeps_the_epoch_it_counts_in_until_a_reset_starts_it_over() ->
     assert model.resume_cursors() == {CID: cursor(20)}
 
     model.reset(CID, "e2")
-    assert model.resume_cursors() == {CID: cursor(0, "e2")}
+    assert model.resume_cursors() == {CID: cursor(0, "e2", change=None)}
     timeline = model.timeline(CID)
     assert timeline.messages() == []
     assert [p.body for p in timeline.pending] == ["still unsent"]
     for seq in range(1, 24):  # The conversation from its start, in the new history.
         model.receive(message(seq), 3.0)
     assert [m.seq for m in timeline.messages()][-3:] == [21, 22, 23]
+    assert model.resume_cursors() == {CID: cursor(23, "e2", change=None)}
+    model.load([conversation(last_seq=23, epoch="e2")], 4.0)  # Fetched after a reset.
     assert model.resume_cursors() == {CID: cursor(23, "e2")}
     model.resend_all(4.0)  # And the unsent message goes again.
     assert [f["body"] for f in model.take_outbox() if f["type"] == "send"] == ["still unsent"]

@@ -30,7 +30,7 @@ MESSAGE = {
     "body": "hello",
     "client_msg_id": "x6",
     "created_at": "2026-12-01T10:00:00.000000Z",
-    "reactions": [{"emoji": "+1", "count": 2}],
+    "pins": [{"by": "u2", "count": 2}],
 }
 CONVERSATION: dict[str, Any] = {
     "id": CID,

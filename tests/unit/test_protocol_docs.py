@@ -31,6 +31,7 @@ from backend_services.core.errors import AppError, BadFrame, RateLimited
 from backend_services.message_service import frames, websocket
 from backend_services.message_service import routes as message_routes
 from letschat_protocol import (
+    Change,
     ClientFrame,
     CloseCode,
     Conversation,
@@ -67,6 +68,7 @@ SAMPLES: dict[Any, Any] = {
     User: USER,
     User | None: USER,
     Message: MESSAGE,
+    Change: Change(change=18, message=generator.EDITED),
     Conversation: CONVERSATION,
     AppError: RateLimited(retry_after=2),
     str: MESSAGE.conversation_id,
@@ -174,6 +176,14 @@ def server_frames() -> tuple[dict[str, Any], ...]:
             frame_type="send",
             conversation_id=MESSAGE.conversation_id,
             client_msg_id="c-0002",
+        )
+    )
+    built.append(
+        frames.error(
+            BadFrame(),
+            frame_type="edit",
+            conversation_id=MESSAGE.conversation_id,
+            message_id=MESSAGE.id,
         )
     )
     return tuple(json.loads(text) for text in built)

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pymongo
 
+from backend_services.core.store.changes import ChangeBatch, ChangeStore, Policy
 from backend_services.core.store.conversations import ConversationStore, direct_id
 from backend_services.core.store.database import DEFAULT_TIMEOUT_MS, Database
 from backend_services.core.store.messages import Batch, MessageStore
@@ -19,12 +20,15 @@ from backend_services.core.store.users import UserStore
 
 __all__ = [
     "Batch",
+    "ChangeBatch",
+    "ChangeStore",
     "ConversationStates",
     "ConversationStore",
     "Database",
     "EndReason",
     "LoginThrottle",
     "MessageStore",
+    "Policy",
     "Quotas",
     "ReadMarkers",
     "SessionRecord",
@@ -42,13 +46,20 @@ UPGRADE_TIMEOUT_SECONDS = 600.0
 class Store:
     """Every repository over one database connection."""
 
-    def __init__(self, database: Database, *, hole_grace: timedelta = timedelta(seconds=2)) -> None:
+    def __init__(
+        self,
+        database: Database,
+        *,
+        hole_grace: timedelta = timedelta(seconds=2),
+        policy: Policy | None = None,
+    ) -> None:
         self.database = database
         self.users = UserStore(database)
         self.states = ConversationStates(database)
         self.reads = ReadMarkers(database)
         self.conversations = ConversationStore(database, self.users, self.states, self.reads)
         self.messages = MessageStore(database, self.states, self.reads, hole_grace=hole_grace)
+        self.changes = ChangeStore(database, self.states, hole_grace=hole_grace, policy=policy)
         self.sessions = SessionStore(database)
         self.quotas = Quotas(database)
 
@@ -60,8 +71,9 @@ class Store:
         *,
         hole_grace: timedelta = timedelta(seconds=2),
         timeout_ms: int = DEFAULT_TIMEOUT_MS,
+        policy: Policy | None = None,
     ) -> Store:
-        return cls(Database(url, name, timeout_ms=timeout_ms), hole_grace=hole_grace)
+        return cls(Database(url, name, timeout_ms=timeout_ms), hole_grace=hole_grace, policy=policy)
 
     async def prepare(self) -> None:
         """Wait for the database, create indexes and upgrade data from earlier versions."""

@@ -104,6 +104,19 @@ INDEXES: dict[str, list[IndexModel]] = {
             unique=True,
             name="client_msg_id_unique",
         ),
+        # Finding a change whose entry was lost, and the replies that quote a deleted message:
+        # sparse, so the messages nobody changed or answered cost these indexes nothing.
+        IndexModel(
+            [("conversation_id", ASCENDING), ("change", ASCENDING)], sparse=True, name="by_change"
+        ),
+        IndexModel([("reply_to.message_id", ASCENDING)], sparse=True, name="by_reply_to"),
+    ],
+    "changes": [
+        IndexModel(
+            [("conversation_id", ASCENDING), ("seq", ASCENDING)],
+            unique=True,
+            name="change_unique",
+        ),
     ],
     "sessions": [
         IndexModel([("user_id", ASCENDING)], name="by_user"),

@@ -1,32 +1,30 @@
 """Messages and their per-conversation sequence numbers.
 
 A message's `seq` comes from an atomic `$inc` on its conversation's state, and the message is
-written before anyone is told about it. Two writers can finish out of order (seq 6 written while 5
-is still on its way), and a writer can die between allocating a seq and writing it. Readers that
-advance a cursor therefore read *contiguously*: they stop at a hole and wait for it to fill. A hole
-whose successor is older than the grace period is declared lost by writing a tombstone into it; the
-unique index on `(conversation_id, seq)` makes the late writer (if it is alive) fail and take a
-fresh seq, so no message is ever skipped by a cursor and none is lost.
+written before anyone is told about it. The messages are a `NumberedLog`: readers read them
+contiguously, and a seq lost by its writer becomes a tombstone, so no message is ever skipped by
+a cursor and none is lost.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-from pymongo import ASCENDING, DESCENDING
+from pymongo import DESCENDING
 from pymongo.errors import DuplicateKeyError
 
 from backend_services.core.errors import (
+    MessageDeleted,
     MessageTooLong,
+    NotFound,
     ServiceUnavailable,
     ValidationFailed,
 )
-from backend_services.core.schemas import MAX_BODY_CHARS, Message, User
+from backend_services.core.schemas import MAX_BODY_CHARS, REPLY_EXCERPT_CHARS, Message, User
 from backend_services.core.store.database import Database, Document, stored_now
+from backend_services.core.store.log import NumberedLog
 from backend_services.core.store.membership import require_member
 from backend_services.core.store.reads import ReadMarkers
 from backend_services.core.store.state import ConversationStates
@@ -44,12 +42,27 @@ MESSAGE_FIELDS = (
 # A writer that loses its seq to a tombstone takes a new one; more than this many losses in a row
 # means the database is far slower than the grace period, so give up rather than spin.
 MAX_SEQ_ATTEMPTS = 5
-# How long past the grace period a reader keeps waiting for a hole before giving up.
-HOLE_WAIT_MARGIN_SECONDS = 5.0
+# What a message may have besides, once replied with or changed (absent: at its default).
+LATER_FIELDS = ("version", "edited_at", "deleted", "reactions", "reply_to")
 
 
 def to_message(doc: Document) -> Message:
-    return Message(**{field: doc["_id" if field == "id" else field] for field in MESSAGE_FIELDS})
+    fields = {field: doc["_id" if field == "id" else field] for field in MESSAGE_FIELDS}
+    for field in LATER_FIELDS:
+        if field in doc:
+            fields[field] = doc[field]
+    return Message(**fields)
+
+
+def reply_preview(doc: Document) -> Document:
+    """How a reply quotes the message it answers (stored with the reply)."""
+    return {
+        "message_id": doc["_id"],
+        "seq": doc["seq"],
+        "sender_id": doc["sender_id"],
+        "sender_name": doc["sender_name"],
+        "excerpt": doc["body"][:REPLY_EXCERPT_CHARS],
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,10 +99,10 @@ class MessageStore:
         hole_grace: timedelta,
     ) -> None:
         self._messages = database.db["messages"]
+        self._log = NumberedLog(self._messages, hole_grace=hole_grace, filler=_lost_message)
         self._conversations = database.db["conversations"]
         self._states = states
         self._reads = reads
-        self._hole_grace = hole_grace
 
     async def append(
         self,
@@ -100,6 +113,7 @@ class MessageStore:
         *,
         known_member: bool = False,
         sender_read: bool = True,
+        reply_to: str | None = None,
     ) -> tuple[Message, bool]:
         """Store a message from a member; return it and whether it is new (False on a resend).
 
@@ -112,6 +126,9 @@ class MessageStore:
         A sender has read everything up to what they sent: their marker moves here unless
         `sender_read` is False (the caller moves it, with other markers).
 
+        A reply (`reply_to`: the id of a message in the conversation) costs one more request:
+        the answered message, whose excerpt the reply keeps.
+
         A resend is not looked up first: sends are almost never resends, and the unique index
         on `client_msg_id` finds the ones that are, at the price of a seq that stays a tombstone.
         """
@@ -119,6 +136,9 @@ class MessageStore:
         if not known_member:
             await require_member(self._conversations, conversation_id, sender.id)
         reader = sender.id if sender_read else None
+        extra: Document = {}
+        if reply_to is not None:
+            extra["reply_to"] = await self._preview_of(conversation_id, reply_to)
         for _ in range(MAX_SEQ_ATTEMPTS):
             seq = await self._states.allocate(conversation_id)
             doc = {
@@ -130,6 +150,7 @@ class MessageStore:
                 "body": text,
                 "client_msg_id": client_msg_id,
                 "created_at": stored_now(),
+                **extra,
             }
             try:
                 await self._messages.insert_one(doc)
@@ -152,6 +173,16 @@ class MessageStore:
                 await self._reads.advance(conversation_id, reader, seq)
             return to_message(doc), True
         raise ServiceUnavailable("The message could not be stored in time; send it again.")
+
+    async def _preview_of(self, conversation_id: str, message_id: str) -> Document:
+        answered = await self._messages.find_one(
+            {"_id": message_id, "conversation_id": conversation_id, "tombstone": {"$ne": True}}
+        )
+        if answered is None:
+            raise NotFound("The message you reply to is not in this conversation.")
+        if answered.get("deleted"):
+            raise MessageDeleted("The message you reply to was deleted.")
+        return reply_preview(answered)
 
     async def _find_sent(
         self, conversation_id: str, sender_id: str, client_msg_id: str
@@ -189,71 +220,32 @@ class MessageStore:
         With `newest`, more than `limit` of them yields the newest `limit` and `first_seq` tells
         where they start; otherwise the oldest `limit` and `has_more`.
         """
-        deadline = time.monotonic() + self._hole_grace.total_seconds() + HOLE_WAIT_MARGIN_SECONDS
-        attempt = 0
-        while time.monotonic() < deadline:
-            attempt += 1
-            docs = await self._fetch_after(conversation_id, after_seq, limit, newest, before_seq)
-            truncated = len(docs) > limit
-            docs = docs[-limit:] if newest else docs[:limit]
-            first_seq = docs[0]["seq"] if truncated and newest else None
-            expected = first_seq if first_seq is not None else after_seq + 1
-            contiguous: list[Document] = []
-            hole: tuple[int, Document] | None = None
-            for doc in docs:
-                if doc["seq"] != expected:
-                    hole = (expected, doc)
-                    break
-                contiguous.append(doc)
-                expected += 1
-            if hole is None or contiguous:
-                return Batch(
-                    messages=[to_message(d) for d in contiguous if not d.get("tombstone")],
-                    through_seq=expected - 1,
-                    first_seq=first_seq,
-                    has_more=hole is not None or (truncated and not newest),
-                )
-            hole_start, successor = hole
-            if successor["created_at"] <= datetime.now(UTC) - self._hole_grace:
-                await self._tombstone(conversation_id, hole_start, successor["seq"])
-            else:
-                # The writer of the hole is almost certainly mid-write: give it a moment.
-                await asyncio.sleep(min(0.01 * 2**attempt, 0.25))
-        raise ServiceUnavailable("Messages are still being written; try again.")
-
-    async def _fetch_after(
-        self, conversation_id: str, after_seq: int, limit: int, newest: bool, before_seq: int | None
-    ) -> list[Document]:
-        seq_range: Document = {"$gt": after_seq}
-        if before_seq is not None:
-            seq_range["$lt"] = before_seq
-        cursor = (
-            self._messages.find({"conversation_id": conversation_id, "seq": seq_range})
-            .sort("seq", DESCENDING if newest else ASCENDING)
-            .limit(limit + 1)
+        found = await self._log.read_after(
+            conversation_id, after_seq, limit=limit, newest=newest, before=before_seq
         )
-        docs = [doc async for doc in cursor]
-        return docs[::-1] if newest else docs
+        return Batch(
+            messages=[to_message(doc) for doc in found.docs],
+            through_seq=found.through,
+            first_seq=found.first,
+            has_more=found.has_more,
+        )
 
     async def _tombstone(self, conversation_id: str, start: int, stop: int) -> None:
         """Mark seqs in [start, stop) as lost, unless their message arrives first."""
-        now = stored_now()
-        for seq in range(start, stop):
-            try:
-                await self._messages.insert_one(
-                    {
-                        "_id": uuid.uuid4().hex,
-                        "conversation_id": conversation_id,
-                        "seq": seq,
-                        "tombstone": True,
-                        # Distinct per seq so tombstones never collide on the client_msg_id index.
-                        "sender_id": "",
-                        "client_msg_id": f"~lost~{seq}",
-                        "created_at": now,
-                    }
-                )
-            except DuplicateKeyError:
-                continue  # The message landed after all.
+        await self._log.fill(conversation_id, start, stop)
+
+
+async def _lost_message(conversation_id: str, seq: int) -> Document:
+    return {
+        "_id": uuid.uuid4().hex,
+        "conversation_id": conversation_id,
+        "seq": seq,
+        "tombstone": True,
+        # Distinct per seq so tombstones never collide on the client_msg_id index.
+        "sender_id": "",
+        "client_msg_id": f"~lost~{seq}",
+        "created_at": stored_now(),
+    }
 
 
 def _violated_index(exc: DuplicateKeyError) -> str | None:

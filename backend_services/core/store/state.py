@@ -41,9 +41,10 @@ def epoch_of(state: Document | None) -> str:
 
 class ConversationStates:
     """`{_id: conversation id, epoch, last_seq, last_message_seq, last_message,
-    last_activity_at}`.
+    last_activity_at, last_change}`.
 
-    `last_seq` is the allocation counter, and `last_activity_at` moves with it.
+    `last_seq` is the allocation counter, and `last_activity_at` moves with it. `last_change`
+    counts changes to sent messages (see `changes`).
     `last_message_seq` and `last_message` are what a view last found as the newest seq written
     (tombstones included) and the newest message: they trail the counter after a send, until
     `current` catches them up. `epoch` names the history the seqs count in; it changes when that
@@ -77,6 +78,30 @@ class ConversationStates:
             projection={"last_seq": 1},
         )
         return int(doc["last_seq"])
+
+    async def allocate_change(self, conversation_id: str) -> int:
+        """The next change number of a conversation (edits, deletions, reactions), unique even
+        across instances."""
+        doc = await upsert(
+            self._states,
+            conversation_id,
+            {"$inc": {"last_change": 1}},
+            projection={"last_change": 1},
+        )
+        return int(doc["last_change"])
+
+    async def replace_last_message(self, conversation_id: str, changed: Document) -> None:
+        """If `changed` is the newest message a view found, keep it as it is now (an edited
+        or deleted preview must not show the old text)."""
+        await self._states.update_one(
+            {"_id": conversation_id, "last_message._id": changed["_id"]},
+            {"$set": {"last_message": changed}},
+        )
+
+    async def changes_counted(self, conversation_ids: Iterable[str]) -> dict[str, int]:
+        """The change counter of each conversation (as `allocated` is for seqs)."""
+        states = await find_by_ids(self._states, conversation_ids, {"last_change": 1})
+        return {state["_id"]: int(state.get("last_change", 0)) for state in states}
 
     async def current(self, conversation_ids: Iterable[str]) -> dict[str, Document]:
         """The states of these conversations with their newest message up to date: read from

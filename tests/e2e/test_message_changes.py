@@ -1,0 +1,146 @@
+"""Editing, deleting, reacting and replying in real browsers: live on both sides, and caught
+up by a tab that was away."""
+
+from __future__ import annotations
+
+import httpx
+from playwright.async_api import Page, expect
+
+from tests.e2e.conftest import App, Device, People, Person
+from tests.e2e.test_chat import bubbles, chat_row, send, start_direct
+
+
+def row(page: Page, text: str):
+    """The message (with its reactions and actions) whose body says `text`."""
+    return page.locator(".msg-row").filter(has=page.locator(".msg-body").filter(has_text=text))
+
+
+async def act(person: Person, text: str, action: str) -> None:
+    message = row(person.page, text).last
+    await message.hover()
+    await message.get_by_role("button", name=action).click()
+
+
+async def test_edit_react_reply_and_delete_show_live_on_both_sides(people: People) -> None:
+    alice, bob = await people.sign_up("alice"), await people.sign_up("bob")
+    await start_direct(alice, bob)
+    await send(alice, "Lunch at noon?")
+    await chat_row(bob.page, "Alice").click()
+    await expect(bubbles(bob.page, "Lunch at noon?")).to_have_count(1)
+
+    # Alice edits in the composer: it opens with the message, Enter saves.
+    await act(alice, "Lunch at noon?", "Edit")
+    composer = alice.page.get_by_placeholder("Type a message")
+    await expect(alice.page.locator(".compose-mode")).to_contain_text("Editing your message")
+    await expect(composer).to_have_value("Lunch at noon?")
+    await composer.fill("Lunch at **one**?")
+    await composer.press("Enter")
+    for person in (alice, bob):
+        edited = row(person.page, "Lunch at one?")
+        await expect(edited.locator("strong")).to_have_text("one")
+        await expect(edited.locator(".msg-edited")).to_have_text(" (edited)")
+    await expect(alice.page.locator(".compose-mode")).to_have_count(0)
+
+    # Bob reacts from the picker, by name; Alice adds hers by clicking the pill.
+    message = row(bob.page, "Lunch at one?")
+    await message.hover()
+    await message.get_by_role("button", name="Add a reaction").click()
+    await bob.page.get_by_label("Find an emoji by name").fill(":tada")
+    await expect(bob.page.locator(".emoji-grid .emoji-choice:visible")).to_have_count(1)
+    await bob.page.get_by_role("button", name="React with :tada:").click()
+    await bob.page.keyboard.press("Escape")
+    for person in (alice, bob):
+        await expect(row(person.page, "Lunch at one?").locator(".reaction")).to_have_text("🎉1")
+    pill = row(alice.page, "Lunch at one?").locator(".reaction")
+    await expect(pill).to_have_attribute("title", "Bob")
+    await pill.click()
+    await expect(pill).to_have_text("🎉2")
+    await expect(pill).to_have_attribute("aria-pressed", "true")
+    await expect(row(bob.page, "Lunch at one?").locator(".reaction")).to_have_attribute(
+        "title", "Alice and you"
+    )
+    await pill.click()  # Taken back.
+    await expect(pill).to_have_text("🎉1")
+    await expect(pill).to_have_attribute("aria-pressed", "false")
+
+    # Bob answers it: the reply quotes it, and the quote shows it.
+    await act(bob, "Lunch at one?", "Reply")
+    await expect(bob.page.locator(".compose-mode")).to_contain_text("Replying to Alice")
+    await send(bob, "Works for me")
+    for person in (alice, bob):
+        reply = row(person.page, "Works for me")
+        await expect(reply.locator(".reply-quote")).to_contain_text("Alice")
+        await expect(reply.locator(".reply-quote")).to_contain_text("Lunch at one?")
+    await row(alice.page, "Works for me").locator(".reply-quote").click()
+    await expect(alice.page.locator(".message.flash")).to_contain_text("Lunch at one?")
+
+    # Alice deletes hers, after confirming: it says so where it was, and in the quote.
+    await act(alice, "Lunch at one?", "Delete")
+    await alice.page.get_by_role("alertdialog").get_by_role("button", name="Delete").click()
+    for person in (alice, bob):
+        await expect(person.page.locator(".msg-deleted")).to_have_text("This message was deleted")
+        await expect(bubbles(person.page, "Lunch at one?")).to_have_count(0)
+        await expect(row(person.page, "Works for me").locator(".reply-quote")).to_contain_text(
+            "This message was deleted"
+        )
+    await alice.shot("changes")
+
+
+async def test_up_in_an_empty_composer_edits_your_last_message_and_escape_cancels(
+    people: People,
+) -> None:
+    alice, bob = await people.sign_up("alice"), await people.sign_up("bob")
+    await start_direct(alice, bob)
+    await send(alice, "typo hre")
+    await expect(alice.page.locator(".message.mine").last).to_have_attribute("data-status", "sent")
+    composer = alice.page.get_by_placeholder("Type a message")
+
+    await composer.press("ArrowUp")
+    await expect(composer).to_have_value("typo hre")
+    await composer.press("Escape")
+    await expect(alice.page.locator(".compose-mode")).to_have_count(0)
+    await expect(composer).to_have_value("")
+
+    await composer.press("ArrowUp")
+    await composer.fill("typo here")
+    await composer.press("Enter")
+    await expect(bubbles(alice.page, "typo here")).to_have_count(1)
+    await expect(bubbles(alice.page, "typo hre")).to_have_count(0)
+
+
+async def test_a_tab_that_was_away_sees_the_edit_the_reaction_and_the_deletion(
+    people: People, app: App
+) -> None:
+    alice, bob = await people.sign_up("alice"), await people.sign_up("bob")
+    await start_direct(alice, bob)
+    for text in ("keep me", "edit me", "delete me"):
+        await send(alice, text)
+    await chat_row(bob.page, "Alice").click()
+    await expect(bubbles(bob.page, "delete me")).to_have_count(1)
+    await bob.page.close()
+
+    # Made elsewhere (Alice's phone) while Bob is away.
+    phone = Device(app, alice)
+    async with httpx.AsyncClient(base_url=app.stack.messages[0].url, timeout=30) as http:
+        headers = {"Authorization": f"Bearer {await phone.token()}"}
+        (conversation,) = (await http.get("/conversations", headers=headers)).json()
+        path = f"/conversations/{conversation['id']}/messages"
+        messages = {
+            m["body"]: m["id"] for m in (await http.get(path, headers=headers)).json()["messages"]
+        }
+        changes = [
+            ("PATCH", messages["edit me"], {"body": "edited while you were away"}),
+            ("POST", f"{messages['keep me']}/reactions", {"emoji": "👍", "add": True}),
+            ("DELETE", messages["delete me"], None),
+        ]
+        for method, where, body in changes:
+            response = await http.request(method, f"{path}/{where}", headers=headers, json=body)
+            assert response.status_code == 200, response.text
+
+    bob.page = await bob.context.new_page()
+    await bob.page.goto(f"{app.url}/")
+    await chat_row(bob.page, "Alice").click()
+    await expect(bubbles(bob.page, "edited while you were away")).to_have_count(1)
+    await expect(row(bob.page, "keep me").locator(".reaction")).to_have_text("👍1")
+    await expect(bob.page.locator(".msg-deleted")).to_have_count(1)
+    await expect(bubbles(bob.page, "delete me")).to_have_count(0)
