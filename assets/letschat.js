@@ -226,11 +226,105 @@
     });
   }
 
+  // "@" and the start of a name offer the conversation's members (#mention-people): arrows
+  // move, Enter or Tab takes one, Escape closes.
+  var mention = null; // {start, people, index}
+  function mentionMenu() {
+    var menu = document.getElementById("mention-menu");
+    if (!menu) {
+      menu = document.createElement("div");
+      menu.id = "mention-menu";
+      menu.className = "mention-menu";
+      menu.setAttribute("role", "listbox");
+      menu.setAttribute("aria-label", "People to mention");
+      menu.hidden = true;
+      document.body.appendChild(menu);
+    }
+    return menu;
+  }
+  function closeMention() {
+    mention = null;
+    var box = document.getElementById("composer");
+    if (box) box.removeAttribute("aria-activedescendant");
+    mentionMenu().hidden = true;
+  }
+  function offerMention(box) {
+    var before = box.value.slice(0, box.selectionStart);
+    var found = /(^|[\s(])@([\w.-]*)$/.exec(before);
+    if (!found) return closeMention();
+    var typed = found[2].toLowerCase();
+    var people = Array.prototype.map
+      .call(document.querySelectorAll("#mention-people option"), function (option) {
+        return { username: option.value, name: option.textContent || option.value };
+      })
+      .filter(function (p) {
+        return p.username.indexOf(typed) === 0 || p.name.toLowerCase().indexOf(typed) === 0;
+      })
+      .slice(0, 8);
+    if (!people.length) return closeMention();
+    mention = { start: before.length - typed.length - 1, people: people, index: 0 };
+    showMention(box);
+  }
+  function showMention(box) {
+    var menu = mentionMenu();
+    menu.textContent = "";
+    mention.people.forEach(function (p, i) {
+      var option = document.createElement("div");
+      option.id = "mention-option-" + i;
+      option.className = "mention-option";
+      option.setAttribute("role", "option");
+      option.setAttribute("aria-selected", i === mention.index ? "true" : "false");
+      option.textContent = p.name + "  @" + p.username;
+      option.addEventListener("mousedown", function (event) {
+        event.preventDefault(); // Keep the composer's focus and caret.
+        takeMention(box, i);
+      });
+      menu.appendChild(option);
+    });
+    var place = box.getBoundingClientRect();
+    menu.style.left = place.left + "px";
+    menu.style.bottom = window.innerHeight - place.top + 4 + "px";
+    menu.hidden = false;
+    box.setAttribute("aria-activedescendant", "mention-option-" + mention.index);
+  }
+  function takeMention(box, i) {
+    var p = mention.people[i];
+    box.setRangeText("@" + p.username + " ", mention.start, box.selectionStart, "end");
+    closeMention();
+    box.dispatchEvent(new Event("input", { bubbles: true }));
+  }
+  document.addEventListener("input", function (event) {
+    if (event.target && event.target.id === "composer") offerMention(event.target);
+  });
+  document.addEventListener("focusout", function (event) {
+    if (event.target && event.target.id === "composer") closeMention();
+  });
+
   // Enter sends, Shift+Enter is a newline; Escape stops editing or answering a message, and
   // ↑ in an empty composer edits your newest message.
   document.addEventListener("keydown", function (event) {
     var target = event.target;
     if (!target || target.id !== "composer" || event.isComposing) return;
+    if (mention) {
+      var moves = { ArrowDown: 1, ArrowUp: -1 };
+      if (event.key in moves) {
+        event.preventDefault();
+        var count = mention.people.length;
+        mention.index = (mention.index + moves[event.key] + count) % count;
+        showMention(target);
+        return;
+      }
+      if (event.key === "Enter" || event.key === "Tab") {
+        event.preventDefault();
+        takeMention(target, mention.index);
+        return;
+      }
+      if (event.key === "Escape") {
+        event.preventDefault();
+        closeMention();
+        return;
+      }
+    }
     if (event.key === "Escape") {
       var cancel = document.getElementById("composer-cancel");
       if (cancel) {

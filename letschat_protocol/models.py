@@ -241,6 +241,10 @@ class Conversation(ServiceModel):
             "epoch (after a restore) answers an old cursor with `reset`."
         ),
     )
+    created_by: str = Field(
+        default="",
+        description="Who created it (a group's creator may delete anyone's message in it).",
+    )
     last_change: int = Field(
         default=0,
         description=(

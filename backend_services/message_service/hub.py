@@ -2,10 +2,12 @@
 
 The hub subscribes to exactly what its sockets need: one broker channel per connected user and one
 per conversation those users belong to (`Subscriptions` counts who needs each). Every event
-travels as an `Envelope`, which carries a message's seq next to the frame sockets get. A topic
-(one per conversation followed here) and each socket put messages in order with the same
-`Sequence`: what arrives early is held, what is missing is read from the store, and the socket
-gets the same text as every other, without the hub awaiting any socket.
+travels as an `Envelope`, which carries a message's seq (or a change's number) next to the frame
+sockets get. A conversation has two numbered feeds (`feeds.py`): its messages, and the changes
+to them (edits, deletions, reactions). A topic (one per feed of a conversation followed here)
+and each socket put a feed in order with the same `Sequence`: what arrives early is held, what
+is missing is read from the store, and the socket gets the same text as every other, without
+the hub awaiting any socket. Everything below is written once, for either feed.
 
 Four things repair what pub/sub cannot promise: a socket catches up from the store whenever its
 cursor is behind what it is offered; a lost broker connection is re-established with backoff and

@@ -74,16 +74,7 @@ def _reaction(message_id: rx.Var[str], reaction: ReactionItem) -> rx.Component:
 def _emoji_picker(message_id: rx.Var[str]) -> rx.Component:
     """The emoji a message can get: the common ones first, all of them findable by name."""
     return rx.popover.root(
-        rx.popover.trigger(
-            rx.icon_button(
-                rx.icon("smile_plus", size=16),
-                size="1",
-                variant="ghost",
-                aria_label="Add a reaction",
-                title="Add a reaction",
-                class_name="msg-action",
-            )
-        ),
+        rx.popover.trigger(_action("smile_plus", "Add a reaction", None)),
         rx.popover.content(
             rx.vstack(
                 rx.hstack(
@@ -134,44 +125,33 @@ def _emoji_picker(message_id: rx.Var[str]) -> rx.Component:
     )
 
 
-def _actions(message_id: rx.Var[str], mine: rx.Var[bool], can_act: rx.Var[bool]) -> rx.Component:
+def _action(icon: str, label: str, on_click: Any, **props: Any) -> rx.Component:
+    return rx.icon_button(
+        rx.icon(icon, size=16),
+        size="1",
+        variant="ghost",
+        on_click=on_click,
+        aria_label=label,
+        title=label,
+        class_name="msg-action",
+        **props,
+    )
+
+
+def _actions(
+    message_id: rx.Var[str], mine: rx.Var[bool], can_delete: rx.Var[bool], can_act: rx.Var[bool]
+) -> rx.Component:
     """What can be done to a message, on hover or keyboard focus (letschat.css)."""
     return rx.cond(
         can_act,
         rx.hstack(
             _emoji_picker(message_id),
-            rx.icon_button(
-                rx.icon("reply", size=16),
-                size="1",
-                variant="ghost",
-                on_click=ChatState.start_reply(message_id),
-                aria_label="Reply",
-                title="Reply",
-                class_name="msg-action",
-            ),
+            _action("reply", "Reply", ChatState.start_reply(message_id)),
+            rx.cond(mine, _action("pencil", "Edit", ChatState.start_edit(message_id))),
+            # Yours, or anyone's in a group you created.
             rx.cond(
-                mine,
-                rx.fragment(
-                    rx.icon_button(
-                        rx.icon("pencil", size=16),
-                        size="1",
-                        variant="ghost",
-                        on_click=ChatState.start_edit(message_id),
-                        aria_label="Edit",
-                        title="Edit",
-                        class_name="msg-action",
-                    ),
-                    rx.icon_button(
-                        rx.icon("trash_2", size=16),
-                        size="1",
-                        variant="ghost",
-                        color_scheme="red",
-                        on_click=ChatState.ask_delete(message_id),
-                        aria_label="Delete",
-                        title="Delete",
-                        class_name="msg-action",
-                    ),
-                ),
+                can_delete,
+                _action("trash_2", "Delete", ChatState.ask_delete(message_id), color_scheme="red"),
             ),
             spacing="1",
             class_name="msg-actions",
@@ -180,8 +160,10 @@ def _actions(message_id: rx.Var[str], mine: rx.Var[bool], can_act: rx.Var[bool])
 
 
 # Links may go to the web or to mail, nowhere else (no `javascript:`, no relative paths).
+# A mention is a link to "#mention-<name>" (`link_mentions`), shown as a mention, going nowhere.
 _SAFE_URL = rx.vars.FunctionStringVar.create(
-    "(url) => (/^(https?:|mailto:)/i.test(url) ? url : undefined)"
+    "(url) => (/^(https?:|mailto:)/i.test(url) || /^#mention-[a-z0-9_.-]+$/.test(url)"
+    " ? url : undefined)"
 )
 # What markdown may do in a message: bold, italic, strikethrough, code, code blocks, quotes,
 # lists and links. Headings read as a bold line; images, tables and rules as their text.
@@ -263,6 +245,8 @@ def message_bubble(
     reply_seq: rx.Var[int],
     reply_name: rx.Var[str],
     reply_excerpt: rx.Var[str],
+    markdown: rx.Var[str],
+    can_delete: rx.Var[bool],
     rest: rx.RestProp,
 ) -> rx.Component:
     # A run of messages from one sender within a few minutes shows their name and avatar once,
@@ -289,7 +273,7 @@ def message_bubble(
         rx.cond(
             deleted,
             rx.text(DELETED_TEXT, size="2", class_name="msg-deleted"),
-            _formatted(body),
+            _formatted(rx.cond(markdown != "", markdown, body)),
         ),
         _status(status, timestamp, client_msg_id, edited),
         padding_x="var(--space-3)",
@@ -317,7 +301,7 @@ def message_bubble(
                 class_name="reactions",
             ),
         ),
-        _actions(message_id, mine, (status == "sent") & ~deleted),
+        _actions(message_id, mine, can_delete, (status == "sent") & ~deleted),
         class_name="msg-row",
         max_width="75%",
     )
@@ -406,6 +390,8 @@ def _bubble(message: MessageItem) -> rx.Component:
         reply_seq=message.reply_seq,
         reply_name=message.reply_name,
         reply_excerpt=message.reply_excerpt,
+        markdown=message.markdown,
+        can_delete=message.mine | ChatState.moderates,
         # By message, not by position: loading older messages above keeps the rendered ones.
         key=message.key,
     )
@@ -582,6 +568,14 @@ def _composer() -> rx.Component:
                 aria_hidden="true",
             ),
             rx.el.span(id="composer-count", class_name="composer-count", aria_live="polite"),
+            # Whom "@" offers (letschat.js shows the matches in a menu over the composer).
+            rx.el.datalist(
+                rx.foreach(
+                    ChatState.active_members,
+                    lambda p: rx.el.option(p.display_name, value=p.username),
+                ),
+                id="mention-people",
+            ),
             spacing="1",
             width="100%",
             padding="var(--space-3)",

@@ -42,11 +42,14 @@ from letschat_app.state.models import (
     DELETED_TEXT,
     ChatItem,
     MessageItem,
+    Person,
     avatar_color,
     chat_item,
     initials,
+    link_mentions,
     mentions,
     message_item,
+    person,
     plain,
     preview,
 )
@@ -113,8 +116,10 @@ class ChatModel:
         # The epoch each cursor counts in (set with the cursor, changed only by `reset`).
         self.epochs: dict[str, str] = {}
         self.change_cursors: dict[str, int] = {}
-        # Display names of the people in the user's conversations (who reacted).
+        # Display names of the people in the user's conversations (who reacted), and who is
+        # in each conversation (whom a message may @mention).
         self.names: dict[str, str] = {}
+        self.members: dict[str, list[Person]] = {}
         self.timelines: dict[str, Timeline] = {}
         self.pending: dict[str, Pending] = {}
         self.muted: set[str] = set()
@@ -200,6 +205,9 @@ class ChatModel:
         for conversation in conversations:
             for member in conversation.members:
                 self.names[member.id] = member.display_name
+            self.members[conversation.id] = [
+                person(member) for member in conversation.members if member.id != self.user_id
+            ]
 
     def reset(self, conversation_id: str, epoch: str) -> None:
         """The stored history of a conversation is not the one this tab counted in: forget
@@ -265,6 +273,7 @@ class ChatModel:
         self.cursors.pop(conversation_id, None)
         self.epochs.pop(conversation_id, None)
         self.change_cursors.pop(conversation_id, None)
+        self.members.pop(conversation_id, None)
         self.timelines.pop(conversation_id, None)
         self._reads.pop(conversation_id, None)
         self._drop_toast(conversation_id)
@@ -545,6 +554,7 @@ class ChatModel:
                 sender_id=self.user_id,
                 sender_name=self.display_name,
                 body=body,
+                markdown=link_mentions(body) if "@" in body else "",
                 client_msg_id=client_msg_id,
                 status="pending",
                 mine=True,
@@ -571,7 +581,13 @@ class ChatModel:
         return True
 
     def delete(self, message_id: str) -> bool:
-        if self._own(message_id) is None:
+        """Ask to delete a message: the user's own, or any in a group they created."""
+        held = self.shown_message(message_id)
+        if held is None or held.deleted:
+            return False
+        chat = self.active
+        moderates = chat.kind == "group" and chat.created_by == self.user_id
+        if not held.mine and not moderates:
             return False
         self.outbox.append(
             DeleteFrame(conversation_id=self.active_id, message_id=message_id).model_dump()

@@ -22,7 +22,7 @@ from letschat_app import api_client
 from letschat_app.model.chat import ChatModel
 from letschat_app.model.sidebar import CHUNKS as CHAT_CHUNKS
 from letschat_app.model.timeline import SLOTS
-from letschat_app.state.models import ChatItem, MessageItem
+from letschat_app.state.models import ChatItem, MessageItem, Person
 from letschat_app.state.session import SessionState, notice_for
 from letschat_protocol import ClientFrame, Conversation, client_frame_adapter
 from letschat_protocol.emoji import shortcode
@@ -71,6 +71,8 @@ class ChatState(SessionState):
     __annotations__.update({chats_name(n): "rx.Field[list[ChatItem]]" for n in range(CHAT_CHUNKS)})
     active_id: str = ""
     active: rx.Field[ChatItem] = rx.field(default_factory=ChatItem)
+    # The other members of the open conversation, whom the composer offers to @mention.
+    active_members: rx.Field[list[Person]] = rx.field(default_factory=list)
     total_unread: int = 0
     # The open conversation's window: slot_order lists the slots oldest first; each slot holds
     # the stored messages of one seq bucket; `unsent` the sends not stored yet.
@@ -99,6 +101,15 @@ class ChatState(SessionState):
     # The conversation list has been fetched: the live socket may resume from the cursors.
     _chats_loaded: bool = False
     _model: ChatModel = ChatModel()
+
+    @rx.var
+    def moderates(self) -> bool:
+        """The open conversation is a group the user created: they may delete any message."""
+        return (
+            self.active.kind == "group"
+            and bool(self.user_id)
+            and (self.active.created_by == self.user_id)
+        )
 
     @rx.var
     def page_title(self) -> str:
@@ -371,6 +382,7 @@ class ChatState(SessionState):
             put("chat_order", model.places.order([chat.id for chat in model.ordered_chats()]))
             put("total_unread", model.total_unread)
         put("active", model.active)
+        put("active_members", model.members.get(model.active_id, []))
         switched = put("active_id", model.active_id)
         put("first_unread_seq", model.first_unread_seq)
         timeline = model.timelines.get(model.active_id) if model.active_id else None

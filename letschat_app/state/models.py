@@ -37,6 +37,7 @@ class ChatItem:
     # The newest message that mentions the viewer by @username; unread while above
     # `last_read_seq` (the sidebar marks it, and it pops up even when muted).
     mentioned_seq: int = 0
+    created_by: str = ""
 
 
 @dataclasses.dataclass
@@ -64,6 +65,8 @@ class MessageItem:
     client_msg_id: str = ""
     status: str = "sent"
     mine: bool = False
+    # The body as shown, when it differs: with its @mentions marked (`link_mentions`).
+    markdown: str = ""
     # Shown under the message before it: the same sender, a few minutes later (no name, no
     # avatar of its own; its time on hover). Set by the timeline.
     continues: bool = False
@@ -102,6 +105,27 @@ def person(user: User) -> Person:
 _LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
 _MARKS = re.compile(r"(\*\*|__|~~|`+|(?<!\w)[*_](?=\S)|(?<=\S)[*_](?!\w))")
 _BLOCK_MARKS = re.compile(r"^\s*(?:>+\s?|[-*+]\s+|\d+[.)]\s+|#{1,6}\s+)", re.MULTILINE)
+
+
+# An @username, not inside a word, an address or a path (usernames: 3-32 of a-z 0-9 _ . -).
+_MENTION = re.compile(r"(?<![\w@./:-])@([A-Za-z0-9_-][A-Za-z0-9_.-]{1,30}[A-Za-z0-9_-])")
+# Code, where nothing is a mention: fenced blocks, then inline spans.
+_CODE = re.compile(r"(```.*?```|`[^`\n]*`)", re.DOTALL)
+MENTION_HREF = "#mention-"
+
+
+def link_mentions(body: str) -> str:
+    """The body with each @mention outside code as a link to `#mention-<name>`, which the
+    message view shows as a mention (and nowhere else can such a link come from: the view
+    refuses every other href that is not http(s) or mailto)."""
+    if "@" not in body:
+        return body
+    parts = _CODE.split(body)
+    for index in range(0, len(parts), 2):  # The odd parts are code.
+        parts[index] = _MENTION.sub(
+            lambda m: f"[@{m.group(1)}]({MENTION_HREF}{m.group(1).lower()})", parts[index]
+        )
+    return "".join(parts)
 
 
 def mentions(body: str, username: str) -> bool:
@@ -143,6 +167,7 @@ def chat_item(conversation: Conversation, viewer: str, muted: bool) -> ChatItem:
         last_read_seq=conversation.last_read_seq,
         is_public=conversation.is_public,
         member_count=len(conversation.members),
+        created_by=conversation.created_by,
         muted=muted,
         last_activity=activity.isoformat(),
     )
@@ -169,6 +194,11 @@ def initials(name: str) -> str:
     return name.strip()[:2].upper() or "?"
 
 
+def _shown(body: str) -> str:
+    linked = link_mentions(body)
+    return "" if linked == body else linked
+
+
 def who_reacted(user_ids: list[str], viewer: str, names: dict[str, str]) -> str:
     """ "Ada, Grace and you": the viewer last, others by name (as many as are known)."""
     people = [names.get(uid, "someone") for uid in user_ids if uid != viewer]
@@ -193,6 +223,7 @@ def message_item(message: Message, viewer: str, names: dict[str, str] | None = N
         client_msg_id=message.client_msg_id,
         status="sent",
         mine=message.sender_id == viewer,
+        markdown=_shown(message.body),
         initials=initials(message.sender_name),
         avatar_color=avatar_color(message.sender_id),
         version=message.version,

@@ -7,7 +7,7 @@ import httpx
 from playwright.async_api import Page, expect
 
 from tests.e2e.conftest import App, Device, People, Person
-from tests.e2e.test_chat import bubbles, chat_row, send, start_direct
+from tests.e2e.test_chat import bubbles, chat_row, create_group, send, start_direct
 
 
 def row(page: Page, text: str):
@@ -144,3 +144,52 @@ async def test_a_tab_that_was_away_sees_the_edit_the_reaction_and_the_deletion(
     await expect(row(bob.page, "keep me").locator(".reaction")).to_have_text("👍1")
     await expect(bob.page.locator(".msg-deleted")).to_have_count(1)
     await expect(bubbles(bob.page, "delete me")).to_have_count(0)
+
+
+async def test_at_offers_the_members_and_a_mention_is_marked(people: People) -> None:
+    alice, bob, carol = [await people.sign_up(n) for n in ("alice", "bob", "carol")]
+    await create_group(alice, "Design", bob, carol)
+    composer = alice.page.get_by_placeholder("Type a message")
+
+    await composer.fill("thanks @")
+    menu = alice.page.locator("#mention-menu")
+    await expect(menu.get_by_role("option")).to_have_count(2)  # Not Alice herself.
+    await composer.press_sequentially("ca")
+    await expect(menu.get_by_role("option")).to_have_count(1)
+    await expect(menu.get_by_role("option")).to_contain_text("Carol")
+    await composer.press("Enter")  # Takes Carol; does not send.
+    await expect(composer).to_have_value(f"thanks @{carol.username} ")
+    await expect(menu).to_be_hidden()
+    await composer.press_sequentially("see `@bob` here")
+    await composer.press("Escape")
+    await composer.press("Enter")
+
+    for person in (alice, carol):
+        if person is carol:
+            await chat_row(carol.page, "Design").click()
+        mention = person.page.locator(".msg-body a.md-link")
+        await expect(mention).to_have_text(f"@{carol.username}")
+        await expect(mention).to_have_attribute("href", f"#mention-{carol.username}")
+        await expect(person.page.locator(".msg-body code")).to_have_text("@bob")
+    await expect(chat_row(bob.page, "Design").locator(".mention-badge")).to_have_count(0)
+
+
+async def test_a_groups_creator_deletes_anyones_message_and_others_only_their_own(
+    people: People,
+) -> None:
+    alice, bob = await people.sign_up("alice"), await people.sign_up("bob")
+    await create_group(alice, "Moderated", bob)
+    await chat_row(bob.page, "Moderated").click()
+    await send(bob, "spam spam spam")
+    await send(alice, "welcome")
+    await expect(bubbles(bob.page, "welcome")).to_have_count(1)
+
+    bobs_view = row(bob.page, "welcome")
+    await bobs_view.hover()
+    await expect(bobs_view.get_by_role("button", name="Delete")).to_have_count(0)
+
+    await act(alice, "spam spam spam", "Delete")
+    await alice.page.get_by_role("alertdialog").get_by_role("button", name="Delete").click()
+    for person in (alice, bob):
+        await expect(person.page.locator(".msg-deleted")).to_have_count(1)
+        await expect(bubbles(person.page, "spam spam spam")).to_have_count(0)

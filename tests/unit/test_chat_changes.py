@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from backend_services.core.schemas import Reaction, ReplyPreview
+from backend_services.core.schemas import Reaction, ReplyPreview, User
 from letschat_app.model.chat import ChatModel
+from letschat_app.state.models import link_mentions
 from tests.unit.test_chat_model import CID, ME, OTHER, conversation, cursor, message, model_with
 
 
@@ -138,3 +139,36 @@ def test_replies_shown_quoting_a_message_quote_it_deleted_once_it_is() -> None:
     model.change(1, message(1).model_copy(update={"version": 1, "body": "", "deleted": True}))
 
     assert shown(model, 2)["reply_excerpt"] == "This message was deleted"
+
+
+def test_mentions_are_marked_outside_code_only() -> None:
+    assert link_mentions("hi @Alice and @bob.") == (
+        "hi [@Alice](#mention-alice) and [@bob](#mention-bob)."
+    )
+    for plain_text in ("mail a@b.com", "see https://x.com/@user", "@ab", "@@x", "no one"):
+        assert link_mentions(plain_text) == plain_text
+    assert link_mentions("`@code` and\n```\n@block\n```\n@out") == (
+        "`@code` and\n```\n@block\n```\n[@out](#mention-out)"
+    )
+
+
+def test_the_creator_of_a_group_may_delete_anyones_message_others_only_theirs() -> None:
+    mine = opened(1)
+    assert not mine.delete(f"{CID}-1")
+    moderated = model_with(
+        conversation(last_seq=1).model_copy(update={"created_by": ME}),
+    )
+    moderated.open(CID, 0.0)
+    moderated.add_page(CID, [message(1)], has_older=False)
+    moderated.take_outbox()
+    assert moderated.delete(f"{CID}-1")
+    assert moderated.take_outbox() == [
+        {"type": "delete", "conversation_id": CID, "message_id": f"{CID}-1"}
+    ]
+
+
+def test_the_composer_offers_the_other_members_of_the_open_conversation() -> None:
+    other = User(id=OTHER, username="bob", display_name="Bob")
+    listed = conversation(last_seq=1)
+    model = model_with(listed.model_copy(update={"members": [*listed.members, other]}))
+    assert [(p.username, p.display_name) for p in model.members[CID]] == [("bob", "Bob")]

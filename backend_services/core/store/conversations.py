@@ -342,6 +342,7 @@ class ConversationStore:
             last_read_seq=last_read,
             created_at=doc["created_at"],
             epoch=epoch_of(state),
+            created_by=str(doc.get("created_by", "")),
             last_change=0 if state is None else int(state.get("last_change", 0)),
         )
 
