@@ -289,12 +289,26 @@
   }
   function takeMention(box, i) {
     var p = mention.people[i];
-    box.setRangeText("@" + p.username + " ", mention.start, box.selectionStart, "end");
+    var start = mention.start;
+    // The "@name" typed must still be right before the caret (it may have moved).
+    var typed = box.value.slice(start, box.selectionStart);
     closeMention();
+    if (box.selectionStart < start || !/^@[\w.-]*$/.test(typed)) return;
+    box.setRangeText("@" + p.username + " ", start, box.selectionStart, "end");
     box.dispatchEvent(new Event("input", { bubbles: true }));
   }
   document.addEventListener("input", function (event) {
     if (event.target && event.target.id === "composer") offerMention(event.target);
+  });
+  // A caret moved by a click or by keys the menu does not take: offer again for where it is.
+  document.addEventListener("click", function (event) {
+    if (event.target && event.target.id === "composer") offerMention(event.target);
+  });
+  document.addEventListener("keyup", function (event) {
+    var keys = ["ArrowLeft", "ArrowRight", "Home", "End", "PageUp", "PageDown"];
+    if (event.target && event.target.id === "composer" && keys.indexOf(event.key) !== -1) {
+      offerMention(event.target);
+    }
   });
   document.addEventListener("focusout", function (event) {
     if (event.target && event.target.id === "composer") closeMention();

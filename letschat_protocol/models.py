@@ -249,7 +249,8 @@ class Conversation(ServiceModel):
         default=0,
         description=(
             "The conversation's change counter (edits, deletions, reactions): where a client "
-            "that has just read its messages starts its change cursor."
+            "starts its change cursor when it reads this view before the messages (a change "
+            "made in between comes again; one made before is in the messages it reads)."
         ),
         json_schema_extra={"minimum": 0},
     )

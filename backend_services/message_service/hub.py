@@ -317,8 +317,18 @@ class Hub:
         if stream is not None and counted is not None:
             if stream.last is None or stream.last > counted:
                 stream.last = counted
-            if stream.last == counted:
-                self._go_live(connection, conversation_id, feed, stream, counted)
+            # Nothing was counted past the cursor, so there is nothing to read, unless a live
+            # frame held meanwhile does not follow it (then the store is read from there), or
+            # this instance's topic has not been placed yet: the first socket to follow it
+            # here reads, so that the topic learns from the store, not from a counter, where
+            # the feed stands (and its sweep can tell when a publish was lost).
+            topic = self._topics[feed.kind].get(conversation_id)
+            placed = topic is not None and topic.sequence.last is not None
+            if (
+                placed
+                and stream.last == counted
+                and self._go_live(connection, conversation_id, feed, stream, counted, read=False)
+            ):
                 return
         cursor = None if stream is None else stream.last
         for _ in range(MAX_CATCH_UP_ROUNDS):
@@ -347,25 +357,39 @@ class Hub:
         feed: Feed,
         stream: Sequence[Any],
         through: int,
+        *,
+        read: bool = True,
     ) -> bool:
-        """The store was read through `through`: pass on what was held; False if something is
-        still missing (read again from the stream's `last`)."""
+        """Nothing is missing through `through`: pass on what was held; False if something
+        still is (read again from the stream's `last`)."""
         if connection.send_ready(stream.filled(through)) is not None:
             return False
         topic = self._topics[feed.kind].get(conversation_id)
-        # A socket that caught up tells a topic that has not heard an entry where it stands.
-        if topic is not None and topic.sequence.last is None and not topic.sequence.filling:
+        # A socket that caught up from the store tells a topic that has not heard an entry
+        # where it stands. Not from a counter: entries at or below it may still be on their
+        # way, and a topic placed past them would drop them.
+        placed = topic is not None and topic.sequence.last is not None
+        if read and topic is not None and not placed and not topic.sequence.filling:
             topic.sequence.last = topic.delivered = stream.last
         return True
 
     async def _catch_up_alone(
-        self, connection: Connection, conversation_id: str, *feeds: Feed
+        self, connection: Connection, conversation_id: str, feed: Feed, *, joined: bool = False
     ) -> None:
-        """A catch-up outside `resume`: after a gap, or in a conversation joined meanwhile."""
+        """A catch-up outside `resume`: after a gap in `feed`; or, `joined`, of a conversation
+        joined meanwhile: its messages from the start and its changes from where the counter
+        stands once the socket holds their live frames (asked first: a change made while the
+        messages are read must not be taken as counted already)."""
         try:
             with _reconnect_on_failure(connection):
-                for feed in feeds:
+                if not joined:
                     await self._catch_up(connection, conversation_id, feed)
+                    return
+                counted = await CHANGES.counted(self._store, [conversation_id])
+                await self._catch_up(connection, conversation_id, MESSAGES)
+                await self._catch_up(
+                    connection, conversation_id, CHANGES, counted.get(conversation_id, 0)
+                )
         except (PyMongoError, ServiceUnavailable) as exc:  # Expected while the store is down.
             logger.warning(
                 "socket %s could not catch up on %s: %r", connection.id, conversation_id, exc
@@ -591,7 +615,7 @@ class Hub:
                 await self._attach(connection, conversation_id, 0, None)
                 connection.run_catch_up(
                     conversation_id,
-                    self._catch_up_alone(connection, conversation_id, MESSAGES, CHANGES),
+                    self._catch_up_alone(connection, conversation_id, MESSAGES, joined=True),
                 )
 
     # --- housekeeping (run by the app's lifespan) ----------------------------------------------

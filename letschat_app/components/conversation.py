@@ -501,14 +501,15 @@ def _delete_dialog() -> rx.Component:
                         "Cancel",
                         variant="soft",
                         color_scheme="gray",
-                        on_click=ChatState.confirm_delete(False),
+                        on_click=ChatState.cancel_delete,
                     )
                 ),
                 rx.alert_dialog.action(
                     rx.button(
                         "Delete",
                         color_scheme="red",
-                        on_click=ChatState.confirm_delete(True),
+                        # The id goes with the click: the dialog closing may clear it first.
+                        on_click=ChatState.delete_message(ChatState.deleting_id),
                         id="confirm-delete",
                     )
                 ),
@@ -518,6 +519,8 @@ def _delete_dialog() -> rx.Component:
             ),
         ),
         open=ChatState.deleting_id != "",
+        # Escape, or a click outside, is a "no".
+        on_open_change=lambda _open: ChatState.cancel_delete(),
     )
 
 

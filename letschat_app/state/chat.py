@@ -22,13 +22,13 @@ from letschat_app import api_client
 from letschat_app.model.chat import ChatModel
 from letschat_app.model.sidebar import CHUNKS as CHAT_CHUNKS
 from letschat_app.model.timeline import SLOTS
-from letschat_app.state.models import ChatItem, MessageItem, Person
+from letschat_app.state.models import VERBATIM, ChatItem, MessageItem, Person
 from letschat_app.state.session import SessionState, notice_for
 from letschat_protocol import ClientFrame, Conversation, client_frame_adapter
 from letschat_protocol.emoji import shortcode
 from letschat_protocol.models import MAX_BODY_CHARS
 
-SHORTCODE = re.compile(r":([a-z0-9_+-]{1,32}):")
+SHORTCODE = re.compile(r"(?<![\w:]):([a-z0-9_+-]{1,32}):(?![\w:])")
 
 # Frames waiting for this tab's live socket, by Reflex client token. Not state: a queue can't be
 # serialised, and it belongs to this process, like the socket it feeds.
@@ -42,8 +42,22 @@ JUMP_PAGES = 20
 
 
 def expand_shortcodes(body: str) -> str:
-    """`:name:` becomes its emoji, for the names in the reaction set (others stay as typed)."""
-    return SHORTCODE.sub(lambda match: shortcode(match.group(1)) or match.group(0), body)
+    """`:name:` becomes its emoji, for the names in the reaction set (others stay as typed),
+    outside code and links, and only as a word of its own (`std::x::y` stays)."""
+    if ":" not in body:
+        return body
+    out: list[str] = []
+    last = 0
+    for verbatim in VERBATIM.finditer(body):
+        out.append(_emoji(body[last : verbatim.start()]))
+        out.append(verbatim.group(0))
+        last = verbatim.end()
+    out.append(_emoji(body[last:]))
+    return "".join(out)
+
+
+def _emoji(text: str) -> str:
+    return SHORTCODE.sub(lambda match: shortcode(match.group(1)) or match.group(0), text)
 
 
 def added_notice_id(conversation_id: str) -> str:
@@ -263,10 +277,15 @@ class ChatState(SessionState):
         self.deleting_id = message_id
 
     @rx.event
-    def confirm_delete(self, confirmed: bool):
-        deleting, self.deleting_id = self.deleting_id, ""
-        if confirmed and deleting:
-            self._chat_model().delete(deleting)
+    def cancel_delete(self) -> None:
+        self.deleting_id = ""
+
+    @rx.event
+    def delete_message(self, message_id: str):
+        """The deletion was confirmed."""
+        self.deleting_id = ""
+        if isinstance(message_id, str) and message_id:
+            self._chat_model().delete(message_id)
         return self._publish()
 
     @rx.event

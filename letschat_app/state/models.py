@@ -109,23 +109,37 @@ _BLOCK_MARKS = re.compile(r"^\s*(?:>+\s?|[-*+]\s+|\d+[.)]\s+|#{1,6}\s+)", re.MUL
 
 # An @username, not inside a word, an address or a path (usernames: 3-32 of a-z 0-9 _ . -).
 _MENTION = re.compile(r"(?<![\w@./:-])@([A-Za-z0-9_-][A-Za-z0-9_.-]{1,30}[A-Za-z0-9_-])")
-# Code, where nothing is a mention: fenced blocks, then inline spans.
-_CODE = re.compile(r"(```.*?```|`[^`\n]*`)", re.DOTALL)
+# What is left as it is: code (fenced blocks, indented lines, inline spans, longest first)
+# and links (their text and address).
+VERBATIM = re.compile(
+    r"((?:```|~~~).*?(?:```|~~~)|^(?: {4}|\t)[^\n]*|(`+)[^`]*?\2|\[[^\]\n]*\]\([^)\n]*\))",
+    re.DOTALL | re.MULTILINE,
+)
+# Mentions link here; the view shows such a link as a mention and lets no other `#` address
+# through. A link someone typed to it is turned into one the view refuses.
 MENTION_HREF = "#mention-"
+_TYPED_MENTION_HREF = re.compile(r"\]\(\s*<?#mention-", re.IGNORECASE)
 
 
 def link_mentions(body: str) -> str:
-    """The body with each @mention outside code as a link to `#mention-<name>`, which the
-    message view shows as a mention (and nowhere else can such a link come from: the view
-    refuses every other href that is not http(s) or mailto)."""
+    """The body with each @mention outside code and links as a link to `#mention-<name>`,
+    which the message view shows as a mention."""
+    if "#mention-" in body.lower():
+        body = _TYPED_MENTION_HREF.sub("](#not-a-mention-", body)
     if "@" not in body:
         return body
-    parts = _CODE.split(body)
-    for index in range(0, len(parts), 2):  # The odd parts are code.
-        parts[index] = _MENTION.sub(
-            lambda m: f"[@{m.group(1)}]({MENTION_HREF}{m.group(1).lower()})", parts[index]
-        )
-    return "".join(parts)
+    out: list[str] = []
+    last = 0
+    for verbatim in VERBATIM.finditer(body):
+        out.append(_link(body[last : verbatim.start()]))
+        out.append(verbatim.group(0))
+        last = verbatim.end()
+    out.append(_link(body[last:]))
+    return "".join(out)
+
+
+def _link(text: str) -> str:
+    return _MENTION.sub(lambda m: f"[@{m.group(1)}]({MENTION_HREF}{m.group(1).lower()})", text)
 
 
 def mentions(body: str, username: str) -> bool:

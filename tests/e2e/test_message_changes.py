@@ -188,6 +188,15 @@ async def test_a_groups_creator_deletes_anyones_message_and_others_only_their_ow
     await bobs_view.hover()
     await expect(bobs_view.get_by_role("button", name="Delete")).to_have_count(0)
 
+    # Escape is a "no".
+    await act(alice, "spam spam spam", "Delete")
+    await expect(alice.page.get_by_role("alertdialog")).to_be_visible()
+    await alice.page.keyboard.press("Escape")
+    await expect(alice.page.get_by_role("alertdialog")).to_have_count(0)
+    await send(alice, "kept it for now")  # Anything sent before it would have come first.
+    await expect(bubbles(bob.page, "kept it for now")).to_have_count(1)
+    await expect(bubbles(bob.page, "spam spam spam")).to_have_count(1)
+
     await act(alice, "spam spam spam", "Delete")
     await alice.page.get_by_role("alertdialog").get_by_role("button", name="Delete").click()
     for person in (alice, bob):

@@ -9,8 +9,9 @@ from datetime import timedelta
 
 import pytest
 
+from backend_services.core.errors import EditWindowClosed
 from backend_services.core.schemas import User
-from backend_services.core.store import Database, Store
+from backend_services.core.store import Database, Policy, Store
 from backend_services.core.store.database import Document
 from backend_services.core.store.migrations import SCHEMA_VERSION
 from tests.integration.conftest import CommandLog
@@ -525,3 +526,94 @@ async def test_two_changes_decided_on_the_same_version_never_undo_each_other(
     batch = await store.changes.read_after(dm, 0, limit=20)
     assert len(batch.changes) == 4
     assert batch.changes[-1].message.version == 4
+
+
+async def test_a_deleted_messages_text_leaves_every_quote_and_preview_of_it(
+    store: Store, pair: tuple[User, User, str]
+) -> None:
+    alice, bob, dm = pair
+    original, _ = await store.messages.append(dm, alice, "the secret plan", "c1")
+    reply, _ = await store.messages.append(dm, bob, "love it", "c2", reply_to=original.id)
+    view = await store.conversations.view(
+        await store.conversations.get_for_member(dm, bob.id), bob.id
+    )
+    assert view.last_message is not None
+    assert view.last_message.reply_to is not None
+    assert view.last_message.reply_to.excerpt == "the secret plan"
+
+    await store.changes.delete(dm, alice.id, original.id)
+
+    view = await store.conversations.view(
+        await store.conversations.get_for_member(dm, bob.id), bob.id
+    )
+    assert view.last_message is not None
+    assert view.last_message.reply_to is not None
+    assert view.last_message.reply_to.excerpt == ""
+    stored = await store.database.db["messages"].find_one({"_id": reply.id})
+    assert stored is not None
+    assert stored["reply_to"]["excerpt"] == ""
+    # A delete that stopped before the quotes is finished by the next one.
+    await store.database.db["messages"].update_one(
+        {"_id": reply.id}, {"$set": {"reply_to.excerpt": "the secret plan"}}
+    )
+    _, again = await store.changes.delete(dm, alice.id, original.id)
+    assert again is None
+    stored = await store.database.db["messages"].find_one({"_id": reply.id})
+    assert stored is not None
+    assert stored["reply_to"]["excerpt"] == ""
+    raw = [
+        doc async for doc in store.database.db["messages"].find({"body": {"$regex": "secret"}})
+    ] + [
+        doc
+        async for doc in store.database.db["conversation_state"].find(
+            {"last_message.reply_to.excerpt": {"$regex": "secret"}}
+        )
+    ]
+    assert raw == []
+
+
+async def test_a_reply_stored_while_its_original_is_deleted_keeps_no_quote_of_it(
+    store: Store, pair: tuple[User, User, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alice, bob, dm = pair
+    original, _ = await store.messages.append(dm, alice, "the secret plan", "c1")
+    allocate = store.states.allocate
+
+    async def deleted_meanwhile(conversation_id: str) -> int:
+        # After the reply read its quote, before it is stored.
+        await store.changes.delete(dm, alice.id, original.id)
+        return await allocate(conversation_id)
+
+    monkeypatch.setattr(store.states, "allocate", deleted_meanwhile)
+    reply, _ = await store.messages.append(dm, bob, "love it", "c2", reply_to=original.id)
+
+    assert reply.reply_to is not None
+    assert (reply.reply_to.excerpt, reply.reply_to.deleted) == ("", True)
+    stored = await store.database.db["messages"].find_one({"_id": reply.id})
+    assert stored is not None
+    assert stored["reply_to"]["excerpt"] == ""
+
+
+async def test_with_a_delete_window_a_groups_creator_still_deletes_any_message(
+    mongo_url: str,
+) -> None:
+    database = Database(mongo_url, f"test_{uuid.uuid4().hex[:12]}")
+    store = Store(database, hole_grace=GRACE, policy=Policy(delete_window=timedelta(0)))
+    await database.ensure_indexes()
+    try:
+        alice = await store.users.create(f"a{uuid.uuid4().hex[:8]}", "x", "Alice")
+        bob = await store.users.create(f"b{uuid.uuid4().hex[:8]}", "x", "Bob")
+        group = await store.conversations.create_group(alice.id, "g", [bob.id], is_public=False)
+        group_id = group["_id"]
+        mine, _ = await store.messages.append(group_id, alice, "mine", "c1")
+        bobs, _ = await store.messages.append(group_id, bob, "bob's", "c2")
+        own, _ = await store.messages.append(group_id, bob, "bob's own", "c3")
+
+        for message in (mine, bobs):
+            deleted, _ = await store.changes.delete(group_id, alice.id, message.id)
+            assert deleted.deleted
+        with pytest.raises(EditWindowClosed):
+            await store.changes.delete(group_id, bob.id, own.id)
+    finally:
+        await database.client.drop_database(database.db.name)
+        await store.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from backend_services.core.schemas import Reaction, ReplyPreview, User
 from letschat_app.model.chat import ChatModel
+from letschat_app.state.chat import expand_shortcodes
 from letschat_app.state.models import link_mentions
 from tests.unit.test_chat_model import CID, ME, OTHER, conversation, cursor, message, model_with
 
@@ -141,15 +142,37 @@ def test_replies_shown_quoting_a_message_quote_it_deleted_once_it_is() -> None:
     assert shown(model, 2)["reply_excerpt"] == "This message was deleted"
 
 
-def test_mentions_are_marked_outside_code_only() -> None:
+def test_mentions_are_marked_outside_code_and_links_only() -> None:
     assert link_mentions("hi @Alice and @bob.") == (
         "hi [@Alice](#mention-alice) and [@bob](#mention-bob)."
     )
-    for plain_text in ("mail a@b.com", "see https://x.com/@user", "@ab", "@@x", "no one"):
+    for plain_text in (
+        "mail a@b.com",
+        "see https://x.com/@user",
+        "@ab",
+        "@@x",
+        "no one",
+        "[see @bob](https://example.com)",
+        "``@code``",
+    ):
         assert link_mentions(plain_text) == plain_text
-    assert link_mentions("`@code` and\n```\n@block\n```\n@out") == (
-        "`@code` and\n```\n@block\n```\n[@out](#mention-out)"
+    assert link_mentions("`@code` and\n```\n@block\n```\n~~~\n@tilde\n~~~\n@out") == (
+        "`@code` and\n```\n@block\n```\n~~~\n@tilde\n~~~\n[@out](#mention-out)"
     )
+    assert link_mentions("    @indented\n@out") == "    @indented\n[@out](#mention-out)"
+
+
+def test_a_typed_link_to_a_mention_is_not_shown_as_one() -> None:
+    assert link_mentions("[the boss](#mention-bob)") == "[the boss](#not-a-mention-bob)"
+    assert link_mentions("[x](  #MENTION-bob) @carol") == (
+        "[x](#not-a-mention-bob) [@carol](#mention-carol)"
+    )
+
+
+def test_shortcodes_become_emoji_as_words_of_their_own_outside_code() -> None:
+    assert expand_shortcodes("great :tada: :thumbsup:") == "great 🎉 👍"
+    for kept in ("`std::x::y`", "sync::lock::Mutex", "1:100:2", "a:tada:b", "`:tada:`", ":nope:"):
+        assert expand_shortcodes(kept) == kept
 
 
 def test_the_creator_of_a_group_may_delete_anyones_message_others_only_theirs() -> None:

@@ -105,9 +105,12 @@ INDEXES: dict[str, list[IndexModel]] = {
             name="client_msg_id_unique",
         ),
         # Finding a change whose entry was lost, and the replies that quote a deleted message:
-        # sparse, so the messages nobody changed or answered cost these indexes nothing.
+        # partial, so the messages nobody changed or answered cost these indexes nothing (a
+        # sparse compound index would hold every message: each has a conversation_id).
         IndexModel(
-            [("conversation_id", ASCENDING), ("change", ASCENDING)], sparse=True, name="by_change"
+            [("conversation_id", ASCENDING), ("change", ASCENDING)],
+            partialFilterExpression={"change": {"$exists": True}},
+            name="by_change",
         ),
         IndexModel([("reply_to.message_id", ASCENDING)], sparse=True, name="by_reply_to"),
     ],

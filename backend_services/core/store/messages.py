@@ -171,6 +171,8 @@ class MessageStore:
                 continue
             if reader is not None:
                 await self._reads.advance(conversation_id, reader, seq)
+            if reply_to is not None:
+                await self._unquote_if_deleted(doc)
             return to_message(doc), True
         raise ServiceUnavailable("The message could not be stored in time; send it again.")
 
@@ -183,6 +185,19 @@ class MessageStore:
         if answered.get("deleted"):
             raise MessageDeleted("The message you reply to was deleted.")
         return reply_preview(answered)
+
+    async def _unquote_if_deleted(self, reply: Document) -> None:
+        """The answered message may have been deleted after its excerpt was read and before
+        the reply was stored, its deletion then emptying the quotes that were there: if so,
+        empty this one (either this read sees the deletion, or the deletion sees the reply)."""
+        quote = reply["reply_to"]
+        answered = await self._messages.find_one({"_id": quote["message_id"]}, {"deleted": 1})
+        if answered is not None and answered.get("deleted"):
+            quote.update(excerpt="", deleted=True)
+            await self._messages.update_one(
+                {"_id": reply["_id"]},
+                {"$set": {"reply_to.excerpt": "", "reply_to.deleted": True}},
+            )
 
     async def _find_sent(
         self, conversation_id: str, sender_id: str, client_msg_id: str

@@ -98,6 +98,13 @@ class ConversationStates:
             {"$set": {"last_message": changed}},
         )
 
+    async def forget_quotes(self, message_id: str, emptied: Document) -> None:
+        """A message was deleted: previews of a reply that quotes it quote it `emptied`."""
+        await self._states.update_many(
+            {"last_message.reply_to.message_id": message_id},
+            {"$set": {f"last_message.reply_to.{name}": v for name, v in emptied.items()}},
+        )
+
     async def changes_counted(self, conversation_ids: Iterable[str]) -> dict[str, int]:
         """The change counter of each conversation (as `allocated` is for seqs)."""
         states = await find_by_ids(self._states, conversation_ids, {"last_change": 1})
@@ -130,6 +137,13 @@ class ConversationStates:
         await self._states.update_one(
             {"_id": state["_id"], "last_message_seq": {"$lt": newest["seq"]}}, {"$set": found}
         )
+        if shown is not None:
+            # Edited or deleted while this was being written: then the change's own update of
+            # the preview may have come first and found another message there.
+            now = await self._messages.find_one({"_id": shown["_id"]})
+            if now is not None and now.get("version", 0) != shown.get("version", 0):
+                state["last_message"] = now
+                await self.replace_last_message(state["_id"], now)
 
     async def allocated(self, conversation_ids: Iterable[str]) -> dict[str, int]:
         """The counter of each conversation: no seq past it is written (some at or below it
