@@ -71,6 +71,17 @@ def _reaction(message_id: rx.Var[str], reaction: ReactionItem) -> rx.Component:
     )
 
 
+def _emoji_choice(message_id: rx.Var[str], emoji: str, label: str, **props: Any) -> rx.Component:
+    return rx.button(
+        emoji,
+        on_click=ChatState.react(message_id, emoji, True),
+        variant="ghost",
+        aria_label=f"React with {label}",
+        class_name="emoji-choice",
+        **props,
+    )
+
+
 def _emoji_picker(message_id: rx.Var[str]) -> rx.Component:
     """The emoji a message can get: the common ones first, all of them findable by name."""
     return rx.popover.root(
@@ -78,17 +89,7 @@ def _emoji_picker(message_id: rx.Var[str]) -> rx.Component:
         rx.popover.content(
             rx.vstack(
                 rx.hstack(
-                    *[
-                        rx.button(
-                            emoji,
-                            on_click=ChatState.react(message_id, emoji, True),
-                            size="2",
-                            variant="ghost",
-                            aria_label=f"React with {emoji}",
-                            class_name="emoji-choice",
-                        )
-                        for emoji in QUICK
-                    ],
+                    *[_emoji_choice(message_id, emoji, emoji, size="2") for emoji in QUICK],
                     spacing="1",
                 ),
                 # letschat.js narrows the choices to the names typed here.
@@ -101,14 +102,12 @@ def _emoji_picker(message_id: rx.Var[str]) -> rx.Component:
                 ),
                 rx.grid(
                     *[
-                        rx.button(
+                        _emoji_choice(
+                            message_id,
                             emoji,
-                            on_click=ChatState.react(message_id, emoji, True),
+                            f":{name}:",
                             size="1",
-                            variant="ghost",
                             title=f":{name}:",
-                            aria_label=f"React with :{name}:",
-                            class_name="emoji-choice",
                             custom_attrs={"data-name": name},
                         )
                         for name, emoji in EMOJI.items()

@@ -22,7 +22,7 @@ from letschat_app import api_client
 from letschat_app.model.chat import ChatModel
 from letschat_app.model.sidebar import CHUNKS as CHAT_CHUNKS
 from letschat_app.model.timeline import SLOTS
-from letschat_app.state.models import VERBATIM, ChatItem, MessageItem, Person
+from letschat_app.state.models import ChatItem, MessageItem, Person, outside_verbatim
 from letschat_app.state.session import SessionState, notice_for
 from letschat_protocol import ClientFrame, Conversation, client_frame_adapter
 from letschat_protocol.emoji import shortcode
@@ -44,16 +44,7 @@ JUMP_PAGES = 20
 def expand_shortcodes(body: str) -> str:
     """`:name:` becomes its emoji, for the names in the reaction set (others stay as typed),
     outside code and links, and only as a word of its own (`std::x::y` stays)."""
-    if ":" not in body:
-        return body
-    out: list[str] = []
-    last = 0
-    for verbatim in VERBATIM.finditer(body):
-        out.append(_emoji(body[last : verbatim.start()]))
-        out.append(verbatim.group(0))
-        last = verbatim.end()
-    out.append(_emoji(body[last:]))
-    return "".join(out)
+    return outside_verbatim(body, _emoji) if ":" in body else body
 
 
 def _emoji(text: str) -> str:

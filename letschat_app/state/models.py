@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
+from collections.abc import Callable
 from datetime import datetime
 
 from letschat_protocol import Conversation, Message, SessionInfo, User
@@ -126,15 +127,18 @@ def link_mentions(body: str) -> str:
     which the message view shows as a mention."""
     if "#mention-" in body.lower():
         body = _TYPED_MENTION_HREF.sub("](#not-a-mention-", body)
-    if "@" not in body:
-        return body
+    return outside_verbatim(body, _link) if "@" in body else body
+
+
+def outside_verbatim(body: str, change: Callable[[str], str]) -> str:
+    """`body` with `change` applied to each stretch outside code and links."""
     out: list[str] = []
     last = 0
     for verbatim in VERBATIM.finditer(body):
-        out.append(_link(body[last : verbatim.start()]))
+        out.append(change(body[last : verbatim.start()]))
         out.append(verbatim.group(0))
         last = verbatim.end()
-    out.append(_link(body[last:]))
+    out.append(change(body[last:]))
     return "".join(out)
 
 
