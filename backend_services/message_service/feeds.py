@@ -4,7 +4,7 @@ them (edits, deletions, reactions, by change number).
 Both reach an instance through pub/sub and a socket through its topic or from the store, and
 both are put in order the same way (`Sequence`), caught up the same way and repaired the same
 way: the hub does all of that once, for a `Feed`, and a feed says where its entries are stored,
-how one becomes a frame, and where a socket keeps its place in it.
+and how one becomes a frame.
 """
 
 from __future__ import annotations
@@ -33,8 +33,6 @@ class Read:
 @dataclass(frozen=True, slots=True)
 class Feed:
     kind: Kind
-    # The `Connection` attribute holding a socket's place per conversation.
-    streams: Literal["streams", "changes"]
     # (store, conversation, after, limit, newest) -> what follows `after`.
     read: Callable[[Store, str, int, int, bool], Awaitable[Read]]
     # The frame saying only the newest entries follow, from the given number.
@@ -75,6 +73,6 @@ async def _changes_counted(store: Store, conversation_ids: list[str]) -> dict[st
     return await store.states.changes_counted(conversation_ids)
 
 
-MESSAGES = Feed("message", "streams", _read_messages, frames.limited, _seqs_counted)
-CHANGES = Feed("change", "changes", _read_changes, frames.changes_limited, _changes_counted)
+MESSAGES = Feed("message", _read_messages, frames.limited, _seqs_counted)
+CHANGES = Feed("change", _read_changes, frames.changes_limited, _changes_counted)
 FEEDS = (MESSAGES, CHANGES)

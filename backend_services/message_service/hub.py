@@ -120,6 +120,11 @@ class Topic:
             self.waiting = None
 
 
+def _streams(connection: Connection, feed: Feed) -> dict[str, Sequence[Any]]:
+    """Where a socket stands in each conversation's `feed`."""
+    return connection.streams if feed is MESSAGES else connection.changes
+
+
 @contextlib.contextmanager
 def _reconnect_on_failure(connection: Connection) -> Iterator[None]:
     """Close the socket (1013) if the catch-up inside fails: left unfinished, it would keep its
@@ -308,7 +313,7 @@ class Hub:
 
         `counted`: where the feed's counter stood after the stream started holding live frames
         (a stream without a cursor starts there; none at or past it needs a read)."""
-        streams = getattr(connection, feed.streams)
+        streams = _streams(connection, feed)
         stream = streams.get(conversation_id)
         if stream is not None and stream.last is None and counted is None:
             counted = (await feed.counted(self._store, [conversation_id])).get(conversation_id, 0)
@@ -327,7 +332,7 @@ class Hub:
             if (
                 placed
                 and stream.last == counted
-                and self._go_live(connection, conversation_id, feed, stream, counted, read=False)
+                and self._go_live(connection, conversation_id, feed, stream, counted)
             ):
                 return
         cursor = None if stream is None else stream.last
@@ -357,8 +362,6 @@ class Hub:
         feed: Feed,
         stream: Sequence[Any],
         through: int,
-        *,
-        read: bool = True,
     ) -> bool:
         """Nothing is missing through `through`: pass on what was held; False if something
         still is (read again from the stream's `last`)."""
@@ -366,10 +369,9 @@ class Hub:
             return False
         topic = self._topics[feed.kind].get(conversation_id)
         # A socket that caught up from the store tells a topic that has not heard an entry
-        # where it stands. Not from a counter: entries at or below it may still be on their
-        # way, and a topic placed past them would drop them.
-        placed = topic is not None and topic.sequence.last is not None
-        if read and topic is not None and not placed and not topic.sequence.filling:
+        # where it stands (a socket that did not read goes live only beside a placed topic:
+        # a counter may be past entries still on their way, which a topic placed there drops).
+        if topic is not None and topic.sequence.last is None and not topic.sequence.filling:
             topic.sequence.last = topic.delivered = stream.last
         return True
 
@@ -553,8 +555,9 @@ class Hub:
         prev, topic.delivered = topic.delivered, seq
         frame = Prepared(text)  # Encoded once, for every socket that writes it at once.
         feed, conversation_id = topic.feed, topic.conversation_id
+        changes = feed is CHANGES  # Decided once, not per socket (`_streams`).
         for connection in topic.connections:
-            streams = connection.streams if feed is MESSAGES else connection.changes
+            streams = connection.changes if changes else connection.streams
             if connection.offer(conversation_id, prev, seq, frame, streams) is not None:
                 connection.run_catch_up(
                     conversation_id,
