@@ -202,3 +202,19 @@ async def test_a_groups_creator_deletes_anyones_message_and_others_only_their_ow
     for person in (alice, bob):
         await expect(person.page.locator(".msg-deleted")).to_have_count(1)
         await expect(bubbles(person.page, "spam spam spam")).to_have_count(0)
+
+
+async def test_a_messages_actions_are_reached_with_the_keyboard(people: People) -> None:
+    alice, bob = await people.sign_up("alice"), await people.sign_up("bob")
+    await start_direct(alice, bob)
+    await send(alice, "react without a mouse")
+    await chat_row(bob.page, "Alice").click()
+    message = row(bob.page, "react without a mouse")
+    await expect(message).to_have_count(1)
+
+    actions = message.locator(".msg-actions")
+    await expect(actions).to_have_css("opacity", "0")  # At rest, out of sight.
+    await message.get_by_role("button", name="Reply").focus()  # Focusable: Tab stops there.
+    await expect(actions).to_have_css("opacity", "1")
+    await bob.page.keyboard.press("Enter")
+    await expect(bob.page.locator(".compose-mode")).to_contain_text("Replying to Alice")
