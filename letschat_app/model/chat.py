@@ -542,7 +542,9 @@ class ChatModel:
         if not body or self.active_id not in self.chats or len(body) > MAX_BODY_CHARS:
             return False
         client_msg_id = uuid.uuid4().hex
-        quoted = self.timeline(self.active_id).find(reply_to) if reply_to else None
+        quoted = self.shown_message(reply_to) if reply_to else None
+        if quoted is not None and quoted.deleted:  # Deleted meanwhile: nothing to quote.
+            quoted = None
         self.pending[client_msg_id] = Pending(
             self.active_id, body, now, quoted.id if quoted is not None else None
         )
@@ -596,7 +598,7 @@ class ChatModel:
 
     def react(self, message_id: str, emoji: str, *, add: bool) -> bool:
         """Add or take back the user's reaction to a message of the open conversation."""
-        held = self.timeline(self.active_id).find(message_id) if self.active_id else None
+        held = self.shown_message(message_id)
         if held is None or held.deleted:
             return False
         self.outbox.append(

@@ -195,3 +195,15 @@ def test_the_composer_offers_the_other_members_of_the_open_conversation() -> Non
     listed = conversation(last_seq=1)
     model = model_with(listed.model_copy(update={"members": [*listed.members, other]}))
     assert [(p.username, p.display_name) for p in model.members[CID]] == [("bob", "Bob")]
+
+
+def test_a_reply_to_a_message_deleted_meanwhile_goes_without_its_quote() -> None:
+    model = opened(1)
+    model.change(1, message(1).model_copy(update={"version": 1, "body": "", "deleted": True}))
+
+    assert model.send("answering anyway", 1.0, reply_to=f"{CID}-1")
+
+    (frame,) = model.take_outbox()
+    assert "reply_to" not in frame
+    (pending,) = model.timeline(CID).pending
+    assert pending.reply_id == ""
