@@ -71,6 +71,38 @@ def _reaction(message_id: rx.Var[str], reaction: ReactionItem) -> rx.Component:
     )
 
 
+def _who_reacted(reactions: rx.Var[list[ReactionItem]]) -> rx.Component:
+    """Who put each emoji there, for a touch screen (no hover to show a pill's title; a tap on
+    a pill toggles). letschat.css shows it only where the pointer is coarse."""
+    return rx.popover.root(
+        rx.popover.trigger(
+            rx.icon_button(
+                rx.icon("users", size=14),
+                size="1",
+                variant="ghost",
+                radius="full",
+                aria_label="Who reacted",
+                class_name="who-reacted",
+            )
+        ),
+        rx.popover.content(
+            rx.vstack(
+                rx.foreach(
+                    reactions,
+                    lambda reaction: rx.hstack(
+                        rx.text(reaction.emoji),
+                        rx.text(reaction.who, size="2"),
+                        align="center",
+                        class_name="who-row",
+                    ),
+                ),
+                spacing="1",
+            ),
+            size="1",
+        ),
+    )
+
+
 def _emoji_choice(message_id: rx.Var[str], emoji: str, label: str, **props: Any) -> rx.Component:
     return rx.button(
         emoji,
@@ -295,6 +327,7 @@ def message_bubble(
             reactions.length() > 0,  # pyright: ignore[reportAttributeAccessIssue]
             rx.hstack(
                 rx.foreach(reactions, lambda reaction: _reaction(message_id, reaction)),
+                _who_reacted(reactions),
                 spacing="1",
                 wrap="wrap",
                 class_name="reactions",

@@ -186,8 +186,14 @@ class People:
         self.browser = browser
         self.everyone: list[Person] = []
 
-    async def open(self, name: str, *, width: int = 1280, height: int = 800) -> Person:
-        context = await self.browser.new_context(viewport={"width": width, "height": height})
+    async def open(
+        self, name: str, *, width: int = 1280, height: int = 800, touch: bool = False
+    ) -> Person:
+        """A person in a browser context of their own (`touch`: a phone's, with a coarse
+        pointer and no hover)."""
+        context = await self.browser.new_context(
+            viewport={"width": width, "height": height}, has_touch=touch, is_mobile=touch
+        )
         page = await context.new_page()
         person = Person(name, f"{name}{uuid.uuid4().hex[:6]}", context, page, [], [])
         watch(person, page)

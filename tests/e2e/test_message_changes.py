@@ -218,3 +218,24 @@ async def test_a_messages_actions_are_reached_with_the_keyboard(people: People) 
     await expect(actions).to_have_css("opacity", "1")
     await bob.page.keyboard.press("Enter")
     await expect(bob.page.locator(".compose-mode")).to_contain_text("Replying to Alice")
+
+
+async def test_on_a_touch_screen_who_reacted_is_a_tap_away(people: People) -> None:
+    alice = await people.sign_up("alice")
+    bob = await people.sign_up("bob", width=390, height=844, touch=True)
+    await start_direct(alice, bob)
+    await send(alice, "pick a place")
+    message = row(alice.page, "pick a place")
+    await message.hover()
+    await message.get_by_role("button", name="Add a reaction").click()
+    # One of the common ones, at the top (each was overlapped by the next, which took its
+    # clicks).
+    await alice.page.get_by_role("button", name="React with 👍").click()
+    await alice.page.keyboard.press("Escape")
+    await expect(row(alice.page, "pick a place").locator(".who-reacted")).to_be_hidden()
+
+    await chat_row(bob.page, "Alice").tap()
+    on_phone = row(bob.page, "pick a place")
+    await expect(on_phone.locator(".reaction")).to_have_text("👍1")
+    await on_phone.get_by_role("button", name="Who reacted").tap()
+    await expect(bob.page.locator(".who-row")).to_have_text("👍Alice")

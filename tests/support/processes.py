@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import shutil
 import signal
 import socket
@@ -21,8 +22,38 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 30.0
 
 
+# Where free ports are looked for: below the range the kernel gives outgoing connections. A port
+# from that range (what binding port 0 returns) can be taken as the local port of any client
+# socket between this check and the server's own bind, which then fails: tests open thousands.
+LISTEN_PORTS = (10_000, 32_768)
+_handed_out: set[int] = set()
+
+
+def ephemeral_ports() -> tuple[int, int]:
+    """The range the kernel picks outgoing connections' local ports from."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32_768, 60_999  # Linux's default.
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
+    """A port nothing listens on, outside the ephemeral range, not handed out before."""
+    low, high = LISTEN_PORTS
+    ephemeral = ephemeral_ports()
+    for _ in range(500):
+        port = random.randrange(low, high)
+        if port in _handed_out or ephemeral[0] <= port <= ephemeral[1]:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    with socket.socket() as sock:  # A crowded box: what the kernel offers, as before.
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
