@@ -102,6 +102,7 @@ async def test_up_in_an_empty_composer_edits_your_last_message_and_escape_cancel
     await expect(composer).to_have_value("")
 
     await composer.press("ArrowUp")
+    await expect(composer).to_have_value("typo hre")  # Editing: the message is in the box.
     await composer.fill("typo here")
     await composer.press("Enter")
     await expect(bubbles(alice.page, "typo here")).to_have_count(1)
