@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
-import shutil
 import sys
 from pathlib import Path
 
@@ -41,11 +40,10 @@ def plan(env: dict[str, str], *, web: bool = True) -> dict[str, tuple[str, dict[
     processes: dict[str, tuple[str, dict[str, str]]] = {}
     if not env.get("LETSCHAT_MONGODB_URL"):
         port = ports["LETSCHAT_EMBEDDED_MONGODB_PORT"]
-        binary = shutil.which("secantusd-py") or str(Path(sys.executable).parent / "secantusd-py")
         storage = Path(env.get("LETSCHAT_DATA_DIR", ROOT / ".data")) / "secantus"
         storage.parent.mkdir(parents=True, exist_ok=True)
         processes["mongodb"] = (
-            f"{shlex.quote(binary)} --host 127.0.0.1 --port {port} "
+            f"{_python_module('backend_services.embedded_mongo')} --host 127.0.0.1 --port {port} "
             f"--storage-path {shlex.quote(str(storage))} --log-level WARNING",
             {},
         )

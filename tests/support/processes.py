@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -129,12 +129,22 @@ class Process:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
-def start_secantus(data_dir: Path, log_dir: Path, port: int | None = None) -> tuple[Process, str]:
+# The embedded store as scripts/run starts it (with its findAndModify repair), and as published.
+EMBEDDED_MONGO = (sys.executable, "-m", "backend_services.embedded_mongo")
+STOCK_SECANTUS = (str(Path(sys.executable).parent / "secantusd-py"),)
+
+
+def start_secantus(
+    data_dir: Path,
+    log_dir: Path,
+    port: int | None = None,
+    *,
+    command: Sequence[str] = EMBEDDED_MONGO,
+) -> tuple[Process, str]:
     port = port or free_port()
-    binary = shutil.which("secantusd-py") or str(Path(sys.executable).parent / "secantusd-py")
     proc = Process(
         "secantus",
-        [binary, "--host", "127.0.0.1", "--port", str(port), "--storage-path", str(data_dir)],
+        [*command, "--host", "127.0.0.1", "--port", str(port), "--storage-path", str(data_dir)],
         log_dir / f"secantus-{port}.log",
     )
     proc.start()
