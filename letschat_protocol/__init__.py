@@ -16,6 +16,7 @@ from letschat_protocol.client import (
     ReadFrame,
     ResumeFrame,
     SendFrame,
+    TypingFrame,
     client_frame_adapter,
     parse_client_frame,
 )
@@ -51,6 +52,7 @@ from letschat_protocol.server import (
     ResetFrame,
     ResumedFrame,
     ServerFrame,
+    TypingNoticeFrame,
     parse_server_frame,
     server_frame_adapter,
 )
@@ -94,6 +96,8 @@ __all__ = [
     "ServerFrame",
     "SessionInfo",
     "TokenResponse",
+    "TypingFrame",
+    "TypingNoticeFrame",
     "User",
     "client_frame_adapter",
     "must_not_reconnect",

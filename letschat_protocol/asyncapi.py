@@ -28,6 +28,7 @@ from letschat_protocol.client import (
     ReadFrame,
     ResumeFrame,
     SendFrame,
+    TypingFrame,
 )
 from letschat_protocol.codes import CloseCode
 from letschat_protocol.models import Conversation, Cursor, Message, Reaction, ReplyPreview, User
@@ -46,6 +47,7 @@ from letschat_protocol.server import (
     ReadyFrame,
     ResetFrame,
     ResumedFrame,
+    TypingNoticeFrame,
 )
 
 DEFAULT_PATH = Path("docs/asyncapi.yaml")
@@ -244,6 +246,19 @@ CLIENT_FRAMES = (
             "frame."
         ),
     ),
+    Frame(
+        TypingFrame,
+        "typing",
+        "You are typing",
+        {
+            "typing": TypingFrame(conversation_id=LUNCH_ID),
+            "stopped": TypingFrame(conversation_id=LUNCH_ID, active=False),
+        },
+        summary=(
+            "No answer on success; the other members' sockets that follow the conversation get "
+            "a `typing` frame (at most one per user and conversation every 3 s)."
+        ),
+    ),
     Frame(PingFrame, "ping", "Application-level ping", {"ping": PingFrame()}, replies=("pong",)),
 )
 SERVER_FRAMES = (
@@ -310,6 +325,12 @@ SERVER_FRAMES = (
     ),
     Frame(
         LeftFrame, "left", "You left a conversation", {"left": LeftFrame(conversation_id=LUNCH_ID)}
+    ),
+    Frame(
+        TypingNoticeFrame,
+        "typingNotice",
+        "Someone is typing",
+        {"typing": TypingNoticeFrame(conversation_id=LUNCH_ID, user=GRACE, active=True)},
     ),
     Frame(PongFrame, "pong", "Answer to ping", {"pong": PongFrame()}),
     Frame(

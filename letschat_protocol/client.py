@@ -116,6 +116,17 @@ class ReadFrame(ClientFrameModel):
     seq: Seq
 
 
+class TypingFrame(ClientFrameModel):
+    """The user is typing in a conversation (`active: true`), or stopped without sending
+    (`active: false`: the composer lost focus or was emptied). Nothing is stored. Send it at
+    most once every 3 s while typing: the service passes on at most that many per user and
+    conversation, and a `message` from the user ends their typing for everyone anyway."""
+
+    type: Literal["typing"] = "typing"
+    conversation_id: ObjectIdStr
+    active: bool = True
+
+
 class PingFrame(ClientFrameModel):
     """An application-level ping, answered by `pong`."""
 
@@ -130,6 +141,7 @@ ClientFrame = Annotated[
     | EditFrame
     | DeleteFrame
     | ReactFrame
+    | TypingFrame
     | PingFrame,
     Field(discriminator="type"),
 ]

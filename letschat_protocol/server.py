@@ -154,6 +154,17 @@ class ReadMarkerFrame(ServerFrameModel):
     )
 
 
+class TypingNoticeFrame(ServerFrameModel):
+    """Another member is typing in a conversation this socket follows (`active: true`; show it
+    for 6 s unless another notice renews it), or stopped (`active: false`). A `message` from
+    them ends it too. Ephemeral: never stored, never caught up on `resume`."""
+
+    type: Literal["typing"] = "typing"
+    conversation_id: str
+    user: User
+    active: bool
+
+
 class LeftFrame(ServerFrameModel):
     """Live delivery for it has stopped on this socket; drop it from the list."""
 
@@ -221,6 +232,7 @@ ServerFrame = Annotated[
     | ConversationFrame
     | ReadMarkerFrame
     | LeftFrame
+    | TypingNoticeFrame
     | PongFrame
     | ErrorFrame,
     Field(discriminator="type"),

@@ -13,6 +13,7 @@ from letschat_protocol.client import (
     ReadFrame,
     ResumeFrame,
     SendFrame,
+    TypingFrame,
     client_frame_adapter,
 )
 from letschat_protocol.models import (
@@ -106,6 +107,7 @@ __all__ = [
     "Seq",
     "SessionInfo",
     "TokenResponse",
+    "TypingFrame",
     "User",
     "Username",
     "WireModel",

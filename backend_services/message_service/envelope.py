@@ -18,8 +18,8 @@ import json
 from dataclasses import dataclass
 from typing import Literal, cast
 
-Kind = Literal["message", "change", "conversation", "left", "read"]
-KINDS: frozenset[str] = frozenset({"message", "change", "conversation", "left", "read"})
+Kind = Literal["message", "change", "conversation", "left", "read", "typing"]
+KINDS: frozenset[str] = frozenset({"message", "change", "conversation", "left", "read", "typing"})
 # Kinds numbered in their conversation (the header carries the number as `seq`).
 NUMBERED: frozenset[str] = frozenset({"message", "change"})
 
@@ -34,7 +34,8 @@ class Envelope:
     conversation_id: str
     frame: str
     seq: int | None = None  # A message's seq, or a change's number.
-    exclude: str | None = None  # A read: the socket that made it knows already.
+    # A read: the socket that made it, which knows already; typing: the user who types.
+    exclude: str | None = None
 
     def encode(self) -> str:
         header: dict[str, str | int] = {"kind": self.kind, "conversation_id": self.conversation_id}

@@ -25,6 +25,7 @@ from letschat_protocol.server import (
     ReadyFrame,
     ResetFrame,
     ResumedFrame,
+    TypingNoticeFrame,
     frame_text,
 )
 
@@ -74,6 +75,10 @@ def authed(expires_at: datetime) -> str:
 
 def read(conversation_id: str, seq: int) -> str:
     return frame_text(ReadMarkerFrame(conversation_id=conversation_id, seq=seq))
+
+
+def typing(conversation_id: str, user: User, active: bool) -> str:
+    return frame_text(TypingNoticeFrame(conversation_id=conversation_id, user=user, active=active))
 
 
 def left(conversation_id: str) -> str:

@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import time
 from collections import Counter
 from collections.abc import Coroutine, Iterable, Iterator, Mapping
 from collections.abc import Sequence as Seq
@@ -43,6 +44,7 @@ from backend_services.message_service.feeds import CHANGES, FEEDS, MESSAGES, Fee
 from backend_services.message_service.prepared_frames import Prepared
 from backend_services.message_service.reads import Echo
 from backend_services.message_service.sequence import Sequence
+from backend_services.message_service.typing import TypingGate
 
 logger = logging.getLogger("letschat.hub")
 
@@ -157,6 +159,7 @@ class Hub:
         self._topics: dict[Kind, dict[str, Topic]] = {feed.kind: {} for feed in FEEDS}
         self._users: dict[str, set[Connection]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._typing = TypingGate()
         self._no_connections = asyncio.Event()
         self.broker_connected = False
         # Sockets opened from now on were verified against the sessions as they are now.
@@ -234,6 +237,7 @@ class Hub:
         connections.discard(connection)
         if not connections:
             del self._users[connection.user_id]
+            self._typing.forget(connection.user_id)
             if not self._users:
                 self._no_connections.set()
         await self._channels.release(self._user_channel(connection.user_id))
@@ -423,6 +427,24 @@ class Hub:
             logger.warning("publish failed; delivering locally only")
             self._on_numbered(envelope)
 
+    async def publish_typing(self, user: User, conversation_id: str, active: bool) -> None:
+        """Tell the sockets of a conversation's other members, on every instance, that `user`
+        is typing there (or stopped), unless the instance's `TypingGate` holds it back."""
+        if not self._typing.passes(user.id, conversation_id, active, time.monotonic()):
+            return
+        frame = frames.typing(conversation_id, user, active)
+        envelope = Envelope("typing", conversation_id, frame, exclude=user.id)
+        try:
+            await self._broker.publish(
+                self._conversation_channel(conversation_id), envelope.encode()
+            )
+        except BrokerDisconnected:
+            self._on_typing(envelope)  # Worth nothing later: no backfill, no warning.
+
+    def typing_ended(self, user_id: str, conversation_id: str) -> None:
+        """The user sent a message there, which ends their typing on every client."""
+        self._typing.sent(user_id, conversation_id)
+
     async def publish_conversation(
         self, user_ids: Iterable[str], view: Conversation, *, added_by: User | None = None
     ) -> None:
@@ -500,6 +522,8 @@ class Hub:
             try:
                 if envelope.kind in NUMBERED:
                     self._on_numbered(envelope)
+                elif envelope.kind == "typing":
+                    self._on_typing(envelope)
                 else:
                     user_id = event.channel.removeprefix(f"{self._prefix}user:")
                     await self._on_user_event(user_id, envelope)
@@ -531,6 +555,15 @@ class Hub:
             self._deliver(topic, seq, text)
         if step.backfill_from is not None and topic.waiting is None:
             self._wait_for(topic, step.backfill_from + 1)
+
+    def _on_typing(self, envelope: Envelope) -> None:
+        """A typing notice: to the sockets here that follow its conversation, but the typer's."""
+        topic = self._topics[MESSAGES.kind].get(envelope.conversation_id)
+        if topic is None:
+            return
+        for connection in topic.connections:
+            if connection.user_id != envelope.exclude:
+                connection.push(envelope.frame)
 
     def _wait_for(self, topic: Topic, missing: int) -> None:
         """Give `missing` a moment to come live before the topic reads the store for it."""

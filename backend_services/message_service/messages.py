@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from backend_services.core.errors import RateLimited
+from backend_services.core.errors import RateLimited, conversation_not_found
 from backend_services.core.ratelimit import RateLimiter
 from backend_services.core.schemas import Change, ChangePage, Message, MessagePage
 from backend_services.core.sessions import Session
@@ -59,6 +59,7 @@ class MessageService:
         )
         if known_member:
             self.reads.add(session.user.id, conversation_id, msg.seq, None, echo=False)
+        self.hub.typing_ended(session.user.id, conversation_id)
         await self.hub.publish_message(msg)
         return msg, created
 
@@ -179,3 +180,10 @@ class MessageService:
             await self.mark_read(connection.session, conversation_id, seq, origin=connection.id)
         elif connection.note_read(conversation_id, bound):
             self.reads.add(connection.user_id, conversation_id, bound, connection.id)
+
+    async def typing(self, connection: Connection, conversation_id: str, active: bool) -> None:
+        """A socket's `typing`: only in a conversation the socket follows (which proves
+        membership without a query); passed on to the other members' sockets."""
+        if not connection.follows(conversation_id):
+            raise conversation_not_found()
+        await self.hub.publish_typing(connection.session.user, conversation_id, active)

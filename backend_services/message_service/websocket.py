@@ -45,6 +45,7 @@ from backend_services.core.schemas import (
     ReadFrame,
     ResumeFrame,
     SendFrame,
+    TypingFrame,
     client_frame_adapter,
 )
 from backend_services.core.sessions import Session
@@ -332,6 +333,8 @@ async def _handle(
         )
     elif isinstance(frame, ReadFrame):
         await services.messages.mark_read_from(connection, frame.conversation_id, frame.seq)
+    elif isinstance(frame, TypingFrame):
+        await messages.typing(connection, frame.conversation_id, frame.active)
     elif isinstance(frame, ResumeFrame):
         await services.hub.resume(connection, dict(frame.cursors))
     elif isinstance(frame, PingFrame):

@@ -19,6 +19,7 @@ FRAME = '{"type":"message","message":{"conversation_id":"c1","seq":7,"body":"a\\
         Envelope("read", "c1", '{"type":"read","conversation_id":"c1","seq":3}', exclude="s1"),
         Envelope("left", "c1", '{"type":"left","conversation_id":"c1"}'),
         Envelope("conversation", "c1", '{"type":"conversation","conversation":{}}'),
+        Envelope("typing", "c1", '{"type":"typing","conversation_id":"c1"}', exclude="u1"),
     ],
 )
 def test_an_envelope_reads_back_as_it_was_written(envelope: Envelope) -> None:
@@ -41,7 +42,7 @@ def test_the_previous_releases_events_are_read() -> None:
         "not json",
         '{"kind":"message","conversation_id":"c1"}\n{}',  # A message without its seq.
         '{"kind":"message","conversation_id":"c1","seq":"7"}\n{}',
-        '{"kind":"typing","conversation_id":"c1"}\n{}',
+        '{"kind":"poll","conversation_id":"c1"}\n{}',
         '{"kind":"read","conversation_id":5}\n{}',
         '{"type":"message","message":{"seq":1}}',
         '{"kind":"left","id":"c1"}',

@@ -67,7 +67,7 @@ def test_the_frames_the_web_app_builds_are_what_the_service_parses() -> None:
 def test_server_frames_ignore_fields_and_types_they_do_not_know() -> None:
     raw = {"type": "message", "message": {**MESSAGE.model_dump(mode="json"), "new": 1}, "x": 2}
     assert parse_server_frame(json.dumps(raw)) == MessageFrame(message=MESSAGE)
-    assert parse_server_frame('{"type": "typing", "conversation_id": "c1"}') is None
+    assert parse_server_frame('{"type": "poll", "conversation_id": "c1"}') is None
     # A new error code reaches the client as it is.
     error = parse_server_frame('{"type": "error", "code": "too_many_tabs", "message": "m"}')
     assert error == ErrorFrame(code="too_many_tabs", message="m")

@@ -73,6 +73,7 @@ SAMPLES: dict[Any, Any] = {
     AppError: RateLimited(retry_after=2),
     str: MESSAGE.conversation_id,
     int: 7,
+    bool: True,
     datetime: datetime(2025, 1, 2, 12, 10, 0, tzinfo=UTC),
 }
 
@@ -275,10 +276,17 @@ def test_server_frame_schemas_let_the_service_add_fields(frame_type: str) -> Non
 
 
 def test_client_frame_examples_are_accepted_by_the_service() -> None:
+    received = [
+        deref(ref)
+        for operation in asyncapi()["operations"].values()
+        if operation["action"] == "receive"
+        for ref in operation["messages"]
+    ]
     for frame_type in payloads_by_type("receive"):
+        # The client's frames only: a server frame may share a `type` (`read`, `typing`).
         examples = [
             example["payload"]
-            for message in asyncapi()["components"]["messages"].values()
+            for message in received
             if deref(message["payload"])["properties"]["type"].get("const") == frame_type
             for example in message.get("examples", ())
         ]
