@@ -181,6 +181,48 @@
     true,
   );
 
+  // Typing: the others are told at most every TELL_EVERY_MS while the composer has text
+  // (ChatState.typed), and that the user stopped when the composer is left or emptied without
+  // sending, while they may still be shown typing (ChatState.stopped_typing). A send needs no
+  // stop: the message ends the typing for everyone.
+  var TELL_EVERY_MS = 3000;
+  var SHOWN_MS = 6000;
+  var toldTypingAt = 0;
+  function typing(box) {
+    var now = Date.now();
+    if (box.dataset.editing === "true") return;
+    if (!box.value.trim()) {
+      stoppedTyping();
+      return;
+    }
+    if (now - toldTypingAt < TELL_EVERY_MS) return;
+    var button = document.getElementById("typing-on");
+    if (!button) return;
+    toldTypingAt = now;
+    button.click();
+  }
+  function stoppedTyping() {
+    if (!toldTypingAt) return;
+    var recent = Date.now() - toldTypingAt < SHOWN_MS;
+    toldTypingAt = 0;
+    var button = document.getElementById("typing-off");
+    if (recent && button) button.click();
+  }
+  document.addEventListener("input", function (event) {
+    if (event.target && event.target.id === "composer") typing(event.target);
+  });
+  document.addEventListener("focusout", function (event) {
+    if (event.target && event.target.id === "composer") stoppedTyping();
+  });
+  document.addEventListener(
+    "submit",
+    function (event) {
+      var box = event.target && event.target.querySelector && event.target.querySelector("#composer");
+      if (box && box.value.trim() && !composerCount(box).over) toldTypingAt = 0;
+    },
+    true,
+  );
+
   // While the page is offline its sends wait in Reflex's event queue; show them meanwhile.
   function pageOffline() {
     var badge = document.getElementById("connection");

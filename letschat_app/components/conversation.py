@@ -562,6 +562,14 @@ def _composer() -> rx.Component:
     # back until it fits.
     return rx.form(
         rx.vstack(
+            # Always there, so the composer does not move when someone starts typing.
+            rx.text(
+                ChatState.typing_line,
+                id="typing-line",
+                class_name="typing-line",
+                size="1",
+                aria_live="polite",
+            ),
             _compose_mode(),
             rx.hstack(
                 rx.text_area(
@@ -582,6 +590,8 @@ def _composer() -> rx.Component:
                     custom_attrs={
                         "data-limit": str(MAX_BODY_CHARS),
                         "aria-describedby": "composer-count",
+                        # An edit is not news to the others: letschat.js says nothing of it.
+                        "data-editing": rx.cond(ChatState.editing_id != "", "true", "false"),
                     },
                 ),
                 rx.button(
@@ -597,6 +607,24 @@ def _composer() -> rx.Component:
             rx.el.button(
                 on_click=ChatState.start_edit(""),
                 id="edit-last",
+                type="button",
+                hidden=True,
+                tab_index=-1,
+                aria_hidden="true",
+            ),
+            # Typing, and leaving the composer without sending (letschat.js clicks these, the
+            # first at most every few seconds).
+            rx.el.button(
+                on_click=ChatState.typed,
+                id="typing-on",
+                type="button",
+                hidden=True,
+                tab_index=-1,
+                aria_hidden="true",
+            ),
+            rx.el.button(
+                on_click=ChatState.stopped_typing,
+                id="typing-off",
                 type="button",
                 hidden=True,
                 tab_index=-1,

@@ -38,6 +38,7 @@ from typing import Any
 
 from letschat_app.model.sidebar import SidebarPlaces
 from letschat_app.model.timeline import Timeline, zone
+from letschat_app.model.typing import Typing, Typists
 from letschat_app.state.models import (
     DELETED_TEXT,
     ChatItem,
@@ -64,6 +65,8 @@ from letschat_protocol import (
     ReadFrame,
     ResumeFrame,
     SendFrame,
+    TypingFrame,
+    TypingNoticeFrame,
 )
 from letschat_protocol.models import MAX_BODY_CHARS
 
@@ -132,6 +135,9 @@ class ChatModel:
         self.outbox: list[dict[str, Any]] = []
         # Toasts that should go: what they announced was read.
         self.dismissed: set[str] = set()
+        # Who this tab shows typing; when it tells the others that its user types.
+        self.typists = Typists()
+        self.typing = Typing()
         self._reads: dict[str, _Read] = {}
         # Conversations read further than the service has been told.
         self._read_due: set[str] = set()
@@ -275,6 +281,7 @@ class ChatModel:
         self.change_cursors.pop(conversation_id, None)
         self.members.pop(conversation_id, None)
         self.timelines.pop(conversation_id, None)
+        self.typists.forget(conversation_id)
         self._reads.pop(conversation_id, None)
         self._drop_toast(conversation_id)
         if self.active_id == conversation_id:
@@ -352,6 +359,7 @@ class ChatModel:
         mine = message.sender_id == self.user_id
         if mine:
             self.pending.pop(message.client_msg_id, None)
+        self.typists.stopped(conversation_id, message.sender_id)
         timeline = self.timelines.get(conversation_id)
         if timeline is not None or conversation_id == self.active_id:
             self.timeline(conversation_id).add(self._message_item(message), live=True)
@@ -460,11 +468,13 @@ class ChatModel:
     def wants_tick(self) -> bool:
         """Whether time alone can change anything: a send may time out, a read or a toast
         update may be due."""
-        return bool(self.pending or self._read_due or self._toast_due)
+        return bool(self.pending or self._read_due or self._toast_due or self.typists)
 
     def tick(self, now: float) -> None:
         """Send the reads held back by the read interval that are due by now, and queue
-        the toast updates held back by theirs (in `due_popups`)."""
+        the toast updates held back by theirs (in `due_popups`); stop showing typing that
+        was not renewed."""
+        self.typists.expire(now)
         for conversation_id in list(self._read_due):
             self._sync_read(conversation_id, now)
         for conversation_id, popup in list(self._toast_due.items()):
@@ -533,6 +543,27 @@ class ChatModel:
 
     # --- sending ------------------------------------------------------------------------------
 
+    def typed(self, now: float) -> None:
+        """The user typed in the open conversation's composer."""
+        if self.active_id in self.chats and self.typing.typed(self.active_id, now):
+            self.outbox.append(TypingFrame(conversation_id=self.active_id).model_dump())
+
+    def stopped_typing(self, now: float) -> None:
+        """The user left the composer, or emptied it, without sending."""
+        conversation_id = self.typing.stopped(now)
+        if conversation_id is not None and conversation_id in self.chats:
+            self.outbox.append(
+                TypingFrame(conversation_id=conversation_id, active=False).model_dump()
+            )
+
+    def typing_notice(self, notice: TypingNoticeFrame, now: float) -> None:
+        """Another member is typing (or stopped) in one of the user's conversations."""
+        user = notice.user
+        if user.id == self.user_id or notice.conversation_id not in self.chats:
+            return
+        name = user.display_name or user.username
+        self.typists.notice(notice.conversation_id, user.id, name, notice.active, now)
+
     def send(self, body: str, now: float, *, reply_to: str = "") -> bool:
         """Queue a message to the open conversation (answering `reply_to`, a message it
         shows); it shows as pending until stored. False if there is nothing to send or it is
@@ -549,6 +580,7 @@ class ChatModel:
             self.active_id, body, now, quoted.id if quoted is not None else None
         )
         self.outbox.append(self._send_frame(client_msg_id))
+        self.typing.sent()
         self.timeline(self.active_id).add_pending(
             MessageItem(
                 key=client_msg_id,

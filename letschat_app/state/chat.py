@@ -89,6 +89,8 @@ class ChatState(SessionState):
     __annotations__.update({slot_name(n): "rx.Field[list[MessageItem]]" for n in range(SLOTS)})
     has_older: bool = False
     at_newest: bool = True
+    # "Ada is typing…" under the open conversation's messages ("" when nobody is).
+    typing_line: str = ""
     loading_older: bool = False
     first_unread_seq: int = 0
     # connecting | connected | reconnecting: the Reflex backend's socket to the message service.
@@ -222,6 +224,18 @@ class ChatState(SessionState):
         # this event's state delta is built and sent.
         await asyncio.sleep(0)
         self._publish()
+
+    @rx.event
+    def typed(self):
+        """letschat.js: the user typed in the composer (at most every few seconds)."""
+        self._chat_model().typed(time.monotonic())
+        return self._publish()
+
+    @rx.event
+    def stopped_typing(self):
+        """letschat.js: the user left or emptied the composer without sending."""
+        self._chat_model().stopped_typing(time.monotonic())
+        return self._publish()
 
     @rx.event
     def start_edit(self, message_id: str = ""):
@@ -395,6 +409,7 @@ class ChatState(SessionState):
         put("active_members", model.members.get(model.active_id, []))
         switched = put("active_id", model.active_id)
         put("first_unread_seq", model.first_unread_seq)
+        put("typing_line", model.typists.line(model.active_id))
         timeline = model.timelines.get(model.active_id) if model.active_id else None
         if timeline is None:
             if switched:

@@ -40,6 +40,7 @@ from letschat_protocol import (
     ResetFrame,
     ResumedFrame,
     ServerFrame,
+    TypingNoticeFrame,
     User,
 )
 
@@ -276,6 +277,8 @@ class LiveState(ChatState):
                     notices.append(rx.toast.dismiss(added_notice_id(conversation_id)))
                 case ChangeFrame(change=change, message=message):
                     model.change(change, message)
+                case TypingNoticeFrame():
+                    model.typing_notice(frame, now)
                 case (
                     LimitedFrame(conversation_id=conversation_id)
                     | ChangesLimitedFrame(conversation_id=conversation_id)
