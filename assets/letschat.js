@@ -471,6 +471,32 @@
   window.addEventListener("blur", reportSeen);
   document.addEventListener("scroll", reportSeen, true); // capture: the list scrolls, not the page
 
+  // Away: the tab has been hidden, or nobody used it for AWAY_AFTER_MS; back at the next use
+  // while it shows. The state hears of it (ChatState.set_away) only when it changes.
+  var AWAY_AFTER_MS = window.LETSCHAT_AWAY_AFTER_MS || 5 * 60 * 1000;
+  var lastUsed = Date.now();
+  var reportedAway = null;
+  function reportAway() {
+    var away = document.visibilityState !== "visible" || Date.now() - lastUsed >= AWAY_AFTER_MS;
+    if (away === reportedAway) return;
+    var button = document.getElementById(away ? "away-on" : "away-off");
+    if (!button) return;
+    reportedAway = away;
+    button.click();
+  }
+  function used() {
+    lastUsed = Date.now();
+    if (reportedAway) reportAway();
+  }
+  ["keydown", "pointerdown", "pointermove", "wheel", "touchstart"].forEach(function (name) {
+    document.addEventListener(name, used, { capture: true, passive: true });
+  });
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "visible") lastUsed = Date.now();
+    reportAway();
+  });
+  setInterval(reportAway, Math.min(15000, AWAY_AFTER_MS / 4));
+
   // "Jump to newest" shows while the open conversation is scrolled up from its newest
   // messages (or, set by the state, while its window stops short of them).
   function markScrolledUp() {
@@ -485,6 +511,7 @@
   new MutationObserver(function () {
     syncTitle();
     reportSeen();
+    reportAway();
     markScrolledUp();
     clearOfflineOutbox();
     keepAnchor();

@@ -28,6 +28,7 @@ from backend_services.core.errors import (
     ServiceUnavailable,
     Unauthorized,
 )
+from backend_services.core.presence import PresenceUnavailable
 from backend_services.deadlines import BodyDeadline, timed_http
 from backend_services.headers import ResponseHeaders
 
@@ -105,6 +106,9 @@ def as_app_error(exc: Exception, where: str) -> AppError | None:
     if isinstance(exc, PyMongoError):
         logger.warning("store unavailable on %s: %s", where, exc)
         return ServiceUnavailable()
+    if isinstance(exc, PresenceUnavailable):
+        logger.warning("presence unavailable on %s: %s", where, exc)
+        return ServiceUnavailable()
     return None
 
 
@@ -141,6 +145,7 @@ def install_error_handlers(app: FastAPI) -> None:
     # Registered by class as well as under Exception: Starlette answers an `Exception` handler's
     # errors and then raises them again (for the server to log as a crash).
     app.add_exception_handler(PyMongoError, failure)
+    app.add_exception_handler(PresenceUnavailable, failure)
     app.add_exception_handler(Exception, failure)
 
 

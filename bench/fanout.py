@@ -70,7 +70,7 @@ def _systems(text: str) -> list[str]:
 
 # The mixed workload's shares of edits and reactions, per message sent.
 MIXED_EDITS, MIXED_REACTIONS = 0.1, 0.2
-WORKLOADS = ("plain", "mixed")
+WORKLOADS = ("plain", "mixed", "typing", "presence")
 
 
 def _workloads(text: str) -> list[str]:
@@ -129,7 +129,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--workloads",
         type=_workloads,
         default=["plain"],
-        help="plain (messages only) and/or mixed (Let's Chat only: 10%% edits, 20%% reactions)",
+        help="plain (messages only); Let's Chat also: mixed (10%% edits, 20%% reactions), "
+        "typing (each sender typing every 3 s), presence (2 away/back changes a second)",
     )
     add("--keep-logs", action="store_true", help="keep the work directory")
     args = parser.parse_args(argv)
@@ -299,7 +300,7 @@ def measure(
         wait_for_quiet(args.quiet_wait)
     mixed = workload == "mixed"
     spec = LoadSpec(
-        system=f"{system.name} mixed" if mixed else system.name,
+        system=system.name if workload == "plain" else f"{system.name} {workload}",
         targets=system.targets,
         senders=args.senders,
         messages=args.messages,
@@ -312,6 +313,8 @@ def measure(
         protocol=system.protocol or system.name,
         edits=MIXED_EDITS if mixed else 0.0,
         reactions=MIXED_REACTIONS if mixed else 0.0,
+        typing=workload == "typing",
+        presence=workload == "presence",
     )
     window = CpuWindow(dict(system.pids), redis_url=system.redis_url, mongo_url=system.mongo_url)
     result = run_load(spec, work, window)

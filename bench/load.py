@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.changes import CHANGE_FRAME, ChangeMix
+from bench.ephemeral import Ephemeral
 from bench.reads import Readers
 from bench.wsclient import LeanSocket, OnText, SocketIOSocket
 
@@ -81,6 +82,9 @@ class LoadSpec:
     # edit of an earlier one, and by a reaction to one (bench/changes.py).
     edits: float = 0.0
     reactions: float = 0.0
+    # The typing and presence workloads (bench/ephemeral.py; the message service only).
+    typing: bool = False
+    presence: bool = False
 
     def __post_init__(self) -> None:
         self.protocol = self.protocol or self.system
@@ -111,6 +115,7 @@ class Recorder:
     last_delivery_ns: int = 0
     closes: Counter[str] = field(default_factory=Counter)
     changes: ChangeMix | None = None
+    ephemeral: Ephemeral | None = None
 
     def __post_init__(self) -> None:
         self.received = [0] * self.messages
@@ -139,6 +144,8 @@ class Recorder:
                 self.changes.on_change(raw)
         elif raw.startswith(SIO_ACK_FRAME):
             self._on_socketio_ack(raw)
+        elif self.ephemeral is not None and self.ephemeral.on_frame(raw):
+            pass
         elif raw.startswith(ERROR_FRAME):
             self._on_error(raw)
 
@@ -322,6 +329,19 @@ def summarise(spec: LoadSpec, recorder: Recorder, connect_s: float, cpu_s: float
         "connect_s": connect_s,
         "client_cpu_s": cpu_s,
         **_change_figures(spec, recorder),
+        **_ephemeral_figures(recorder),
+    }
+
+
+def _ephemeral_figures(recorder: Recorder) -> dict[str, Any]:
+    ephemeral = recorder.ephemeral
+    if ephemeral is None:
+        return {}
+    return {
+        "typing_sent": ephemeral.typing_sent,
+        "presence_sent": ephemeral.presence_sent,
+        "typing_deliveries": ephemeral.received["typing"],
+        "presence_deliveries": ephemeral.received["presence"],
     }
 
 
@@ -369,6 +389,8 @@ async def run(spec: LoadSpec) -> dict[str, Any]:
     recorder = Recorder(spec.messages, re.compile(STAMP.format(tag=re.escape(spec.tag))))
     if spec.protocol == "letschat" and (spec.edits or spec.reactions):
         recorder.changes = ChangeMix(spec.tag, spec.conversation_id, spec.edits, spec.reactions)
+    if spec.protocol == "letschat" and (spec.typing or spec.presence):
+        recorder.ephemeral = Ephemeral(spec.conversation_id, spec.typing, spec.presence)
     # Only the message service has reads (the relay would broadcast them).
     reading = spec.reads and spec.protocol == "letschat"
     readers = Readers(sockets, spec.conversation_id) if reading else None
@@ -379,7 +401,11 @@ async def run(spec: LoadSpec) -> dict[str, Any]:
     try:
         _phase("send")
         cpu_before = _cpu_seconds()
+        if recorder.ephemeral is not None:
+            recorder.ephemeral.start(sockets[: spec.senders], sockets[spec.senders :])
         await send_all(spec, sockets[: spec.senders], recorder)
+        if recorder.ephemeral is not None:
+            await recorder.ephemeral.stop()
         await drain(recorder, spec.messages * len(sockets), len(sockets))
         cpu_s = _cpu_seconds() - cpu_before
         _phase("done")

@@ -58,9 +58,14 @@ def server_cpu_us_per_delivery(result: Result) -> float | None:
     """CPU the system under test spent per delivery: steadier than throughput on a busy box."""
     cpu = result.get("cpu_s", {})
     server = sum(s for name, s in cpu.items() if name not in NOT_SERVER)
-    # A mixed workload's changes are delivered too (and cost their share).
+    # A workload's changes and notices are delivered too (and cost their share).
     deliveries = result["deliveries"] + result.get("change_deliveries", 0)
+    deliveries += result.get("typing_deliveries", 0) + result.get("presence_deliveries", 0)
     return 1e6 * server / deliveries if deliveries else None
+
+
+def server_cpu_seconds(result: Result) -> float:
+    return float(sum(s for name, s in result.get("cpu_s", {}).items() if name not in NOT_SERVER))
 
 
 def store_requests_per_message(result: Result) -> float | None:
@@ -147,6 +152,12 @@ def details(result: Result) -> list[str]:
             f"({result['changes_skipped']} skipped: message not acknowledged yet), "
             f"{result['change_deliveries']}/{result['change_expected']} delivered, "
             f"p50 {result['change_p50_ms']:.1f} ms, p99 {result['change_p99_ms']:.1f} ms"
+        )
+    if "typing_sent" in result:
+        lines.append(
+            f"  typing frames sent {result['typing_sent']}, notices delivered "
+            f"{result['typing_deliveries']}; presence changes sent {result['presence_sent']}, "
+            f"notices delivered {result['presence_deliveries']}"
         )
     if result["acks"]:
         lines.append(
@@ -245,6 +256,29 @@ def peer_verdicts(results: list[Result]) -> list[str]:
     return lines
 
 
+def ephemeral_costs(results: list[Result]) -> list[str]:
+    """What typing and presence traffic cost: the server CPU of a run with it over the plain
+    run at the same rate (the same messages), and per notice delivered."""
+    lines = []
+    for extra in (r for r in results if r["system"] in {"letschat typing", "letschat presence"}):
+        plain = _at(results, "letschat", extra["rate"])
+        if plain is None:
+            continue
+        kind = extra["system"].split()[-1]
+        with_it, without = server_cpu_seconds(extra), server_cpu_seconds(plain)
+        notices = extra.get(f"{kind}_deliveries", 0)
+        share = (with_it - without) / with_it if with_it else 0.0
+        per = 1e6 * (with_it - without) / notices if notices else float("nan")
+        lines.append(
+            f"  {kind} at {extra['rate']:g}/s: server CPU {with_it:.2f} s against {without:.2f} s "
+            f"without: {100 * share:.0f}% of the server's CPU went to it "
+            f"({notices} notices delivered, {per:.1f} µs each)"
+        )
+    if lines:
+        lines.insert(0, "typing and presence traffic (against the plain run at the same rate):")
+    return lines
+
+
 def print_report(results: list[Result], failures: list[str], args: argparse.Namespace) -> None:
     compression = "permessage-deflate" if args.compression else "no compression"
     print(f"\nGroup fan-out ({compression}, {os.cpu_count()} cores)\n")
@@ -254,7 +288,7 @@ def print_report(results: list[Result], failures: list[str], args: argparse.Name
     for result in results:
         print()
         print("\n".join(details(result)))
-    for lines in (verdicts(results), peer_verdicts(results)):
+    for lines in (verdicts(results), peer_verdicts(results), ephemeral_costs(results)):
         if lines:
             print()
             print("\n".join(lines))

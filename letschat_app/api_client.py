@@ -28,6 +28,8 @@ from letschat_protocol import (
     GroupSummary,
     Message,
     MessagePage,
+    Presence,
+    PresenceSetting,
     ReadyFrame,
     ServerFrame,
     SessionInfo,
@@ -367,3 +369,20 @@ async def conversation(token: str, conversation_id: str) -> Conversation:
     return parse_conversation(
         await _request("GET", f"{MESSAGE_URL}/conversations/{conversation_id}", token)
     )
+
+
+async def conversation_presence(token: str, conversation_id: str) -> list[Presence]:
+    """Whether each member of a conversation is there."""
+    url = f"{MESSAGE_URL}/conversations/{conversation_id}/presence"
+    return [Presence.model_validate(raw, strict=False) for raw in await _request("GET", url, token)]
+
+
+async def presence_setting(token: str) -> PresenceSetting:
+    raw = await _request("GET", f"{MESSAGE_URL}/presence/me", token)
+    return PresenceSetting(appear_offline=bool(raw["appear_offline"]))
+
+
+async def set_presence_setting(token: str, appear_offline: bool) -> PresenceSetting:
+    body = PresenceSetting(appear_offline=appear_offline).model_dump()
+    raw = await _request("PUT", f"{MESSAGE_URL}/presence/me", token, json=body)
+    return PresenceSetting(appear_offline=bool(raw["appear_offline"]))

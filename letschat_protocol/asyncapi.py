@@ -24,6 +24,7 @@ from letschat_protocol.client import (
     DeleteFrame,
     EditFrame,
     PingFrame,
+    PresenceFrame,
     ReactFrame,
     ReadFrame,
     ResumeFrame,
@@ -31,7 +32,15 @@ from letschat_protocol.client import (
     TypingFrame,
 )
 from letschat_protocol.codes import CloseCode
-from letschat_protocol.models import Conversation, Cursor, Message, Reaction, ReplyPreview, User
+from letschat_protocol.models import (
+    Conversation,
+    Cursor,
+    Message,
+    Presence,
+    Reaction,
+    ReplyPreview,
+    User,
+)
 from letschat_protocol.server import (
     AckFrame,
     AuthedFrame,
@@ -43,6 +52,8 @@ from letschat_protocol.server import (
     LimitedFrame,
     MessageFrame,
     PongFrame,
+    PresenceNoticeFrame,
+    PresenceSettingFrame,
     ReadMarkerFrame,
     ReadyFrame,
     ResetFrame,
@@ -259,6 +270,16 @@ CLIENT_FRAMES = (
             "a `typing` frame (at most one per user and conversation every 3 s)."
         ),
     ),
+    Frame(
+        PresenceFrame,
+        "presence",
+        "How this tab is used",
+        {"away": PresenceFrame(away=True), "back": PresenceFrame(away=False)},
+        summary=(
+            "No answer; when the user's status changes (online, away), the members of their "
+            "conversations get a `presence` frame."
+        ),
+    ),
     Frame(PingFrame, "ping", "Application-level ping", {"ping": PingFrame()}, replies=("pong",)),
 )
 SERVER_FRAMES = (
@@ -331,6 +352,29 @@ SERVER_FRAMES = (
         "typingNotice",
         "Someone is typing",
         {"typing": TypingNoticeFrame(conversation_id=LUNCH_ID, user=GRACE, active=True)},
+    ),
+    Frame(
+        PresenceNoticeFrame,
+        "presenceNotice",
+        "Whether people are there",
+        {
+            "presence": PresenceNoticeFrame(
+                users=[
+                    Presence(user_id=GRACE.id, status="online"),
+                    Presence(
+                        user_id=ADA.id,
+                        status="offline",
+                        last_seen_at=datetime(2025, 1, 2, 11, 58, tzinfo=UTC),
+                    ),
+                ]
+            )
+        },
+    ),
+    Frame(
+        PresenceSettingFrame,
+        "presenceSetting",
+        "Your appear-offline setting changed",
+        {"presence_setting": PresenceSettingFrame(appear_offline=True)},
     ),
     Frame(PongFrame, "pong", "Answer to ping", {"pong": PongFrame()}),
     Frame(

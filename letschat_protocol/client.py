@@ -127,6 +127,15 @@ class TypingFrame(ClientFrameModel):
     active: bool = True
 
 
+class PresenceFrame(ClientFrameModel):
+    """How this tab is used: `away` when it has been hidden, or without input for 5 minutes;
+    not away again at the next input. A socket counts as not away until it says so. Send it
+    when it changes."""
+
+    type: Literal["presence"] = "presence"
+    away: bool
+
+
 class PingFrame(ClientFrameModel):
     """An application-level ping, answered by `pong`."""
 
@@ -142,6 +151,7 @@ ClientFrame = Annotated[
     | DeleteFrame
     | ReactFrame
     | TypingFrame
+    | PresenceFrame
     | PingFrame,
     Field(discriminator="type"),
 ]

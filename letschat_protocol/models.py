@@ -206,6 +206,26 @@ class Message(ServiceModel):
     reply_to: SkipJsonSchema[None] | ReplyPreview = Field(default=None, exclude_if=_absent)
 
 
+class Presence(ServiceModel):
+    """Whether someone is there: `online` (a tab of theirs is open and used), `away` (every tab
+    idle for 5 minutes, or hidden) or `offline` (no tab open, or they appear offline)."""
+
+    user_id: str
+    # A string, not an enum: a client must read the statuses of a newer service too.
+    status: str = Field(description="`online`, `away` or `offline`.")
+    last_seen_at: SkipJsonSchema[None] | datetime = Field(
+        default=None,
+        exclude_if=_absent,
+        description="When an offline person was last connected, to the minute (if known).",
+    )
+
+
+class PresenceSetting(ClientModel):
+    appear_offline: bool = Field(
+        description="Show you as offline to everyone, whatever your tabs report."
+    )
+
+
 class MessagePage(ServiceModel):
     messages: list[Message]
     has_more: bool

@@ -13,7 +13,14 @@ from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, field_seri
 from pydantic.json_schema import SkipJsonSchema
 
 from letschat_protocol.client import ClientFrame
-from letschat_protocol.models import Conversation, Message, ServiceModel, User, require_type
+from letschat_protocol.models import (
+    Conversation,
+    Message,
+    Presence,
+    ServiceModel,
+    User,
+    require_type,
+)
 
 # The `type`s of the client frames, which an error frame echoes.
 CLIENT_FRAME_TYPES = [
@@ -165,6 +172,23 @@ class TypingNoticeFrame(ServerFrameModel):
     active: bool
 
 
+class PresenceNoticeFrame(ServerFrameModel):
+    """Whether people are there: after `resumed` (and when this socket starts following a
+    conversation), everyone you share a direct conversation or a group of up to 50 members
+    with; then each change of theirs, once per such conversation you share (apply them in
+    order, per person). `GET /conversations/{id}/presence` gives a bigger group's members."""
+
+    type: Literal["presence"] = "presence"
+    users: list[Presence]
+
+
+class PresenceSettingFrame(ServerFrameModel):
+    """Your "appear offline" setting changed (`PUT /presence/me`, from any of your devices)."""
+
+    type: Literal["presence_setting"] = "presence_setting"
+    appear_offline: bool
+
+
 class LeftFrame(ServerFrameModel):
     """Live delivery for it has stopped on this socket; drop it from the list."""
 
@@ -233,6 +257,8 @@ ServerFrame = Annotated[
     | ReadMarkerFrame
     | LeftFrame
     | TypingNoticeFrame
+    | PresenceNoticeFrame
+    | PresenceSettingFrame
     | PongFrame
     | ErrorFrame,
     Field(discriminator="type"),

@@ -144,6 +144,11 @@ class MessageSettings(CommonSettings):
     # once every `read_repeat_seconds` (see message_service/reads.py).
     read_flush_seconds: float = Field(default=0.5, gt=0, le=5)
     read_repeat_seconds: float = Field(default=2.0, ge=0, le=30)
+    # Each instance renews its presence record this often; the record of an instance that
+    # stopped renewing it (killed) counts no more after `presence_ttl_seconds`, when the next
+    # beat anywhere tells its users' contacts they went offline.
+    presence_beat_seconds: float = Field(default=20.0, gt=0)
+    presence_ttl_seconds: float = Field(default=60.0, gt=0)
 
     @field_validator("allowed_origins", mode="before")
     @classmethod

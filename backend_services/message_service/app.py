@@ -59,6 +59,7 @@ def create_app(
         await store.prepare()
         await hub.start()
         services.reads.start()
+        await services.presence.start()
         try:
             # Sockets whose session ended, topics that missed a publish, sockets still following
             # a conversation their user left: each put right within its period.
@@ -69,9 +70,11 @@ def create_app(
                     hub.recheck_membership,
                     "membership recheck",
                 ),
+                every(settings.presence_beat_seconds, services.presence.beat, "presence beat"),
             ):
                 yield
         finally:
+            await services.presence.stop()
             await services.reads.close()
             await hub.stop()
             await store.close()

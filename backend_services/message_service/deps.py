@@ -10,6 +10,7 @@ from starlette.requests import HTTPConnection
 from backend_services.core.sessions import Session
 from backend_services.message_service.conversations import ConversationService
 from backend_services.message_service.messages import MessageService
+from backend_services.message_service.presence import PresenceService
 from backend_services.message_service.services import MessageServices
 from backend_services.web import bearer_token
 
@@ -31,8 +32,13 @@ def get_messages(services: Services) -> MessageService:
     return services.messages
 
 
+def get_presence(services: Services) -> PresenceService:
+    return services.presence
+
+
 Conversations = Annotated[ConversationService, Depends(get_conversations)]
 Messages = Annotated[MessageService, Depends(get_messages)]
+PresenceDep = Annotated[PresenceService, Depends(get_presence)]
 
 
 async def get_session(

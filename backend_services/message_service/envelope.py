@@ -18,8 +18,14 @@ import json
 from dataclasses import dataclass
 from typing import Literal, cast
 
-Kind = Literal["message", "change", "conversation", "left", "read", "typing"]
-KINDS: frozenset[str] = frozenset({"message", "change", "conversation", "left", "read", "typing"})
+Kind = Literal[
+    "message", "change", "conversation", "left", "read", "typing", "presence", "presence_setting"
+]
+KINDS: frozenset[str] = frozenset(
+    {"message", "change", "conversation", "left", "read", "typing", "presence", "presence_setting"}
+)
+# Kinds published on a conversation's channel besides the numbered ones (ephemeral).
+EPHEMERAL: frozenset[str] = frozenset({"typing", "presence"})
 # Kinds numbered in their conversation (the header carries the number as `seq`).
 NUMBERED: frozenset[str] = frozenset({"message", "change"})
 

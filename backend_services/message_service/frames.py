@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from backend_services.core.errors import AppError
-from backend_services.core.schemas import Change, Conversation, Message, User
+from backend_services.core.schemas import Change, Conversation, Message, Presence, User
 from letschat_protocol.server import (
     AckFrame,
     AuthedFrame,
@@ -21,6 +21,8 @@ from letschat_protocol.server import (
     LimitedFrame,
     MessageFrame,
     PongFrame,
+    PresenceNoticeFrame,
+    PresenceSettingFrame,
     ReadMarkerFrame,
     ReadyFrame,
     ResetFrame,
@@ -79,6 +81,14 @@ def read(conversation_id: str, seq: int) -> str:
 
 def typing(conversation_id: str, user: User, active: bool) -> str:
     return frame_text(TypingNoticeFrame(conversation_id=conversation_id, user=user, active=active))
+
+
+def presence(entries: list[Presence]) -> str:
+    return frame_text(PresenceNoticeFrame(users=entries))
+
+
+def presence_setting(appear_offline: bool) -> str:
+    return frame_text(PresenceSettingFrame(appear_offline=appear_offline))
 
 
 def left(conversation_id: str) -> str:

@@ -25,7 +25,7 @@ import itertools
 import logging
 import time
 from collections import Counter
-from collections.abc import Coroutine, Iterable, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
 from collections.abc import Sequence as Seq
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -35,16 +35,17 @@ from pymongo.errors import PyMongoError
 
 from backend_services.core.broker import Broker, BrokerDisconnected
 from backend_services.core.errors import CloseCode, ServiceUnavailable
-from backend_services.core.schemas import Change, Conversation, Cursor, Message, User
+from backend_services.core.schemas import Change, Conversation, Cursor, Message, Presence, User
 from backend_services.core.store import Store
 from backend_services.message_service import frames
 from backend_services.message_service.connection import Connection
-from backend_services.message_service.envelope import NUMBERED, BadEnvelope, Envelope
+from backend_services.message_service.envelope import EPHEMERAL, NUMBERED, BadEnvelope, Envelope
 from backend_services.message_service.feeds import CHANGES, FEEDS, MESSAGES, Feed, Kind
 from backend_services.message_service.prepared_frames import Prepared
 from backend_services.message_service.reads import Echo
 from backend_services.message_service.sequence import Sequence
 from backend_services.message_service.typing import TypingGate
+from letschat_protocol.server import PresenceSettingFrame, parse_server_frame
 
 logger = logging.getLogger("letschat.hub")
 
@@ -160,6 +161,11 @@ class Hub:
         self._users: dict[str, set[Connection]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._typing = TypingGate()
+        # Told when a user's "appear offline" setting changes (user id, setting, the
+        # conversations their sockets here follow): the instance's presence.
+        self.on_presence_setting: Callable[[str, bool, set[str]], None] | None = None
+        # Told when a resumed socket starts following a conversation it was added to or joined.
+        self.on_follow: Callable[[Connection, str], None] | None = None
         self._no_connections = asyncio.Event()
         self.broker_connected = False
         # Sockets opened from now on were verified against the sessions as they are now.
@@ -439,11 +445,32 @@ class Hub:
                 self._conversation_channel(conversation_id), envelope.encode()
             )
         except BrokerDisconnected:
-            self._on_typing(envelope)  # Worth nothing later: no backfill, no warning.
+            self._on_ephemeral(envelope)  # Worth nothing later: no backfill, no warning.
 
     def typing_ended(self, user_id: str, conversation_id: str) -> None:
         """The user sent a message there, which ends their typing on every client."""
         self._typing.sent(user_id, conversation_id)
+
+    async def publish_presence(
+        self, entries: list[Presence], conversation_ids: Iterable[str]
+    ) -> None:
+        """Tell the members of these conversations, on every instance, whether people are
+        there."""
+        frame = frames.presence(entries)
+        for conversation_id in conversation_ids:
+            envelope = Envelope("presence", conversation_id, frame)
+            try:
+                await self._broker.publish(
+                    self._conversation_channel(conversation_id), envelope.encode()
+                )
+            except BrokerDisconnected:
+                self._on_ephemeral(envelope)
+
+    async def publish_presence_setting(self, user_id: str, appear_offline: bool) -> None:
+        """The user's "appear offline" setting changed: their sockets, and the instances that
+        hold them, hear of it."""
+        envelope = Envelope("presence_setting", user_id, frames.presence_setting(appear_offline))
+        await self._publish_user(user_id, envelope)
 
     async def publish_conversation(
         self, user_ids: Iterable[str], view: Conversation, *, added_by: User | None = None
@@ -522,8 +549,8 @@ class Hub:
             try:
                 if envelope.kind in NUMBERED:
                     self._on_numbered(envelope)
-                elif envelope.kind == "typing":
-                    self._on_typing(envelope)
+                elif envelope.kind in EPHEMERAL:
+                    self._on_ephemeral(envelope)
                 else:
                     user_id = event.channel.removeprefix(f"{self._prefix}user:")
                     await self._on_user_event(user_id, envelope)
@@ -556,8 +583,9 @@ class Hub:
         if step.backfill_from is not None and topic.waiting is None:
             self._wait_for(topic, step.backfill_from + 1)
 
-    def _on_typing(self, envelope: Envelope) -> None:
-        """A typing notice: to the sockets here that follow its conversation, but the typer's."""
+    def _on_ephemeral(self, envelope: Envelope) -> None:
+        """A typing notice or a presence change: to the sockets here that follow its
+        conversation (a typing notice not to the typer's)."""
         topic = self._topics[MESSAGES.kind].get(envelope.conversation_id)
         if topic is None:
             return
@@ -635,6 +663,11 @@ class Hub:
 
     async def _on_user_event(self, user_id: str, envelope: Envelope) -> None:
         conversation_id = envelope.conversation_id
+        if envelope.kind == "presence_setting" and self.on_presence_setting is not None:
+            setting = parse_server_frame(envelope.frame)
+            if isinstance(setting, PresenceSettingFrame):
+                followed = {c for conn in self._users.get(user_id, ()) for c in conn.streams}
+                self.on_presence_setting(user_id, setting.appear_offline, followed)
         for connection in list(self._users.get(user_id, ())):
             if connection.id == envelope.exclude:
                 continue
@@ -653,6 +686,8 @@ class Hub:
                     conversation_id,
                     self._catch_up_alone(connection, conversation_id, MESSAGES, joined=True),
                 )
+                if self.on_follow is not None:
+                    self.on_follow(connection, conversation_id)
 
     # --- housekeeping (run by the app's lifespan) ----------------------------------------------
 

@@ -17,11 +17,18 @@ from backend_services.core.schemas import (
     GroupSummary,
     Message,
     MessagePage,
+    Presence,
+    PresenceSetting,
     ReactRequest,
     ReadRequest,
     SendMessageRequest,
 )
-from backend_services.message_service.deps import Conversations, CurrentSession, Messages
+from backend_services.message_service.deps import (
+    Conversations,
+    CurrentSession,
+    Messages,
+    PresenceDep,
+)
 
 router = APIRouter()
 
@@ -217,3 +224,30 @@ async def mark_read(
     """Move your read marker forward to `seq`; returns where it now is."""
     seq = await messages.read_to(session, conversation_id, body.seq)
     return {"conversation_id": conversation_id, "seq": seq}
+
+
+@router.get("/conversations/{conversation_id}/presence", tags=["presence"])
+async def conversation_presence(
+    conversation_id: ConversationId,
+    conversations: Conversations,
+    presence: PresenceDep,
+    session: CurrentSession,
+) -> list[Presence]:
+    """Whether each member is there (you included): online, away, or offline with when they
+    were last seen. Changes follow on the socket as `presence` frames."""
+    view = await conversations.get(session, conversation_id)
+    return await presence.presence_of([member.id for member in view.members])
+
+
+@router.get("/presence/me", tags=["presence"])
+async def my_presence_setting(presence: PresenceDep, session: CurrentSession) -> PresenceSetting:
+    return await presence.setting(session.user.id)
+
+
+@router.put("/presence/me", tags=["presence"])
+async def set_my_presence_setting(
+    body: PresenceSetting, presence: PresenceDep, session: CurrentSession
+) -> PresenceSetting:
+    """Appear offline (or not) to everyone, on all your devices; your sockets get a
+    `presence_setting` frame."""
+    return await presence.set_setting(session.user.id, body.appear_offline)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from backend_services.core.config import MessageSettings
+from backend_services.core.presence import create_registry
 from backend_services.core.ratelimit import RateLimiter
 from backend_services.core.security import TokenIssuer
 from backend_services.core.sessions import SessionVerifier
@@ -12,6 +13,7 @@ from backend_services.core.store import Store
 from backend_services.message_service.conversations import ConversationService
 from backend_services.message_service.hub import Hub
 from backend_services.message_service.messages import MessageService
+from backend_services.message_service.presence import PresenceService
 from backend_services.message_service.reads import ReadBatcher
 
 
@@ -22,6 +24,7 @@ class MessageServices:
     verifier: SessionVerifier
     conversations: ConversationService
     messages: MessageService
+    presence: PresenceService
 
     @classmethod
     def build(
@@ -33,6 +36,14 @@ class MessageServices:
             interval=settings.read_flush_seconds,
             repeat=settings.read_repeat_seconds,
         )
+        registry = create_registry(
+            settings.redis_url,
+            prefix=settings.channel_prefix,
+            timeout=settings.redis_timeout_ms / 1000,
+        )
+        presence = PresenceService(registry, hub, store, ttl=settings.presence_ttl_seconds)
+        hub.on_presence_setting = presence.setting_changed
+        hub.on_follow = presence.followed
         send_limiter = RateLimiter(
             burst=settings.send_burst, rate_per_second=settings.send_rate_per_second
         )
@@ -47,6 +58,7 @@ class MessageServices:
                 max_groups_per_user=settings.max_groups_per_user,
             ),
             messages=MessageService(store, hub, send_limiter, reads),
+            presence=presence,
         )
 
     @property

@@ -41,6 +41,7 @@ from backend_services.core.schemas import (
     DeleteFrame,
     EditFrame,
     PingFrame,
+    PresenceFrame,
     ReactFrame,
     ReadFrame,
     ResumeFrame,
@@ -171,6 +172,7 @@ async def websocket_endpoint(
     try:
         await _run(websocket, send, services, connection)
     finally:
+        services.presence.left(connection, list(connection.streams))
         await services.hub.unregister(connection)
 
 
@@ -335,8 +337,11 @@ async def _handle(
         await services.messages.mark_read_from(connection, frame.conversation_id, frame.seq)
     elif isinstance(frame, TypingFrame):
         await messages.typing(connection, frame.conversation_id, frame.active)
+    elif isinstance(frame, PresenceFrame):
+        services.presence.reported(connection, frame.away)
     elif isinstance(frame, ResumeFrame):
         await services.hub.resume(connection, dict(frame.cursors))
+        services.presence.joined(connection)
     elif isinstance(frame, PingFrame):
         connection.push(frames.PONG)
     else:

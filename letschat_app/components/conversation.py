@@ -663,9 +663,16 @@ def _header() -> rx.Component:
         rx.vstack(
             rx.heading(chat.name, size="4", id="chat-title"),
             rx.text(
-                rx.cond(chat.kind == "group", f"{chat.member_count} members", "Direct message"),
+                rx.cond(
+                    chat.kind == "group",
+                    rx.cond(chat.member_count == 1, "1 member", f"{chat.member_count} members"),
+                    rx.cond(
+                        ChatState.active_presence != "", ChatState.active_presence, "Direct message"
+                    ),
+                ),
                 size="1",
-                color_scheme="gray",
+                color="var(--gray-11)",
+                id="chat-subtitle",
             ),
             spacing="0",
         ),

@@ -10,6 +10,7 @@ from reflex.event import EventType
 
 from letschat_app import api_client
 from letschat_app.components.notice import error_notice
+from letschat_app.components.presence import with_presence
 from letschat_app.state.chat import ChatState
 from letschat_app.state.models import GroupResult, Person, person
 
@@ -294,20 +295,26 @@ def browse_groups_dialog() -> rx.Component:
 
 
 class MembersState(ChatState):
-    members: rx.Field[list[Person]] = rx.field(default_factory=list)
     members_error: str = ""
 
     @rx.event
     async def load_members(self, _: bool = True):
-        if not self.active_id:
-            return
+        """The dialog opened: everyone in the group as it is now, and whether they are there
+        (kept up to date by the live socket while it is open)."""
+        conversation_id = self.active_id
+        if not conversation_id:
+            return None
         try:
-            conversation = await self._call(api_client.conversation, self.active_id)
+            conversation = await self._call(api_client.conversation, conversation_id)
+            presence = await self._call(api_client.conversation_presence, conversation_id)
         except api_client.ApiError as exc:
             self.members_error = exc.message
-            return
-        self.members = [person(u) for u in conversation.members]
+            return None
+        model = self._chat_model()
+        model.upsert(conversation)
+        model.presence_notice(presence)
         self.members_error = ""
+        return self._publish()
 
     @rx.event
     async def add(self, someone: dict[str, Any]):
@@ -316,7 +323,6 @@ class MembersState(ChatState):
         except api_client.ApiError as exc:
             self.members_error = exc.message
             return
-        self.members = [person(u) for u in conversation.members]
         self._upsert_chat(conversation)
 
     @rx.event
@@ -339,13 +345,30 @@ def members_dialog() -> rx.Component:
             rx.dialog.title(ChatState.active.name),
             rx.vstack(
                 rx.foreach(
-                    MembersState.members,
+                    ChatState.active_people,
                     lambda p: rx.hstack(
-                        rx.avatar(fallback=p.display_name[:2], size="2", radius="full"),
-                        rx.text(p.display_name, size="2"),
-                        rx.text("@", p.username, size="1", color_scheme="gray"),
+                        with_presence(
+                            rx.avatar(fallback=p.display_name[:2], size="2", radius="full"),
+                            p.presence,
+                        ),
+                        rx.vstack(
+                            rx.hstack(
+                                rx.text(p.display_name, size="2"),
+                                rx.text("@", p.username, size="1", color="var(--gray-11)"),
+                                align="baseline",
+                                spacing="2",
+                            ),
+                            rx.text(
+                                p.presence_text,
+                                size="1",
+                                color="var(--gray-11)",
+                                class_name="member-presence",
+                            ),
+                            spacing="0",
+                        ),
                         align="center",
                         class_name="member-row",
+                        data_presence=p.presence,
                     ),
                 ),
                 rx.divider(),

@@ -9,6 +9,7 @@ from reflex_components_core.core.banner import has_connection_errors
 
 from letschat_app.components.account import AccountState, account_dialog
 from letschat_app.components.dialogs import browse_groups_dialog, new_chat_dialog, new_group_dialog
+from letschat_app.components.presence import with_presence
 from letschat_app.model.sidebar import CHUNK, CHUNKS, chunk_start
 from letschat_app.state.chat import ChatState, chats_name
 from letschat_app.state.models import ChatItem
@@ -41,7 +42,9 @@ def _chat_row(chat: ChatItem) -> rx.Component:
     selected = chat.id == ChatState.active_id
     return rx.box(
         rx.hstack(
-            rx.avatar(fallback=chat.name[:2], size="3", radius="full"),
+            with_presence(
+                rx.avatar(fallback=chat.name[:2], size="3", radius="full"), chat.presence
+            ),
             rx.vstack(
                 rx.hstack(
                     rx.text(chat.name, weight="bold", size="2", truncate=True),
@@ -114,6 +117,11 @@ def _menu() -> rx.Component:
                     ChatState.notify == "on", "Turn off notifications", "Turn on notifications"
                 ),
                 on_click=ChatState.set_notify(ChatState.notify != "on"),
+            ),
+            rx.menu.item(
+                rx.cond(ChatState.appear_offline, "Show me as online", "Appear offline"),
+                on_click=ChatState.toggle_appear_offline,
+                id="appear-offline",
             ),
             rx.menu.item("Sessions and password", on_click=AccountState.open_account),
             rx.menu.separator(),

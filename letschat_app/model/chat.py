@@ -34,8 +34,10 @@ import dataclasses
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from letschat_app.model.presence import presence_line, status_of
 from letschat_app.model.sidebar import SidebarPlaces
 from letschat_app.model.timeline import Timeline, zone
 from letschat_app.model.typing import Typing, Typists
@@ -61,12 +63,15 @@ from letschat_protocol import (
     DeleteFrame,
     EditFrame,
     Message,
+    Presence,
+    PresenceFrame,
     ReactFrame,
     ReadFrame,
     ResumeFrame,
     SendFrame,
     TypingFrame,
     TypingNoticeFrame,
+    User,
 )
 from letschat_protocol.models import MAX_BODY_CHARS
 
@@ -138,6 +143,14 @@ class ChatModel:
         # Who this tab shows typing; when it tells the others that its user types.
         self.typists = Typists()
         self.typing = Typing()
+        # Whether people are there (the last the service said of each), everyone in each
+        # conversation, and the conversations whose member list changed since it was shown.
+        self.presence: dict[str, Presence] = {}
+        self.users: dict[str, User] = {}
+        self.member_ids: dict[str, list[str]] = {}
+        self._people_changed: set[str] = set()
+        # Whether this tab is away (hidden, or unused for a while), as letschat.js says.
+        self.away = False
         self._reads: dict[str, _Read] = {}
         # Conversations read further than the service has been told.
         self._read_due: set[str] = set()
@@ -209,8 +222,13 @@ class ChatModel:
 
     def _learn_names(self, conversations: Iterable[Conversation]) -> None:
         for conversation in conversations:
+            ids = [member.id for member in conversation.members]
+            if self.member_ids.get(conversation.id) != ids:
+                self.member_ids[conversation.id] = ids
+                self._people_changed.add(conversation.id)
             for member in conversation.members:
                 self.names[member.id] = member.display_name
+                self.users[member.id] = member
             self.members[conversation.id] = [
                 person(member) for member in conversation.members if member.id != self.user_id
             ]
@@ -273,13 +291,17 @@ class ChatModel:
         return cursors
 
     def _item(self, conversation: Conversation) -> ChatItem:
-        return chat_item(conversation, self.user_id, conversation.id in self.muted)
+        item = chat_item(conversation, self.user_id, conversation.id in self.muted)
+        if item.partner_id:
+            item.presence = status_of(self.presence.get(item.partner_id))
+        return item
 
     def _forget(self, conversation_id: str) -> None:
         self.cursors.pop(conversation_id, None)
         self.epochs.pop(conversation_id, None)
         self.change_cursors.pop(conversation_id, None)
         self.members.pop(conversation_id, None)
+        self.member_ids.pop(conversation_id, None)
         self.timelines.pop(conversation_id, None)
         self.typists.forget(conversation_id)
         self._reads.pop(conversation_id, None)
@@ -542,6 +564,71 @@ class ChatModel:
             self.dismissed.add(toast[0])
 
     # --- sending ------------------------------------------------------------------------------
+
+    # --- presence -------------------------------------------------------------------------------
+
+    def presence_notice(self, entries: Iterable[Presence]) -> None:
+        """What the service says of whether people are there (the newest per person wins)."""
+        changed = set()
+        for entry in entries:
+            if self.presence.get(entry.user_id) != entry:
+                self.presence[entry.user_id] = entry
+                changed.add(entry.user_id)
+        if not changed:
+            return
+        for conversation_id, chat in self.chats.items():
+            if chat.partner_id in changed:
+                status = status_of(self.presence.get(chat.partner_id))
+                if chat.presence != status:
+                    self.chats[conversation_id] = dataclasses.replace(chat, presence=status)
+                    self.places.changed(conversation_id)
+        for conversation_id, ids in self.member_ids.items():
+            if not changed.isdisjoint(ids):
+                self._people_changed.add(conversation_id)
+
+    def people(self, conversation_id: str, now: datetime) -> list[Person]:
+        """Everyone in a conversation, as its member list shows them."""
+        where = zone(self.time_zone)
+        found = []
+        for user_id in self.member_ids.get(conversation_id, []):
+            user = self.users.get(user_id)
+            if user is None:
+                continue
+            entry = self.presence.get(user_id)
+            found.append(
+                dataclasses.replace(
+                    person(user),
+                    presence=status_of(entry),
+                    presence_text=presence_line(entry, where, now),
+                )
+            )
+        return found
+
+    def partner_line(self, conversation_id: str, now: datetime) -> str:
+        """A direct conversation's header: whether the other person is there."""
+        chat = self.chats.get(conversation_id)
+        if chat is None or not chat.partner_id:
+            return ""
+        return presence_line(self.presence.get(chat.partner_id), zone(self.time_zone), now)
+
+    def take_people_change(self, conversation_id: str) -> bool:
+        """Whether the conversation's member list changed since this was last asked."""
+        changed = conversation_id in self._people_changed
+        self._people_changed.discard(conversation_id)
+        return changed
+
+    def set_away(self, away: bool) -> None:
+        """letschat.js: the tab is away (hidden, or unused for a while), or back."""
+        if away != self.away:
+            self.away = away
+            self.outbox.append(PresenceFrame(away=away).model_dump())
+
+    def resumed(self, now: float) -> None:
+        """A socket resumed: pending sends go again, and it learns that the tab is away (a
+        socket counts as there from its resume)."""
+        self.resend_all(now)
+        if self.away:
+            self.outbox.append(PresenceFrame(away=True).model_dump())
 
     def typed(self, now: float) -> None:
         """The user typed in the open conversation's composer."""

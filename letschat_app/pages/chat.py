@@ -12,7 +12,12 @@ from letschat_app.state.chat import ChatState
 from letschat_app.state.live import LiveState
 from letschat_app.state.session import SessionState
 
-ON_LOAD = [SessionState.require_session, ChatState.load_chats, LiveState.connect]
+ON_LOAD = [
+    SessionState.require_session,
+    ChatState.load_chats,
+    ChatState.load_appear_offline,
+    LiveState.connect,
+]
 
 
 def _layout() -> rx.Component:
@@ -35,6 +40,9 @@ def chat_page() -> rx.Component:
         # scrolled to the newest message): only then does a message count as read.
         rx.el.button(id="seen-on", hidden=True, on_click=ChatState.set_seen(True)),
         rx.el.button(id="seen-off", hidden=True, on_click=ChatState.set_seen(False)),
+        # ...and these when the tab becomes away (hidden, or unused for 5 minutes) or is back.
+        rx.el.button(id="away-on", hidden=True, on_click=ChatState.set_away(True)),
+        rx.el.button(id="away-off", hidden=True, on_click=ChatState.set_away(False)),
         error_notice(
             ChatState.error,
             position="fixed",

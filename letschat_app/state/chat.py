@@ -14,6 +14,7 @@ import functools
 import json
 import re
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import reflex as rx
@@ -91,6 +92,12 @@ class ChatState(SessionState):
     at_newest: bool = True
     # "Ada is typing…" under the open conversation's messages ("" when nobody is).
     typing_line: str = ""
+    # Everyone in the open conversation, with whether they are there; for a direct one, what
+    # its header says of the other person ("Online", "Last seen today at 14:05").
+    active_people: rx.Field[list[Person]] = rx.field(default_factory=list)
+    active_presence: str = ""
+    # The user's "appear offline" setting (every device of theirs; the service keeps it).
+    appear_offline: bool = False
     loading_older: bool = False
     first_unread_seq: int = 0
     # connecting | connected | reconnecting: the Reflex backend's socket to the message service.
@@ -224,6 +231,31 @@ class ChatState(SessionState):
         # this event's state delta is built and sent.
         await asyncio.sleep(0)
         self._publish()
+
+    @rx.event
+    def set_away(self, away: bool):
+        """letschat.js: this tab is away (hidden, or unused for 5 minutes), or back."""
+        if isinstance(away, bool):
+            self._chat_model().set_away(away)
+        return self._publish()
+
+    @rx.event
+    async def load_appear_offline(self):
+        try:
+            setting = await self._call(api_client.presence_setting)
+        except api_client.ApiError as exc:
+            return self._api_failed(exc)
+        self.appear_offline = setting.appear_offline
+        return None
+
+    @rx.event
+    async def toggle_appear_offline(self):
+        try:
+            setting = await self._call(api_client.set_presence_setting, not self.appear_offline)
+        except api_client.ApiError as exc:
+            return self._api_failed(exc)
+        self.appear_offline = setting.appear_offline
+        return None
 
     @rx.event
     def typed(self):
@@ -410,6 +442,10 @@ class ChatState(SessionState):
         switched = put("active_id", model.active_id)
         put("first_unread_seq", model.first_unread_seq)
         put("typing_line", model.typists.line(model.active_id))
+        now = datetime.now(UTC)
+        if model.take_people_change(model.active_id) or switched:
+            put("active_people", model.people(model.active_id, now))
+        put("active_presence", model.partner_line(model.active_id, now) or "Direct message")
         timeline = model.timelines.get(model.active_id) if model.active_id else None
         if timeline is None:
             if switched:

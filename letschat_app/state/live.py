@@ -36,6 +36,8 @@ from letschat_protocol import (
     LeftFrame,
     LimitedFrame,
     MessageFrame,
+    PresenceNoticeFrame,
+    PresenceSettingFrame,
     ReadMarkerFrame,
     ResetFrame,
     ResumedFrame,
@@ -226,7 +228,7 @@ class LiveState(ChatState):
                     events, resumed, unknown = state._apply(model, batch, now)
                     if resumed:
                         state.connection = "connected"
-                        model.resend_all(now)
+                        model.resumed(now)
                     elif not batch and state.connection == "connected":
                         model.expire(now, SEND_TIMEOUT_SECONDS)
                     model.tick(now)
@@ -279,6 +281,10 @@ class LiveState(ChatState):
                     model.change(change, message)
                 case TypingNoticeFrame():
                     model.typing_notice(frame, now)
+                case PresenceNoticeFrame(users=entries):
+                    model.presence_notice(entries)
+                case PresenceSettingFrame(appear_offline=appear_offline):
+                    self.appear_offline = appear_offline
                 case (
                     LimitedFrame(conversation_id=conversation_id)
                     | ChangesLimitedFrame(conversation_id=conversation_id)

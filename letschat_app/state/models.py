@@ -18,6 +18,9 @@ class Person:
     id: str = ""
     username: str = ""
     display_name: str = ""
+    # online | away | offline ("" while unknown), and what the member list says of it.
+    presence: str = ""
+    presence_text: str = ""
 
 
 @dataclasses.dataclass
@@ -39,6 +42,9 @@ class ChatItem:
     # `last_read_seq` (the sidebar marks it, and it pops up even when muted).
     mentioned_seq: int = 0
     created_by: str = ""
+    # A direct conversation: the other person, and whether they are there (see Person).
+    partner_id: str = ""
+    presence: str = ""
 
 
 @dataclasses.dataclass
@@ -175,6 +181,9 @@ def preview(message: Message | None, viewer: str) -> str:
 def chat_item(conversation: Conversation, viewer: str, muted: bool) -> ChatItem:
     last = conversation.last_message
     activity = last.created_at if last else conversation.created_at
+    partner = ""
+    if conversation.kind == "direct":
+        partner = next((m.id for m in conversation.members if m.id != viewer), "")
     return ChatItem(
         id=conversation.id,
         kind=conversation.kind,
@@ -188,6 +197,7 @@ def chat_item(conversation: Conversation, viewer: str, muted: bool) -> ChatItem:
         created_by=conversation.created_by,
         muted=muted,
         last_activity=activity.isoformat(),
+        partner_id=partner,
     )
 
 

@@ -37,6 +37,7 @@ from letschat_protocol import (
     Conversation,
     ErrorCode,
     Message,
+    Presence,
     ServerFrame,
     User,
     client_frame_adapter,
@@ -74,6 +75,7 @@ SAMPLES: dict[Any, Any] = {
     str: MESSAGE.conversation_id,
     int: 7,
     bool: True,
+    list[Presence]: [Presence(user_id=USER.id, status="away")],
     datetime: datetime(2025, 1, 2, 12, 10, 0, tzinfo=UTC),
 }
 

@@ -215,6 +215,18 @@ class ConversationStore:
         docs = await find_by_ids(self._conversations, conversation_ids, {"members": 1})
         return {doc["_id"]: set(doc["members"]) for doc in docs}
 
+    async def ids_of_members(self, user_ids: Iterable[str]) -> dict[str, list[str]]:
+        """The conversations each of these users belongs to (those who belong to any)."""
+        users = set(user_ids)
+        found: dict[str, list[str]] = {}
+        if not users:
+            return found
+        cursor = self._conversations.find({"members": {"$in": sorted(users)}}, {"members": 1})
+        async for doc in cursor:
+            for member in users.intersection(doc["members"]):
+                found.setdefault(member, []).append(doc["_id"])
+        return found
+
     async def last_seqs(self, conversation_ids: Iterable[str]) -> dict[str, int]:
         """The newest written seq of each conversation."""
         states = await self._states.current(conversation_ids)

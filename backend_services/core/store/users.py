@@ -5,12 +5,19 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterable
+from datetime import datetime
 
 from pymongo.errors import DuplicateKeyError
 
 from backend_services.core.errors import UsernameTaken
 from backend_services.core.schemas import User
-from backend_services.core.store.database import Database, Document, find_by_ids, stored_now
+from backend_services.core.store.database import (
+    LOOKUP_BATCH,
+    Database,
+    Document,
+    find_by_ids,
+    stored_now,
+)
 
 PUBLIC_FIELDS = {"_id": 1, "username": 1, "display_name": 1}
 
@@ -66,3 +73,29 @@ class UserStore:
             query["_id"] = {"$ne": exclude}
         cursor = self._users.find(query, PUBLIC_FIELDS).sort("username", 1).limit(limit)
         return [to_user(doc) async for doc in cursor]
+
+    # --- presence (what is kept of it for good: the last time someone was seen) --------------
+
+    async def last_seen(self, user_ids: Iterable[str]) -> dict[str, datetime]:
+        """When each of these users was last seen (those ever seen)."""
+        docs = await find_by_ids(self._users, user_ids, {"last_seen_at": 1})
+        return {doc["_id"]: doc["last_seen_at"] for doc in docs if doc.get("last_seen_at")}
+
+    async def mark_seen(self, user_ids: Iterable[str], at: datetime) -> None:
+        """These users were seen until `at` (never moves back)."""
+        ids = list(dict.fromkeys(user_ids))
+        for start in range(0, len(ids), LOOKUP_BATCH):
+            batch = ids[start : start + LOOKUP_BATCH]
+            await self._users.update_many({"_id": {"$in": batch}}, {"$max": {"last_seen_at": at}})
+
+    async def appears_offline(self, user_id: str) -> bool:
+        doc = await self._users.find_one({"_id": user_id}, {"appear_offline": 1})
+        return bool(doc and doc.get("appear_offline"))
+
+    async def appearing_offline(self, user_ids: Iterable[str]) -> set[str]:
+        """Those of these users who appear offline."""
+        docs = await find_by_ids(self._users, user_ids, {"appear_offline": 1})
+        return {doc["_id"] for doc in docs if doc.get("appear_offline")}
+
+    async def set_appears_offline(self, user_id: str, appear_offline: bool) -> None:
+        await self._users.update_one({"_id": user_id}, {"$set": {"appear_offline": appear_offline}})
