@@ -497,6 +497,123 @@
   });
   setInterval(reportAway, Math.min(15000, AWAY_AFTER_MS / 4));
 
+  // The keyboard, besides the composer's keys:
+  // - Ctrl+K / Cmd+K opens the quick switcher; in it ↑/↓ choose and Enter opens.
+  // - Alt+↑ / Alt+↓ open the conversation above or below the open one in the sidebar.
+  // - In the sidebar, ↑/↓ (Home/End) move between conversations and Enter or Space opens one.
+  // - A dialog that closes gives the focus back to where it was before it opened.
+  function chatRows() {
+    return Array.prototype.slice.call(document.querySelectorAll("#sidebar .chat-row"));
+  }
+  function focusRow(rows, index) {
+    var row = rows[Math.max(0, Math.min(rows.length - 1, index))];
+    if (!row) return;
+    rows.forEach(function (other) { other.setAttribute("tabindex", other === row ? "0" : "-1"); });
+    row.focus();
+  }
+  function switchItems() {
+    return Array.prototype.slice.call(document.querySelectorAll("#switcher .switch-item"));
+  }
+  var switchActive = 0;
+  function markSwitchActive() {
+    var items = switchItems();
+    var input = document.getElementById("switcher-input");
+    if (!input) return;
+    switchActive = Math.max(0, Math.min(items.length - 1, switchActive));
+    items.forEach(function (item, i) {
+      item.setAttribute("aria-selected", i === switchActive ? "true" : "false");
+    });
+    var active = items[switchActive];
+    if (active) {
+      input.setAttribute("aria-activedescendant", active.id);
+      active.scrollIntoView({ block: "nearest" });
+    } else {
+      input.removeAttribute("aria-activedescendant");
+    }
+  }
+  document.addEventListener("input", function (event) {
+    if (event.target && event.target.id === "switcher-input") switchActive = 0;
+  });
+  document.addEventListener("keydown", function (event) {
+    var target = event.target;
+    if ((event.ctrlKey || event.metaKey) && !event.altKey && event.key.toLowerCase() === "k") {
+      var opener = document.getElementById("open-switcher");
+      if (!opener) return;
+      event.preventDefault();
+      switchActive = 0;
+      opener.click();
+      return;
+    }
+    if (target && target.id === "switcher-input" && !event.isComposing) {
+      var items = switchItems();
+      if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+        event.preventDefault();
+        switchActive += event.key === "ArrowDown" ? 1 : -1;
+        if (switchActive < 0) switchActive = items.length - 1;
+        if (switchActive >= items.length) switchActive = 0;
+        markSwitchActive();
+      } else if (event.key === "Enter") {
+        event.preventDefault();
+        if (items[switchActive]) items[switchActive].click();
+      }
+      return;
+    }
+    if (event.altKey && !event.ctrlKey && !event.metaKey &&
+        (event.key === "ArrowUp" || event.key === "ArrowDown")) {
+      var rows = chatRows();
+      if (!rows.length) return;
+      event.preventDefault();
+      var open = rows.findIndex(function (row) { return row.getAttribute("aria-current") === "true"; });
+      var next = open < 0 ? 0 : open + (event.key === "ArrowDown" ? 1 : -1);
+      if (next >= 0 && next < rows.length) rows[next].click();
+      return;
+    }
+    if (target && target.classList && target.classList.contains("chat-row")) {
+      var list = chatRows();
+      var at = list.indexOf(target);
+      var moves = { ArrowDown: at + 1, ArrowUp: at - 1, Home: 0, End: list.length - 1 };
+      if (event.key in moves) {
+        event.preventDefault();
+        focusRow(list, moves[event.key]);
+      } else if (event.key === "Enter" || event.key === " ") {
+        event.preventDefault();
+        target.click();
+      }
+    }
+  });
+  // Where the focus was outside any dialog, to give it back when the dialog closes.
+  var focusBeforeDialog = null;
+  var dialogOpen = false;
+  function inDialog(el) {
+    return !!(el && el.closest && el.closest('[role="dialog"], [role="alertdialog"], [role="menu"]'));
+  }
+  document.addEventListener("focusin", function (event) {
+    if (!inDialog(event.target)) focusBeforeDialog = event.target;
+  });
+  function watchDialogs() {
+    var open = !!document.querySelector('[role="dialog"], [role="alertdialog"]');
+    if (open === dialogOpen) return;
+    dialogOpen = open;
+    if (open) return;
+    setTimeout(function () {
+      var active = document.activeElement;
+      if (active && active !== document.body && !inDialog(active)) return;
+      var back = focusBeforeDialog;
+      if (back && back.isConnected && !back.hidden && back.getAttribute("aria-hidden") !== "true") {
+        back.focus();
+      } else {
+        var composer = document.getElementById("composer");
+        if (composer) composer.focus();
+      }
+    }, 0);
+  }
+  function keepOneRowTabbable() {
+    var rows = chatRows();
+    if (rows.length && !rows.some(function (row) { return row.getAttribute("tabindex") === "0"; })) {
+      rows[0].setAttribute("tabindex", "0");
+    }
+  }
+
   // "Jump to newest" shows while the open conversation is scrolled up from its newest
   // messages (or, set by the state, while its window stops short of them).
   function markScrolledUp() {
@@ -512,6 +629,9 @@
     syncTitle();
     reportSeen();
     reportAway();
+    watchDialogs();
+    keepOneRowTabbable();
+    markSwitchActive();
     markScrolledUp();
     clearOfflineOutbox();
     keepAnchor();

@@ -12,7 +12,8 @@ app = rx.App(
         rx.el.link(rel="icon", href="/favicon.svg", type="image/svg+xml"),
     ],
     stylesheets=["/letschat.css"],
-    toaster=rx.toast.provider(position="top-right", close_button=True),
+    # Below the headers, so a popup never covers their buttons (Mute, Members, the menu).
+    toaster=rx.toast.provider(position="top-right", close_button=True, offset="76px"),
     # Content-Security-Policy and nosniff on every response of the backend (csp.py).
     api_transformer=csp.security_headers,
 )

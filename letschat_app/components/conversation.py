@@ -472,6 +472,11 @@ def _message_list() -> rx.Component:
             width="100%",
         ),
         id="messages",
+        # A screen reader hears new messages as they come (a log is a polite live region);
+        # the list takes the focus, so the arrow keys and Page Up/Down scroll it.
+        role="log",
+        aria_label=ChatState.active.name,
+        tab_index=0,
         width="100%",
         display="flex",
         flex_direction="column-reverse",
@@ -579,6 +584,7 @@ def _composer() -> rx.Component:
                     key=ChatState.editing_id,
                     default_value=ChatState.editing_body,
                     placeholder="Type a message",
+                    aria_label="Message",
                     rows="1",
                     auto_height=True,
                     # Grows with what is typed, up to a third of the screen, then scrolls.

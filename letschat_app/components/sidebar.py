@@ -25,7 +25,14 @@ def connection_badge() -> rx.Component | rx.Var[Any]:
             ChatState.connection,
             (
                 "connected",
-                rx.badge("Connected", color_scheme="green", variant="soft", id="connection"),
+                # High contrast: the soft green's text is 4.2:1 on its background, under AA.
+                rx.badge(
+                    "Connected",
+                    color_scheme="green",
+                    variant="soft",
+                    high_contrast=True,
+                    id="connection",
+                ),
             ),
             (
                 "reconnecting",
@@ -83,6 +90,11 @@ def _chat_row(chat: ChatItem) -> rx.Component:
             width="100%",
         ),
         on_click=ChatState.open_chat(chat.id),
+        # A button to the keyboard: the open one (else the first, letschat.js) is the one Tab
+        # stops at; ↑/↓ move between rows, Enter or Space opens one.
+        role="button",
+        tab_index=rx.cond(selected, 0, -1),
+        aria_current=rx.cond(selected, "true", "false"),
         padding="var(--space-2)",
         border_radius="var(--radius-3)",
         background=rx.cond(selected, "var(--accent-4)", "transparent"),

@@ -8,6 +8,7 @@ import reflex as rx
 from letschat_app.components.conversation import conversation_panel
 from letschat_app.components.notice import error_notice
 from letschat_app.components.sidebar import sidebar
+from letschat_app.components.switcher import switcher
 from letschat_app.state.chat import ChatState
 from letschat_app.state.live import LiveState
 from letschat_app.state.session import SessionState
@@ -23,8 +24,15 @@ ON_LOAD = [
 def _layout() -> rx.Component:
     # Which pane shows on a narrow screen is decided in assets/letschat.css by `chat-open`.
     return rx.flex(
-        rx.box(sidebar(), id="sidebar", flex_shrink="0", height="100%"),
-        rx.box(conversation_panel(), id="conversation", flex="1", min_width="0", height="100%"),
+        rx.el.nav(
+            sidebar(),
+            id="sidebar",
+            aria_label="Conversations",
+            flex_shrink="0",
+            height="100%",
+        ),
+        rx.el.main(conversation_panel(), id="conversation", flex="1", min_width="0", height="100%"),
+        switcher(),
         class_name=rx.cond(ChatState.active_id != "", "layout chat-open", "layout"),
         height="100dvh",
         width="100%",

@@ -98,6 +98,19 @@ DELETED_TEXT = "This message was deleted"
 
 
 @dataclasses.dataclass
+class SwitchItem:
+    """A place the quick switcher (Ctrl+K) offers: a conversation, or someone to message."""
+
+    key: str = ""  # "c:<conversation id>" or "u:<user id>"
+    kind: str = ""  # conversation | person
+    id: str = ""  # The conversation's id, or the person's
+    label: str = ""
+    detail: str = ""  # "Group · 12 members", "Direct message", "@ada"
+    unread: int = 0
+    presence: str = ""
+
+
+@dataclasses.dataclass
 class GroupResult:
     id: str = ""
     name: str = ""
