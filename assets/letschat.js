@@ -514,6 +514,11 @@
   function switchItems() {
     return Array.prototype.slice.call(document.querySelectorAll("#switcher .switch-item"));
   }
+  function typingIn(el) {
+    if (!el) return false;
+    var tag = el.tagName;
+    return tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || el.isContentEditable;
+  }
   var switchActive = 0;
   function markSwitchActive() {
     var items = switchItems();
@@ -536,6 +541,13 @@
   });
   document.addEventListener("keydown", function (event) {
     var target = event.target;
+    if (event.key === "/" && !event.ctrlKey && !event.metaKey && !event.altKey && !typingIn(target)) {
+      var searcher = document.getElementById("search-all");
+      if (!searcher) return;
+      event.preventDefault();
+      searcher.click();
+      return;
+    }
     if ((event.ctrlKey || event.metaKey) && !event.altKey && event.key.toLowerCase() === "k") {
       var opener = document.getElementById("open-switcher");
       if (!opener) return;

@@ -31,6 +31,7 @@ from letschat_protocol import (
     Presence,
     PresenceSetting,
     ReadyFrame,
+    SearchPage,
     ServerFrame,
     SessionInfo,
     TokenResponse,
@@ -386,3 +387,16 @@ async def set_presence_setting(token: str, appear_offline: bool) -> PresenceSett
     body = PresenceSetting(appear_offline=appear_offline).model_dump()
     raw = await _request("PUT", f"{MESSAGE_URL}/presence/me", token, json=body)
     return PresenceSetting(appear_offline=bool(raw["appear_offline"]))
+
+
+async def search(
+    token: str, query: str, conversation_id: str | None = None, cursor: str | None = None
+) -> SearchPage:
+    """A page of the user's messages matching `query`, newest first."""
+    params = {"q": query, "limit": 20}
+    if conversation_id:
+        params["conversation_id"] = conversation_id
+    if cursor:
+        params["cursor"] = cursor
+    raw = await _request("GET", f"{MESSAGE_URL}/search", token, params=params)
+    return SearchPage.model_validate(raw, strict=False)

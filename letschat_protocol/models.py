@@ -226,6 +226,21 @@ class PresenceSetting(ClientModel):
     )
 
 
+class SearchPage(ServiceModel):
+    """Messages that match a search, newest first."""
+
+    messages: list[Message]
+    next_cursor: SkipJsonSchema[None] | str = Field(
+        default=None,
+        exclude_if=_absent,
+        description=(
+            "Pass as `cursor` for the next page; absent when nothing older matches. A page may "
+            "hold fewer results than asked (even none) and still have a cursor: the search read "
+            "as much as one page may and goes on from there."
+        ),
+    )
+
+
 class MessagePage(ServiceModel):
     messages: list[Message]
     has_more: bool

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from fastapi import FastAPI
+from pymongo.errors import PyMongoError
 
 from backend_services.core.broker import Broker, create_broker
 from backend_services.core.config import MessageSettings
@@ -18,6 +21,8 @@ from backend_services.message_service.periodic import every
 from backend_services.message_service.services import MessageServices
 from backend_services.web import health_router, install_drain_guard, install_error_handlers
 
+logger = logging.getLogger("letschat.message")
+
 
 def change_policy(settings: MessageSettings) -> Policy:
     def window(seconds: float) -> timedelta | None:
@@ -28,6 +33,16 @@ def change_policy(settings: MessageSettings) -> Policy:
         delete_window=window(settings.delete_window_seconds),
         creator_deletes=settings.creator_deletes,
     )
+
+
+async def _index_older(store: Store) -> None:
+    try:
+        given = await store.search.index_older()
+    except PyMongoError as exc:
+        logger.warning("older messages not indexed for search (%r); next start tries again", exc)
+        return
+    if given:
+        logger.info("older messages indexed for search: %d", given)
 
 
 def create_app(
@@ -60,6 +75,8 @@ def create_app(
         await hub.start()
         services.reads.start()
         await services.presence.start()
+        # Messages from before search: found by their words once this has gone through them.
+        backfill = asyncio.create_task(_index_older(store), name="search backfill")
         try:
             # Sockets whose session ended, topics that missed a publish, sockets still following
             # a conversation their user left: each put right within its period.
@@ -74,6 +91,8 @@ def create_app(
             ):
                 yield
         finally:
+            backfill.cancel()
+            await asyncio.wait({backfill})
             await services.presence.stop()
             await services.reads.close()
             await hub.stop()

@@ -11,6 +11,7 @@ from backend_services.core.sessions import Session
 from backend_services.message_service.conversations import ConversationService
 from backend_services.message_service.messages import MessageService
 from backend_services.message_service.presence import PresenceService
+from backend_services.message_service.search import SearchService
 from backend_services.message_service.services import MessageServices
 from backend_services.web import bearer_token
 
@@ -39,6 +40,13 @@ def get_presence(services: Services) -> PresenceService:
 Conversations = Annotated[ConversationService, Depends(get_conversations)]
 Messages = Annotated[MessageService, Depends(get_messages)]
 PresenceDep = Annotated[PresenceService, Depends(get_presence)]
+
+
+def get_search(services: Services) -> SearchService:
+    return services.search
+
+
+Search = Annotated[SearchService, Depends(get_search)]
 
 
 async def get_session(

@@ -21,6 +21,7 @@ from backend_services.core.schemas import (
     PresenceSetting,
     ReactRequest,
     ReadRequest,
+    SearchPage,
     SendMessageRequest,
 )
 from backend_services.message_service.deps import (
@@ -28,6 +29,7 @@ from backend_services.message_service.deps import (
     CurrentSession,
     Messages,
     PresenceDep,
+    Search,
 )
 
 router = APIRouter()
@@ -251,3 +253,20 @@ async def set_my_presence_setting(
     """Appear offline (or not) to everyone, on all your devices; your sockets get a
     `presence_setting` frame."""
     return await presence.set_setting(session.user.id, body.appear_offline)
+
+
+@router.get("/search", tags=["messages"])
+async def search_messages(
+    search: Search,
+    session: CurrentSession,
+    q: Annotated[str, Query(min_length=1, max_length=200)],
+    conversation_id: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
+    cursor: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=50)] = 20,
+) -> SearchPage:
+    """Messages in your conversations (or in `conversation_id`) with every word of `q`, newest
+    first: `"a phrase"` as written, `from:username`, `in:#group` or `in:@username` (a direct
+    conversation). Continue with `cursor` = the page's `next_cursor`."""
+    return await search.search(
+        session, q, conversation_id=conversation_id, cursor=cursor, limit=limit
+    )

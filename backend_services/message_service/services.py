@@ -15,6 +15,7 @@ from backend_services.message_service.hub import Hub
 from backend_services.message_service.messages import MessageService
 from backend_services.message_service.presence import PresenceService
 from backend_services.message_service.reads import ReadBatcher
+from backend_services.message_service.search import SearchService
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +26,7 @@ class MessageServices:
     conversations: ConversationService
     messages: MessageService
     presence: PresenceService
+    search: SearchService
 
     @classmethod
     def build(
@@ -59,6 +61,7 @@ class MessageServices:
             ),
             messages=MessageService(store, hub, send_limiter, reads),
             presence=presence,
+            search=SearchService(store),
         )
 
     @property

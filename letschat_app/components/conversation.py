@@ -9,6 +9,7 @@ import reflex as rx
 from reflex_components_core.el.elements.inline import A
 
 from letschat_app.components.dialogs import members_dialog
+from letschat_app.components.search import search_button
 from letschat_app.model.timeline import SLOTS
 from letschat_app.state.chat import ChatState, slot_name
 from letschat_app.state.models import DELETED_TEXT, MessageItem, ReactionItem
@@ -683,6 +684,7 @@ def _header() -> rx.Component:
             spacing="0",
         ),
         rx.spacer(),
+        search_button(in_conversation=True),
         rx.icon_button(
             rx.cond(chat.muted, rx.icon("bell_off"), rx.icon("bell")),
             on_click=ChatState.toggle_mute(chat.id),

@@ -10,6 +10,7 @@ from reflex_components_core.core.banner import has_connection_errors
 from letschat_app.components.account import AccountState, account_dialog
 from letschat_app.components.dialogs import browse_groups_dialog, new_chat_dialog, new_group_dialog
 from letschat_app.components.presence import with_presence
+from letschat_app.components.search import search_button
 from letschat_app.model.sidebar import CHUNK, CHUNKS, chunk_start
 from letschat_app.state.chat import ChatState, chats_name
 from letschat_app.state.models import ChatItem
@@ -152,6 +153,7 @@ def sidebar() -> rx.Component:
             ),
             rx.spacer(),
             connection_badge(),
+            search_button(),
             rx.button("Log out", on_click=ChatState.logout, variant="soft", size="1"),
             _menu(),
             account_dialog(),

@@ -7,6 +7,7 @@ import reflex as rx
 
 from letschat_app.components.conversation import conversation_panel
 from letschat_app.components.notice import error_notice
+from letschat_app.components.search import search_dialog
 from letschat_app.components.sidebar import sidebar
 from letschat_app.components.switcher import switcher
 from letschat_app.state.chat import ChatState
@@ -33,6 +34,7 @@ def _layout() -> rx.Component:
         ),
         rx.el.main(conversation_panel(), id="conversation", flex="1", min_width="0", height="100%"),
         switcher(),
+        search_dialog(),
         class_name=rx.cond(ChatState.active_id != "", "layout chat-open", "layout"),
         height="100dvh",
         width="100%",

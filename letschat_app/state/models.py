@@ -111,6 +111,19 @@ class SwitchItem:
 
 
 @dataclasses.dataclass
+class SearchResult:
+    """A message a search found, as the results list shows it."""
+
+    id: str = ""
+    conversation_id: str = ""
+    seq: int = 0
+    where: str = ""  # The conversation's name
+    sender_name: str = ""
+    text: str = ""  # Plain text, cut short
+    when: str = ""  # "Dec 3, 14:05"
+
+
+@dataclasses.dataclass
 class GroupResult:
     id: str = ""
     name: str = ""

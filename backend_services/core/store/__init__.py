@@ -13,6 +13,7 @@ from backend_services.core.store.messages import Batch, MessageStore
 from backend_services.core.store.migrations import upgrade
 from backend_services.core.store.quotas import Quotas
 from backend_services.core.store.reads import ReadMarkers
+from backend_services.core.store.search import MessageSearch
 from backend_services.core.store.sessions import EndReason, SessionRecord, SessionStore
 from backend_services.core.store.state import ConversationStates
 from backend_services.core.store.throttle import LoginThrottle
@@ -62,6 +63,7 @@ class Store:
         self.changes = ChangeStore(database, self.states, hole_grace=hole_grace, policy=policy)
         self.sessions = SessionStore(database)
         self.quotas = Quotas(database)
+        self.search = MessageSearch(database)
 
     @classmethod
     def connect(

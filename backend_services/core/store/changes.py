@@ -48,6 +48,7 @@ from backend_services.core.schemas import (
     Change,
     Message,
 )
+from backend_services.core.search import terms
 from backend_services.core.store.database import Database, Document, find_by_ids, stored_now
 from backend_services.core.store.log import NumberedLog
 from backend_services.core.store.messages import normalise_body, to_message
@@ -135,7 +136,7 @@ class ChangeStore:
                 raise EditWindowClosed()
             if doc["body"] == text:
                 return None
-            return {"body": text, "edited_at": stored_now()}
+            return {"body": text, "terms": terms(text), "edited_at": stored_now()}
 
         return await self._change(conversation_id, message_id, mutate)
 
@@ -154,7 +155,7 @@ class ChangeStore:
                 raise NotYourMessage("Only its sender or the group's creator can delete it.")
             if not moderator and window is not None and doc["created_at"] < stored_now() - window:
                 raise EditWindowClosed("That message is too old to delete.")
-            return {"body": "", "deleted": True, "reactions": [], "reply_to": None}
+            return {"body": "", "terms": [], "deleted": True, "reactions": [], "reply_to": None}
 
         doc = await self._find(conversation_id, message_id)
         if doc["sender_id"] != deleter or window is not None:

@@ -173,6 +173,11 @@ class ConversationStore:
         cursor = self._conversations.find({"members": user_id}, {"_id": 1})
         return [doc["_id"] async for doc in cursor]
 
+    async def places_for(self, user_id: str) -> list[Document]:
+        """The user's conversations as search's `in:` names them: `{_id, kind, name, members}`."""
+        projection = {"kind": 1, "name": 1, "members": 1}
+        return [doc async for doc in self._conversations.find({"members": user_id}, projection)]
+
     async def stale_cursors(self, cursors: Mapping[str, tuple[int, str | None]]) -> dict[str, str]:
         """Of `cursors` (conversation id -> seq and, if the client knows it, epoch), the ones
         that point into another history than the stored one, each with the epoch to start

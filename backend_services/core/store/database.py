@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import ASCENDING, AsyncMongoClient, IndexModel, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, PyMongoError
@@ -113,6 +113,9 @@ INDEXES: dict[str, list[IndexModel]] = {
             name="by_change",
         ),
         IndexModel([("reply_to.message_id", ASCENDING)], sparse=True, name="by_reply_to"),
+        # Search (store/search.py): a word, or a sender, and when, walked back in windows.
+        IndexModel([("terms", ASCENDING), ("created_at", DESCENDING)], name="by_term"),
+        IndexModel([("sender_id", ASCENDING), ("created_at", DESCENDING)], name="by_sender"),
     ],
     "changes": [
         IndexModel(

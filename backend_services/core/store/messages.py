@@ -23,6 +23,7 @@ from backend_services.core.errors import (
     ValidationFailed,
 )
 from backend_services.core.schemas import MAX_BODY_CHARS, REPLY_EXCERPT_CHARS, Message, User
+from backend_services.core.search import terms
 from backend_services.core.store.database import Database, Document, stored_now
 from backend_services.core.store.log import NumberedLog
 from backend_services.core.store.membership import require_member
@@ -148,6 +149,7 @@ class MessageStore:
                 "sender_id": sender.id,
                 "sender_name": sender.display_name,
                 "body": text,
+                "terms": terms(text),
                 "client_msg_id": client_msg_id,
                 "created_at": stored_now(),
                 **extra,

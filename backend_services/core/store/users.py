@@ -66,6 +66,14 @@ class UserStore:
         docs = await find_by_ids(self._users, user_ids, PUBLIC_FIELDS)
         return {doc["_id"]: to_user(doc) for doc in docs}
 
+    async def ids_by_username(self, usernames: Iterable[str]) -> dict[str, str]:
+        """Username -> id, for those of these (lower-case) usernames that exist."""
+        names = sorted(set(usernames))
+        if not names:
+            return {}
+        cursor = self._users.find({"username": {"$in": names}}, {"username": 1})
+        return {doc["username"]: doc["_id"] async for doc in cursor}
+
     async def search(self, prefix: str, *, limit: int, exclude: str | None = None) -> list[User]:
         """Users whose username starts with `prefix` (case-insensitive), alphabetically."""
         query: Document = {"username": {"$regex": f"^{re.escape(prefix.strip().lower())}"}}

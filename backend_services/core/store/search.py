@@ -1,0 +1,256 @@
+"""Finding messages by their words, newest first, in the conversations a user belongs to.
+
+Each message keeps its `terms` (`core/search.py`), indexed with its time (`by_term`), and its
+sender with its time (`by_sender`). A search takes one of them as its guide (the longest word,
+usually the rarest; else the sender) and walks back in time through windows of it: a window is
+one index range, `{terms: word, created_at: [from, to)}`, so a query only ever reads the
+messages of its window, whatever the word's frequency (neither SecantusDB nor a plain
+multikey index stops early at `limit` in time order). The first window is an hour; windows grow
+while they hold few messages, so a rare word crosses years in a few queries and a common word
+fills a page from its newest window. The other conditions (the other words, phrases, the
+conversations, the sender) are checked on what the window holds.
+
+A page stops at `limit` results, or after `MAX_EXAMINED` messages read: its cursor then says
+where to go on, so a search for a word everyone uses in conversations the user is not in costs
+a bounded time per page.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import AsyncIterator, Collection
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from pymongo import UpdateOne
+
+from backend_services.core.errors import ValidationFailed
+from backend_services.core.schemas import Message
+from backend_services.core.search import fold, terms
+from backend_services.core.store.database import Database, Document, stored_now
+from backend_services.core.store.messages import to_message
+
+FIRST_WINDOW = timedelta(hours=1)
+# A window that held fewer messages than this is followed by one twice as long.
+GROW_BELOW = 400
+MAX_EXAMINED = 2500
+# Of several words, the one the last day's messages hold least guides the walk.
+PROBE_WINDOW = timedelta(days=1)
+# A search in one conversation reads it this many seqs at a time at first, then more.
+SEQ_WINDOW = 200
+MAX_SEQ_WINDOW = 2000
+# Nothing is older than this: a search that walked back to it has seen everything.
+FLOOR = datetime(2000, 1, 1, tzinfo=UTC)
+# Messages stored before search existed get their words in batches of this many seqs.
+BACKFILL_BATCH = 500
+BACKFILL_DONE = "search_terms"
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """Where a page stopped: results continue strictly before (`created_at`, `message_id`),
+    or, in one conversation, before `seq`."""
+
+    created_at: datetime
+    message_id: str
+    seq: int = 0
+
+    def encode(self) -> str:
+        raw = f"{self.created_at.isoformat()}|{self.message_id}|{self.seq}".encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, text: str) -> Cursor:
+        refused = ValidationFailed("That search cursor is not one this service gave.")
+        try:
+            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
+            moment, message_id, seq = raw.split("|")
+            created_at = datetime.fromisoformat(moment)
+            cursor = cls(created_at, message_id, int(seq))
+        except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+            raise refused from exc
+        if created_at.tzinfo is None or cursor.seq < 0:
+            raise refused
+        return cursor
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    messages: list[Message]
+    next: Cursor | None  # None: nothing older matches.
+    examined: int
+
+
+class MessageSearch:
+    def __init__(self, database: Database) -> None:
+        self._db = database.db
+        self._messages = database.db["messages"]
+
+    async def index_older(self) -> int:
+        """Give the messages stored before search existed their words (once per database);
+        return how many were given theirs. Each conversation is read a seq range at a time,
+        through its seq index, so the work grows with the messages, not their square."""
+        if await self._db["meta"].find_one({"_id": BACKFILL_DONE}) is not None:
+            return 0
+        given = 0
+        async for conversation in self._db["conversations"].find({}, {"_id": 1}):
+            conversation_id = conversation["_id"]
+            last = await self._last_seq(conversation_id)
+            for start in range(0, last, BACKFILL_BATCH):
+                span = {"$gt": start, "$lte": start + BACKFILL_BATCH}
+                docs = self._messages.find(
+                    {"conversation_id": conversation_id, "seq": span, "terms": {"$exists": False}},
+                    {"body": 1},
+                )
+                writes = [
+                    UpdateOne({"_id": doc["_id"]}, {"$set": {"terms": terms(doc["body"])}})
+                    async for doc in docs
+                ]
+                if writes:
+                    await self._messages.bulk_write(writes, ordered=False)
+                    given += len(writes)
+        await self._db["meta"].update_one(
+            {"_id": BACKFILL_DONE}, {"$set": {"at": stored_now()}}, upsert=True
+        )
+        return given
+
+    async def find(
+        self,
+        conversation_ids: Collection[str],
+        *,
+        words: list[str],
+        phrases: list[str],
+        sender_ids: Collection[str] | None = None,
+        before: Cursor | None = None,
+        limit: int = 20,
+    ) -> Found:
+        """The newest `limit` messages (before `before`) in these conversations with all these
+        words and phrases (from one of `sender_ids`, if given)."""
+        if not conversation_ids or (sender_ids is not None and not sender_ids):
+            return Found([], None, 0)
+        places = set(conversation_ids)
+        wanted = set(words)
+
+        def matches(doc: Document) -> bool:
+            return (
+                doc["conversation_id"] in places
+                and wanted.issubset(doc.get("terms", ()))
+                and (sender_ids is None or doc["sender_id"] in sender_ids)
+                and all(phrase in " ".join(fold(doc["body"]).split()) for phrase in phrases)
+            )
+
+        by_seq = len(places) == 1
+        if by_seq:
+            walk = self._by_seq(next(iter(places)), before)
+        elif sender_ids is not None and len(sender_ids) == 1:
+            guide = {"sender_id": next(iter(sender_ids))}
+            walk = self._by_time(guide, before)
+        elif words:
+            guide = {"terms": await self._rarest(words, before)}
+            walk = self._by_time(guide, before)
+        else:
+            raise ValidationFailed("Search for some words, or for from:someone.")
+        order = _by_seq_order if by_seq else _by_time_order
+        found: list[Document] = []
+        examined = 0
+        async for docs, resume in walk:
+            examined += len(docs)
+            found += sorted(
+                (doc for doc in docs if matches(doc) and _before(doc, before, by_seq)),
+                key=order,
+                reverse=True,
+            )
+            if len(found) >= limit:
+                page = found[:limit]
+                last = page[-1]
+                return Found(
+                    [to_message(doc) for doc in page],
+                    Cursor(last["created_at"], last["_id"], last["seq"]),
+                    examined,
+                )
+            if examined >= MAX_EXAMINED and resume is not None:
+                # Enough read for one page: the next goes on from where this one stopped.
+                return Found([to_message(doc) for doc in found], resume, examined)
+        return Found([to_message(doc) for doc in found], None, examined)
+
+    async def _last_seq(self, conversation_id: str) -> int:
+        """The newest seq counted in a conversation (its counter: one document)."""
+        state = await self._db["conversation_state"].find_one(
+            {"_id": conversation_id}, {"last_seq": 1}
+        )
+        return int(state.get("last_seq", 0)) if state is not None else 0
+
+    async def _rarest(self, words: list[str], before: Cursor | None) -> str:
+        """The word to walk by: the one the newest messages hold least (the longest, among
+        equals), found by counting each in the last day's messages."""
+        if len(words) == 1:
+            return words[0]
+        upper = _upper(before)
+        span = {"$gte": upper - PROBE_WINDOW, "$lte": upper}
+        counts = {
+            word: await self._messages.count_documents({"terms": word, "created_at": span})
+            for word in words
+        }
+        return min(words, key=lambda word: (counts[word], -len(word)))
+
+    async def _by_time(
+        self, guide: Document, before: Cursor | None
+    ) -> AsyncIterator[tuple[list[Document], Cursor | None]]:
+        """Windows of the messages `guide` finds through its index, newest first: an hour,
+        then twice as long while they hold few."""
+        upper = _upper(before)
+        window = FIRST_WINDOW
+        while upper > FLOOR:
+            lower = max(upper - window, FLOOR)
+            span = {"$gte": lower, "$lte": upper}
+            query = {**guide, "created_at": span}
+            docs = [doc async for doc in self._messages.find(query)]
+            # Messages at exactly `lower` were read here: the next window starts before them.
+            yield docs, Cursor(lower, "", 0)
+            upper = lower - timedelta(microseconds=1)
+            if len(docs) < GROW_BELOW:
+                window *= 2
+
+    async def _by_seq(
+        self, conversation_id: str, before: Cursor | None
+    ) -> AsyncIterator[tuple[list[Document], Cursor | None]]:
+        """Windows of one conversation's messages through its seq index, newest first."""
+        if before is not None and before.seq:
+            upper = before.seq - 1
+        else:
+            upper = await self._last_seq(conversation_id)
+        window = SEQ_WINDOW
+        while upper > 0:
+            lower = max(upper - window, 0)
+            span = {"$gt": lower, "$lte": upper}
+            query = {"conversation_id": conversation_id, "seq": span}
+            docs = [doc async for doc in self._messages.find(query)]
+            yield docs, Cursor(FLOOR, "", lower + 1)  # Seqs up to `lower` are left.
+            upper = lower
+            window = min(window * 2, MAX_SEQ_WINDOW)
+
+
+def _upper(before: Cursor | None) -> datetime:
+    return before.created_at if before is not None else stored_now() + timedelta(seconds=1)
+
+
+def _by_time_order(doc: Document) -> tuple[datetime, str]:
+    return doc["created_at"], doc["_id"]
+
+
+def _by_seq_order(doc: Document) -> int:
+    return int(doc["seq"])
+
+
+def _before(doc: Document, cursor: Cursor | None, by_seq: bool) -> bool:
+    """Strictly before the cursor, in the order pages are cut: by (time, id), or by seq in
+    one conversation."""
+    if cursor is None:
+        return True
+    if by_seq:
+        return cursor.seq == 0 or int(doc["seq"]) < cursor.seq
+    created_at: datetime = doc["created_at"]
+    if created_at != cursor.created_at:
+        return created_at < cursor.created_at
+    return bool(doc["_id"] < cursor.message_id)
