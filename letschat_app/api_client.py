@@ -400,3 +400,18 @@ async def search(
         params["cursor"] = cursor
     raw = await _request("GET", f"{MESSAGE_URL}/search", token, params=params)
     return SearchPage.model_validate(raw, strict=False)
+
+
+async def update_group(
+    token: str, conversation_id: str, name: str, description: str
+) -> Conversation:
+    body = {"name": name, "description": description}
+    raw = await _request(
+        "PATCH", f"{MESSAGE_URL}/conversations/{conversation_id}", token, json=body
+    )
+    return parse_conversation(raw)
+
+
+async def remove_member(token: str, conversation_id: str, user_id: str) -> None:
+    url = f"{MESSAGE_URL}/conversations/{conversation_id}/members/{user_id}"
+    await _request("DELETE", url, token)

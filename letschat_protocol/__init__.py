@@ -37,6 +37,7 @@ from letschat_protocol.models import (
     ReplyPreview,
     SearchPage,
     SessionInfo,
+    SystemEvent,
     TokenResponse,
     User,
 )
@@ -107,6 +108,7 @@ __all__ = [
     "SendFrame",
     "ServerFrame",
     "SessionInfo",
+    "SystemEvent",
     "TokenResponse",
     "TypingFrame",
     "TypingNoticeFrame",

@@ -28,6 +28,7 @@ class ErrorCode(StrEnum):
     RATE_LIMITED = "rate_limited"
     MESSAGE_TOO_LONG = "message_too_long"
     NOT_YOUR_MESSAGE = "not_your_message"
+    NOT_GROUP_CREATOR = "not_group_creator"
     EDIT_WINDOW_CLOSED = "edit_window_closed"
     MESSAGE_DELETED = "message_deleted"
     UNKNOWN_EMOJI = "unknown_emoji"

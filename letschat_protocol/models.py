@@ -84,6 +84,11 @@ class User(ServiceModel):
     display_name: str
 
 
+class UpdateGroupRequest(ClientModel):
+    name: GroupName | None = None
+    description: Annotated[str, StringConstraints(max_length=300)] | None = None
+
+
 class RegisterRequest(ClientModel):
     username: Username
     password: Password
@@ -162,6 +167,21 @@ class ReplyPreview(ServiceModel):
     deleted: bool = Field(default=False, exclude_if=_empty)
 
 
+class SystemEvent(ServiceModel):
+    """What a system line in a group's stream says happened (its message's `body` says it in
+    words, for clients that do not know the event)."""
+
+    # A string, not an enum: a client must read the events of a newer service too.
+    kind: str = Field(description="`joined`, `left`, `added`, `removed`, `renamed` or `described`.")
+    actor_id: str
+    actor_name: str
+    target_id: SkipJsonSchema[None] | str = Field(default=None, exclude_if=_absent)
+    target_name: SkipJsonSchema[None] | str = Field(default=None, exclude_if=_absent)
+    name: SkipJsonSchema[None] | str = Field(
+        default=None, exclude_if=_absent, description="With `renamed`: the new name."
+    )
+
+
 class Message(ServiceModel):
     id: str = Field(description="Unique; the key to deduplicate on.")
     conversation_id: str
@@ -204,6 +224,14 @@ class Message(ServiceModel):
         default=[], exclude_if=_empty, description="Per emoji, who reacted, first emoji first."
     )
     reply_to: SkipJsonSchema[None] | ReplyPreview = Field(default=None, exclude_if=_absent)
+    system: SkipJsonSchema[None] | SystemEvent = Field(
+        default=None,
+        exclude_if=_absent,
+        description=(
+            "A system line (someone joined, left, was added or removed; the group was "
+            "renamed), from the member who did it; not to be answered or changed."
+        ),
+    )
 
 
 class Presence(ServiceModel):
@@ -278,7 +306,13 @@ class Conversation(ServiceModel):
     )
     created_by: str = Field(
         default="",
-        description="Who created it (a group's creator may delete anyone's message in it).",
+        description=(
+            "Who created it (a group's creator may delete anyone's message in it, rename it, "
+            "describe it and remove members)."
+        ),
+    )
+    description: str = Field(
+        default="", exclude_if=_empty, description="A group's description, set by its creator."
     )
     last_change: int = Field(
         default=0,

@@ -149,6 +149,12 @@ class NotYourMessage(AppError):
     default_message = "Only its sender can change that message."
 
 
+class NotGroupCreator(AppError):
+    code = ErrorCode.NOT_GROUP_CREATOR
+    status = 403
+    default_message = "Only the group's creator can do that."
+
+
 class EditWindowClosed(AppError):
     code = ErrorCode.EDIT_WINDOW_CLOSED
     status = 403

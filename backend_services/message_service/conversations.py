@@ -6,11 +6,12 @@ socket only parse and answer.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
 from backend_services.core.errors import Conflict, RateLimited
-from backend_services.core.schemas import Conversation, GroupSummary
+from backend_services.core.schemas import Conversation, GroupSummary, SystemEvent, User
 from backend_services.core.sessions import Session
 from backend_services.core.store import Store
 from backend_services.core.store.conversations import decode_page_key, encode_page_key
@@ -18,6 +19,19 @@ from backend_services.core.store.database import stored_now
 from backend_services.message_service.hub import Hub
 
 ADDS_WINDOW = timedelta(hours=1)
+
+
+def system_text(event: SystemEvent) -> str:
+    """A system line in words."""
+    actor, target = event.actor_name, event.target_name or "someone"
+    return {
+        "joined": f"{actor} joined",
+        "left": f"{actor} left",
+        "added": f"{actor} added {target}",
+        "removed": f"{actor} removed {target}",
+        "renamed": f"{actor} renamed the group to {event.name}",
+        "described": f"{actor} changed the group's description",
+    }.get(event.kind, f"{actor} changed the group")
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +107,8 @@ class ConversationService:
             await self._admit(session, [user_id], joining=[user_id])
         doc, added = await conversations.add_member(conversation_id, session.user.id, user_id)
         if added:
+            newcomer = await self.store.users.get(user_id)
+            await self._announce(conversation_id, session.user, "added", target=newcomer)
             await self.hub.publish_conversation(
                 [user_id], await conversations.view(doc, user_id), added_by=session.user
             )
@@ -106,15 +122,78 @@ class ConversationService:
         if me not in members.get(conversation_id, ()):
             await self._admit(session, [], joining=[me])
         doc, added = await conversations.join(conversation_id, me)
+        if added:
+            await self._announce(conversation_id, session.user, "joined")
         view = await conversations.view(doc, me)
         if added:
             await self.hub.publish_conversation([me], view)
         return view
 
     async def leave(self, session: Session, conversation_id: str) -> None:
-        """Leave a group; the caller's sockets stop following it."""
+        """Leave a group; the caller's sockets stop following it, the others see a line."""
         await self.store.conversations.leave(conversation_id, session.user.id)
         await self.hub.publish_left(session.user.id, conversation_id)
+        await self._announce(conversation_id, session.user, "left")
+
+    async def update_group(
+        self,
+        session: Session,
+        conversation_id: str,
+        *,
+        name: str | None,
+        description: str | None,
+    ) -> Conversation:
+        """Rename or describe a group (its creator only); a rename shows as a line."""
+        conversations = self.store.conversations
+        before, after = await conversations.update_group(
+            conversation_id, session.user.id, name=name, description=description
+        )
+        if after["name"] != before["name"]:
+            await self._announce(conversation_id, session.user, "renamed", name=after["name"])
+        elif after.get("description") != before.get("description"):
+            await self._announce(conversation_id, session.user, "described")
+        return await conversations.view(after, session.user.id)
+
+    async def remove_member(self, session: Session, conversation_id: str, user_id: str) -> None:
+        """The group's creator removes someone: their sockets stop following it, the others
+        see a line."""
+        removed = await self.store.conversations.remove_member(
+            conversation_id, session.user.id, user_id
+        )
+        if removed:
+            await self.hub.publish_left(user_id, conversation_id)
+            target = await self.store.users.get(user_id)
+            await self._announce(conversation_id, session.user, "removed", target=target)
+
+    async def _announce(
+        self,
+        conversation_id: str,
+        actor: User,
+        kind: str,
+        *,
+        target: User | None = None,
+        name: str | None = None,
+    ) -> None:
+        """A system line in the group's stream, stored and delivered like a message: every
+        member sees it in order, and their app learns that the group changed."""
+        event = SystemEvent(
+            kind=kind,
+            actor_id=actor.id,
+            actor_name=actor.display_name,
+            target_id=target.id if target is not None else None,
+            target_name=target.display_name if target is not None else None,
+            name=name,
+        )
+        message, _ = await self.store.messages.append(
+            conversation_id,
+            actor,
+            system_text(event),
+            f"system-{uuid.uuid4().hex}",
+            known_member=True,  # Also the one who has just left.
+            sender_read=False,
+            system=event.model_dump(exclude_none=True),
+        )
+        await self.hub.publish_message(message)
 
     async def _admit(self, session: Session, added: list[str], *, joining: list[str]) -> None:
         """Refuse unless the caller may add `added` now and everyone `joining` has room for

@@ -263,7 +263,10 @@ class PresenceService:
 
     async def _snapshot(self, connection: Connection, conversation_ids: list[str] | None) -> None:
         followed = list(connection.streams) if conversation_ids is None else conversation_ids
-        members = await self._store.conversations.members_of(followed)
+        # A group known to be big is not asked for: its members are not in a snapshot, and
+        # reading a thousand members for every socket of a restart is what makes one costly.
+        asked = [c for c in followed if self._sizes.get(c, 0) <= SNAPSHOT_GROUP_LIMIT]
+        members = await self._store.conversations.members_of(asked) if asked else {}
         self._note_sizes(members)
         people = {
             user_id

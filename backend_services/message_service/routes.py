@@ -23,6 +23,7 @@ from backend_services.core.schemas import (
     ReadRequest,
     SearchPage,
     SendMessageRequest,
+    UpdateGroupRequest,
 )
 from backend_services.message_service.deps import (
     Conversations,
@@ -66,6 +67,20 @@ async def get_conversation(
     conversation_id: ConversationId, conversations: Conversations, session: CurrentSession
 ) -> Conversation:
     return await conversations.get(session, conversation_id)
+
+
+@router.patch("/conversations/{conversation_id}", tags=["conversations"])
+async def update_group(
+    conversation_id: ConversationId,
+    body: UpdateGroupRequest,
+    conversations: Conversations,
+    session: CurrentSession,
+) -> Conversation:
+    """Rename a group or change its description (its creator only). A rename shows in the
+    stream as a system line, which also tells every member's app."""
+    return await conversations.update_group(
+        session, conversation_id, name=body.name, description=body.description
+    )
 
 
 @router.post("/conversations/direct", tags=["conversations"])
@@ -127,6 +142,22 @@ async def add_member(
 ) -> Conversation:
     """Add someone to a group you belong to (within your hourly allowance of adds)."""
     return await conversations.add_member(session, conversation_id, body.user_id)
+
+
+@router.delete(
+    "/conversations/{conversation_id}/members/{user_id}",
+    status_code=204,
+    tags=["conversations"],
+)
+async def remove_member(
+    conversation_id: ConversationId,
+    user_id: Annotated[str, Path(min_length=1, max_length=128)],
+    conversations: Conversations,
+    session: CurrentSession,
+) -> None:
+    """Remove someone from a group (its creator only): their sockets get `left`, the others a
+    system line."""
+    await conversations.remove_member(session, conversation_id, user_id)
 
 
 @router.get("/conversations/{conversation_id}/messages", tags=["messages"])

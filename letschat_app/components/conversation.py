@@ -401,7 +401,22 @@ def message_bubble(
     )
 
 
+def _system_line(message: MessageItem) -> rx.Component:
+    """ "Ada added Grace": centred in the stream, with no actions."""
+    return rx.center(
+        rx.text(message.body, size="1", color="var(--gray-11)"),
+        class_name="system-line",
+        data_key=message.key,
+        width="100%",
+        key=message.key,
+    )
+
+
 def _bubble(message: MessageItem) -> rx.Component:
+    return rx.cond(message.system, _system_line(message), _message_bubble(message))
+
+
+def _message_bubble(message: MessageItem) -> rx.Component:
     return message_bubble(
         message_key=message.key,
         sender_name=message.sender_name,

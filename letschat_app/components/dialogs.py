@@ -326,6 +326,36 @@ class MembersState(ChatState):
         self._upsert_chat(conversation)
 
     @rx.event
+    async def save_group(self, form: dict[str, Any]):
+        """The creator renamed or described the group."""
+        name = str(form.get("name", "")).strip()
+        description = str(form.get("description", "")).strip()
+        if not name:
+            self.members_error = "Give the group a name."
+            return
+        try:
+            conversation = await self._call(
+                api_client.update_group, self.active_id, name, description
+            )
+        except api_client.ApiError as exc:
+            self.members_error = exc.message
+            return
+        self.members_error = ""
+        self._upsert_chat(conversation)
+
+    @rx.event
+    async def remove(self, user_id: str):
+        """The creator removes someone from the group."""
+        try:
+            await self._call(api_client.remove_member, self.active_id, user_id)
+            conversation = await self._call(api_client.conversation, self.active_id)
+        except api_client.ApiError as exc:
+            self.members_error = exc.message
+            return
+        self.members_error = ""
+        self._upsert_chat(conversation)
+
+    @rx.event
     async def leave(self):
         conversation_id = self.active_id
         try:
@@ -336,6 +366,62 @@ class MembersState(ChatState):
         self._left(conversation_id)
 
 
+def _group_details() -> rx.Component:
+    """The creator's: the group's name and description."""
+    return rx.form(
+        rx.vstack(
+            rx.input(
+                name="name",
+                default_value=ChatState.active.name,
+                key=ChatState.active.name,
+                aria_label="Group name",
+                max_length=80,
+                width="100%",
+            ),
+            rx.text_area(
+                name="description",
+                default_value=ChatState.active.description,
+                key=ChatState.active.description,
+                placeholder="What is this group for?",
+                aria_label="Description",
+                max_length=300,
+                rows="2",
+                width="100%",
+            ),
+            rx.button("Save", type="submit", size="1", variant="soft"),
+            spacing="2",
+            align="end",
+            width="100%",
+        ),
+        on_submit=MembersState.save_group,
+        margin_top="var(--space-3)",
+    )
+
+
+def _confirm_leave() -> rx.Component:
+    """Leaving asks first: the group's messages stop, and a private group can't be joined
+    again without someone adding you."""
+    return rx.alert_dialog.root(
+        rx.alert_dialog.trigger(rx.button("Leave group", color_scheme="red", variant="soft")),
+        rx.alert_dialog.content(
+            rx.alert_dialog.title(f"Leave {ChatState.active.name}?"),
+            rx.alert_dialog.description(
+                "You stop getting its messages, and it leaves your list. To come back, someone "
+                "in it has to add you (or join it again, if it is public)."
+            ),
+            rx.hstack(
+                rx.alert_dialog.cancel(rx.button("Stay", variant="soft", color_scheme="gray")),
+                rx.alert_dialog.action(
+                    rx.button("Leave", color_scheme="red", on_click=MembersState.leave)
+                ),
+                justify="end",
+                spacing="3",
+                margin_top="var(--space-4)",
+            ),
+        ),
+    )
+
+
 def members_dialog() -> rx.Component:
     return rx.dialog.root(
         rx.dialog.trigger(
@@ -343,6 +429,13 @@ def members_dialog() -> rx.Component:
         ),
         rx.dialog.content(
             rx.dialog.title(ChatState.active.name),
+            rx.cond(
+                ChatState.active.description != "",
+                rx.dialog.description(
+                    ChatState.active.description, size="2", color="var(--gray-11)"
+                ),
+            ),
+            rx.cond(ChatState.moderates, _group_details()),
             rx.vstack(
                 rx.foreach(
                     ChatState.active_people,
@@ -366,7 +459,20 @@ def members_dialog() -> rx.Component:
                             ),
                             spacing="0",
                         ),
+                        rx.spacer(),
+                        rx.cond(
+                            ChatState.moderates & (p.id != ChatState.user_id),
+                            rx.button(
+                                "Remove",
+                                size="1",
+                                variant="soft",
+                                color_scheme="red",
+                                on_click=MembersState.remove(p.id),
+                                aria_label="Remove " + p.display_name,
+                            ),
+                        ),
                         align="center",
+                        width="100%",
                         class_name="member-row",
                         data_presence=p.presence,
                     ),
@@ -379,14 +485,7 @@ def members_dialog() -> rx.Component:
                 ),
                 error_notice(MembersState.members_error),
                 rx.hstack(
-                    rx.dialog.close(
-                        rx.button(
-                            "Leave group",
-                            color_scheme="red",
-                            variant="soft",
-                            on_click=MembersState.leave,
-                        )
-                    ),
+                    _confirm_leave(),
                     rx.spacer(),
                     rx.dialog.close(rx.button("Done", variant="soft")),
                     width="100%",

@@ -151,6 +151,8 @@ class ChatModel:
         self._people_changed: set[str] = set()
         # Whether this tab is away (hidden, or unused for a while), as letschat.js says.
         self.away = False
+        # Groups whose details changed (a system line came): fetched again by the state.
+        self.stale: set[str] = set()
         self._reads: dict[str, _Read] = {}
         # Conversations read further than the service has been told.
         self._read_due: set[str] = set()
@@ -386,6 +388,9 @@ class ChatModel:
         if timeline is not None or conversation_id == self.active_id:
             self.timeline(conversation_id).add(self._message_item(message), live=True)
         chat = self.chats.get(conversation_id)
+        if message.system is not None and (chat is None or message.seq > chat.last_seq):
+            # The group changed (members, name): its details are fetched again.
+            self.stale.add(conversation_id)
         if chat is None or message.seq <= chat.last_seq:
             # Replayed, or counted already by the conversation list; a read held back until
             # the stream caught up may be due now.
@@ -413,8 +418,8 @@ class ChatModel:
             return None
         if conversation_id == self.active_id and not self.first_unread_seq:
             self.first_unread_seq = message.seq
-        if chat.muted and not mentioned:  # A mention gets through a mute.
-            return None
+        if (chat.muted and not mentioned) or message.system is not None:
+            return None  # A mention gets through a mute; a system line pops up nowhere.
         shown = self._toasts.get(conversation_id)
         toast_id = shown[0] if shown else f"chat-{conversation_id}-{message.seq}"
         self._toasts[conversation_id] = (toast_id, message.seq)

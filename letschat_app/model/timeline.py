@@ -43,7 +43,7 @@ def _day(item: MessageItem, where: tzinfo) -> date | None:
 def continues(before: MessageItem | None, item: MessageItem, where: tzinfo = UTC) -> bool:
     """Whether `item` goes under `before` without a name and avatar of its own: the same
     sender, the same day, within `GROUP_SECONDS`."""
-    if before is None or before.sender_id != item.sender_id:
+    if before is None or before.sender_id != item.sender_id or before.system or item.system:
         return False
     if not item.timestamp or not before.timestamp:
         return True

@@ -155,6 +155,21 @@ class ChatState(SessionState):
         ]
 
     @rx.event
+    async def refresh_chat(self, conversation_id: str):
+        """A group changed (a system line came): its name, members and description again."""
+        if not isinstance(conversation_id, str) or not self.token:
+            return None
+        try:
+            conversation = await self._call(api_client.conversation, conversation_id)
+        except api_client.ApiError as exc:
+            if exc.status == 404:  # Removed from it meanwhile: `left` says so.
+                return None
+            return self._api_failed(exc)
+        if conversation_id in self._chat_model().chats:
+            self._upsert_chat(conversation)
+        return None
+
+    @rx.event
     def set_time_zone(self, name: str):
         """Where the viewer's days begin (for the day lines in the stream)."""
         if not isinstance(name, str) or len(name) > 64:

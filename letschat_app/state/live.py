@@ -234,8 +234,9 @@ class LiveState(ChatState):
                     model.tick(now)
                     events += [state._popup(model, p) for p in model.take_due_popups()]
                     events = [*state._publish(client_token), *(e for e in events if e is not None)]
+                    stale, model.stale = sorted(model.stale), set()
                 else:
-                    events, resumed, unknown = [], False, False
+                    events, resumed, unknown, stale = [], False, False, []
                     signed_in = None
             if signed_in is None:
                 if ended is not None:
@@ -245,6 +246,8 @@ class LiveState(ChatState):
                 await socket.send(AuthFrame(token=token))
             if unknown:
                 yield ChatState.load_chats
+            for conversation_id in stale:
+                yield ChatState.refresh_chat(conversation_id)
             for event in events:
                 yield event
             if resumed:

@@ -42,6 +42,7 @@ class ChatItem:
     # `last_read_seq` (the sidebar marks it, and it pops up even when muted).
     mentioned_seq: int = 0
     created_by: str = ""
+    description: str = ""  # A group's, set by its creator.
     # A direct conversation: the other person, and whether they are there (see Person).
     partner_id: str = ""
     presence: str = ""
@@ -92,6 +93,8 @@ class MessageItem:
     reply_seq: int = 0
     reply_name: str = ""
     reply_excerpt: str = ""
+    # A system line ("Ada added Grace"): shown centred, without actions.
+    system: bool = False
 
 
 DELETED_TEXT = "This message was deleted"
@@ -201,7 +204,8 @@ def preview(message: Message | None, viewer: str) -> str:
     text = DELETED_TEXT if message.deleted else plain(message.body)
     if len(text) > PREVIEW_CHARS:
         text = text[: PREVIEW_CHARS - 1] + "…"
-    return f"You: {text}" if message.sender_id == viewer else text
+    mine = message.sender_id == viewer and message.system is None
+    return f"You: {text}" if mine else text
 
 
 def chat_item(conversation: Conversation, viewer: str, muted: bool) -> ChatItem:
@@ -224,6 +228,7 @@ def chat_item(conversation: Conversation, viewer: str, muted: bool) -> ChatItem:
         muted=muted,
         last_activity=activity.isoformat(),
         partner_id=partner,
+        description=conversation.description,
     )
 
 
@@ -296,6 +301,7 @@ def message_item(message: Message, viewer: str, names: dict[str, str] | None = N
         reply_seq=quote.seq if quote else 0,
         reply_name=quote.sender_name if quote else "",
         reply_excerpt=(plain(quote.excerpt) or DELETED_TEXT) if quote else "",
+        system=message.system is not None,
     )
 
 

@@ -33,6 +33,7 @@ from typing import Any
 from pymongo.errors import DuplicateKeyError
 
 from backend_services.core.errors import (
+    Conflict,
     EditWindowClosed,
     MessageDeleted,
     NotYourMessage,
@@ -233,6 +234,8 @@ class ChangeStore:
             if attempt:
                 await asyncio.sleep(random.uniform(0, RETRY_PAUSE_SECONDS * attempt))  # noqa: S311
             doc = await self._find(conversation_id, message_id)
+            if doc.get("system") is not None:
+                raise Conflict("A system line can't be edited, deleted or reacted to.")
             fields = mutate(doc)
             if fields is None:
                 return to_message(doc), None

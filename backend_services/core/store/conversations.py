@@ -17,6 +17,7 @@ from pymongo.errors import DuplicateKeyError
 from backend_services.core.errors import (
     Conflict,
     NotFound,
+    NotGroupCreator,
     ValidationFailed,
     conversation_not_found,
 )
@@ -150,6 +151,41 @@ class ConversationStore:
             raise Conflict(f"A group can have at most {MAX_GROUP_MEMBERS} members.")
         await self._fresh_start(conversation_id, user_id)
         return updated, True
+
+    async def update_group(
+        self, conversation_id: str, actor: str, *, name: str | None, description: str | None
+    ) -> tuple[Document, Document]:
+        """Rename or describe a group its creator `actor` is in; return it before and after."""
+        doc = await self._created_group(conversation_id, actor)
+        changes: Document = {}
+        if name is not None and name != doc["name"]:
+            changes |= {"name": name, "name_lower": name.casefold()}
+        if description is not None and description != doc.get("description", ""):
+            changes["description"] = description
+        if not changes:
+            return doc, doc
+        await self._conversations.update_one({"_id": conversation_id}, {"$set": changes})
+        return doc, doc | changes
+
+    async def remove_member(self, conversation_id: str, actor: str, user_id: str) -> bool:
+        """The group's creator `actor` removes `user_id`; whether they were a member."""
+        await self._created_group(conversation_id, actor)
+        if user_id == actor:
+            raise Conflict("Leave the group instead.")
+        result = await self._conversations.update_one(
+            {"_id": conversation_id, "members": user_id}, {"$pull": {"members": user_id}}
+        )
+        if result.modified_count:
+            await self._reads.forget(conversation_id, user_id)
+        return bool(result.modified_count)
+
+    async def _created_group(self, conversation_id: str, actor: str) -> Document:
+        doc = await self.get_for_member(conversation_id, actor)
+        if doc["kind"] != "group":
+            raise Conflict("A direct conversation has no name or members to manage.")
+        if doc.get("created_by") != actor:
+            raise NotGroupCreator()
+        return doc
 
     async def _fresh_start(self, conversation_id: str, user_id: str) -> None:
         """A new member has read nothing, whatever a marker left from an earlier membership
@@ -361,6 +397,7 @@ class ConversationStore:
             epoch=epoch_of(state),
             created_by=str(doc.get("created_by", "")),
             last_change=0 if state is None else int(state.get("last_change", 0)),
+            description=str(doc.get("description", "")),
         )
 
 

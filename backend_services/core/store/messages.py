@@ -44,7 +44,7 @@ MESSAGE_FIELDS = (
 # means the database is far slower than the grace period, so give up rather than spin.
 MAX_SEQ_ATTEMPTS = 5
 # What a message may have besides, once replied with or changed (absent: at its default).
-LATER_FIELDS = ("version", "edited_at", "deleted", "reactions", "reply_to")
+LATER_FIELDS = ("version", "edited_at", "deleted", "reactions", "reply_to", "system")
 
 
 def to_message(doc: Document) -> Message:
@@ -115,6 +115,7 @@ class MessageStore:
         known_member: bool = False,
         sender_read: bool = True,
         reply_to: str | None = None,
+        system: Document | None = None,
     ) -> tuple[Message, bool]:
         """Store a message from a member; return it and whether it is new (False on a resend).
 
@@ -138,6 +139,8 @@ class MessageStore:
             await require_member(self._conversations, conversation_id, sender.id)
         reader = sender.id if sender_read else None
         extra: Document = {}
+        if system is not None:  # A system line: not found by search, not changed by anyone.
+            extra |= {"system": system, "terms": []}
         if reply_to is not None:
             extra["reply_to"] = await self._preview_of(conversation_id, reply_to)
         for _ in range(MAX_SEQ_ATTEMPTS):
