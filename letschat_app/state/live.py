@@ -20,7 +20,7 @@ from websockets.exceptions import WebSocketException
 from letschat_app import api_client, tokens
 from letschat_app.model.chat import ChatModel, Popup
 from letschat_app.state.chat import OUTBOXES, TICK_WANTED, ChatState, added_notice_id, outbox
-from letschat_app.state.models import ChatItem, plain
+from letschat_app.state.models import ChatItem, popup_text
 from letschat_app.state.session import SESSION_ENDED, notice_for
 from letschat_protocol import (
     AckFrame,
@@ -314,21 +314,18 @@ class LiveState(ChatState):
         to show now)."""
         message = popup.message
         chat = model.chats.get(message.conversation_id, ChatItem())
-        where = f" in {chat.name}" if chat.kind == "group" else ""
-        title = f"{message.sender_name}{where}"
         # One toast per conversation, kept up to date (see ChatModel); a notification per message.
-        text = plain(message.body)
-        body = text[:140] + "…" if len(text) > 140 else text
-        more = f" (+{popup.count - 1} more)" if popup.count > 1 else ""
+        title, body = popup_text(message, popup.count, chat)
         notify = None
         if self.notify == "on":
-            args = ", ".join(json.dumps(arg) for arg in (title, body, message.id))
+            alone, text = popup_text(message, 1, chat)
+            args = ", ".join(json.dumps(arg) for arg in (alone, text, message.id))
             notify = rx.call_script(f"window.letschat && window.letschat.notify({args})")
         if not popup.toast:
             return notify
         toast = rx.toast.info(
             title,
-            description=body + more,
+            description=body,
             id=popup.toast_id,
             duration=6000,
             close_button=True,

@@ -208,6 +208,21 @@ def preview(message: Message | None, viewer: str) -> str:
     return f"You: {text}" if mine else text
 
 
+def popup_text(message: Message, count: int, chat: ChatItem) -> tuple[str, str]:
+    """A conversation's popup: who wrote, or how many are waiting ("3 new messages from Ada",
+    "… in #design"), over the newest message's text."""
+    where = f" in {chat.name}" if chat.kind == "group" else ""
+    if count > 1:
+        title = f"{count} new messages" + (where or f" from {message.sender_name}")
+    else:
+        title = f"{message.sender_name}{where}"
+    text = plain(message.body)
+    body = text[:140] + "…" if len(text) > 140 else text
+    if count > 1 and chat.kind == "group":
+        body = f"{message.sender_name}: {body}"
+    return title, body
+
+
 def chat_item(conversation: Conversation, viewer: str, muted: bool) -> ChatItem:
     last = conversation.last_message
     activity = last.created_at if last else conversation.created_at
