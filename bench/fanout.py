@@ -17,10 +17,12 @@ started is stopped at the end, on Ctrl-C and on errors too.
     .venv/bin/python -m bench.fanout --systems letschat,node        # some of the systems
     .venv/bin/python -m bench.fanout --no-reads                     # deliveries alone
     .venv/bin/python -m bench.fanout --workloads plain,mixed        # + edits and reactions
+    .venv/bin/python -m bench.fanout --systems letschat --workloads plain,typing,presence
 
 `--workloads mixed` measures Let's Chat a second time with 10 % of the messages followed by an
 edit and 20 % by a reaction (bench/changes.py), reported as "letschat mixed" beside the plain
-rows; the peers have no edits or reactions to compare.
+rows; the peers have no edits or reactions to compare. `typing` and `presence` add what
+people's comings and goings send (bench/ephemeral.py) and report the server CPU they took.
 """
 
 from __future__ import annotations

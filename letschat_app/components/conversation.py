@@ -9,6 +9,7 @@ import reflex as rx
 from reflex_components_core.el.elements.inline import A
 
 from letschat_app.components.dialogs import members_dialog
+from letschat_app.components.script_button import script_button
 from letschat_app.components.search import search_button
 from letschat_app.model.timeline import SLOTS
 from letschat_app.state.chat import ChatState, slot_name
@@ -626,32 +627,11 @@ def _composer() -> rx.Component:
                 width="100%",
             ),
             # ↑ in an empty composer edits the user's newest message (letschat.js clicks it).
-            rx.el.button(
-                on_click=ChatState.start_edit(""),
-                id="edit-last",
-                type="button",
-                hidden=True,
-                tab_index=-1,
-                aria_hidden="true",
-            ),
+            script_button("edit-last", ChatState.start_edit("")),
             # Typing, and leaving the composer without sending (letschat.js clicks these, the
             # first at most every few seconds).
-            rx.el.button(
-                on_click=ChatState.typed,
-                id="typing-on",
-                type="button",
-                hidden=True,
-                tab_index=-1,
-                aria_hidden="true",
-            ),
-            rx.el.button(
-                on_click=ChatState.stopped_typing,
-                id="typing-off",
-                type="button",
-                hidden=True,
-                tab_index=-1,
-                aria_hidden="true",
-            ),
+            script_button("typing-on", ChatState.typed),
+            script_button("typing-off", ChatState.stopped_typing),
             rx.el.span(id="composer-count", class_name="composer-count", aria_live="polite"),
             # Whom "@" offers (letschat.js shows the matches in a menu over the composer).
             rx.el.datalist(

@@ -8,6 +8,7 @@ import reflex as rx
 
 from letschat_app import api_client
 from letschat_app.components.presence import with_presence
+from letschat_app.components.script_button import script_button
 from letschat_app.model.switcher import choices
 from letschat_app.state.chat import ChatState
 from letschat_app.state.models import Person, SwitchItem, person
@@ -96,13 +97,7 @@ def _item(item: SwitchItem) -> rx.Component:
 def switcher() -> rx.Component:
     return rx.fragment(
         # letschat.js clicks this on Ctrl+K / Cmd+K.
-        rx.el.button(
-            id="open-switcher",
-            hidden=True,
-            tab_index=-1,
-            aria_hidden="true",
-            on_click=SwitcherState.open_switcher,
-        ),
+        script_button("open-switcher", SwitcherState.open_switcher),
         rx.dialog.root(
             rx.dialog.content(
                 rx.dialog.title("Jump to", size="3"),

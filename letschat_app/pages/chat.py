@@ -7,6 +7,7 @@ import reflex as rx
 
 from letschat_app.components.conversation import conversation_panel
 from letschat_app.components.notice import error_notice
+from letschat_app.components.script_button import script_button
 from letschat_app.components.search import search_dialog
 from letschat_app.components.sidebar import sidebar
 from letschat_app.components.switcher import switcher
@@ -48,11 +49,11 @@ def chat_page() -> rx.Component:
         rx.el.meta(name="letschat-title", content=ChatState.page_title),
         # letschat.js clicks these when the tab starts or stops being seen (visible, focused,
         # scrolled to the newest message): only then does a message count as read.
-        rx.el.button(id="seen-on", hidden=True, on_click=ChatState.set_seen(True)),
-        rx.el.button(id="seen-off", hidden=True, on_click=ChatState.set_seen(False)),
+        script_button("seen-on", ChatState.set_seen(True)),
+        script_button("seen-off", ChatState.set_seen(False)),
         # ...and these when the tab becomes away (hidden, or unused for 5 minutes) or is back.
-        rx.el.button(id="away-on", hidden=True, on_click=ChatState.set_away(True)),
-        rx.el.button(id="away-off", hidden=True, on_click=ChatState.set_away(False)),
+        script_button("away-on", ChatState.set_away(True)),
+        script_button("away-off", ChatState.set_away(False)),
         error_notice(
             ChatState.error,
             position="fixed",

@@ -20,10 +20,9 @@ from typing import Any
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
 from backend_services.core.broker import BrokerDisconnected, Event
+from backend_services.core.redis_client import redis_client
 
 _CONNECTION_ERRORS = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
 
@@ -45,15 +44,9 @@ class RedisBroker:
 
     async def connect(self) -> None:
         await self.disconnect()
-        self._redis = Redis.from_url(
-            self._url,
-            decode_responses=True,
-            socket_connect_timeout=self._timeout,
-            socket_timeout=self._timeout,
-            # No silent reconnects: a pub/sub connection that reconnects by itself hides the
-            # messages published meanwhile. The hub reconnects and backfills from the store.
-            retry=Retry(NoBackoff(), 0),
-        )
+        # No silent reconnects: a pub/sub connection that reconnects by itself hides the
+        # messages published meanwhile. The hub reconnects and backfills from the store.
+        self._redis = redis_client(self._url, timeout=self._timeout, retries=0)
         self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
         try:
             await self._pubsub.subscribe(self._own_channel)

@@ -17,10 +17,9 @@ from typing import Any
 
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
 from backend_services.core.presence import PresenceUnavailable, Status, best
+from backend_services.core.redis_client import redis_client
 
 _ERRORS = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
 # How long a record of an instance nobody reaped is kept at most.
@@ -43,13 +42,8 @@ class RedisRegistry:
 
     async def connect(self) -> None:
         await self.disconnect()
-        self._redis = Redis.from_url(
-            self._url,
-            decode_responses=True,
-            socket_connect_timeout=self._timeout,
-            socket_timeout=self._timeout,
-            retry=Retry(NoBackoff(), 1),
-        )
+        # One retry: a record written twice is the same record.
+        self._redis = redis_client(self._url, timeout=self._timeout, retries=1)
 
     async def disconnect(self) -> None:
         redis, self._redis = self._redis, None
