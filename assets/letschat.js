@@ -520,10 +520,23 @@
     return tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || el.isContentEditable;
   }
   var switchActive = 0;
+  var switchEnterPending = false;
+  function switchResultsFor(input) {
+    var list = document.getElementById("switcher-list");
+    return !!list && list.dataset.query === input.value;
+  }
   function markSwitchActive() {
     var items = switchItems();
     var input = document.getElementById("switcher-input");
-    if (!input) return;
+    if (!input) {
+      switchEnterPending = false;
+      return;
+    }
+    if (switchEnterPending && switchResultsFor(input)) {
+      switchEnterPending = false;
+      if (items[0]) items[0].click();
+      return;
+    }
     switchActive = Math.max(0, Math.min(items.length - 1, switchActive));
     items.forEach(function (item, i) {
       item.setAttribute("aria-selected", i === switchActive ? "true" : "false");
@@ -537,7 +550,10 @@
     }
   }
   document.addEventListener("input", function (event) {
-    if (event.target && event.target.id === "switcher-input") switchActive = 0;
+    if (event.target && event.target.id === "switcher-input") {
+      switchActive = 0;
+      switchEnterPending = false;
+    }
   });
   document.addEventListener("keydown", function (event) {
     var target = event.target;
@@ -566,7 +582,11 @@
         markSwitchActive();
       } else if (event.key === "Enter") {
         event.preventDefault();
-        if (items[switchActive]) items[switchActive].click();
+        if (switchResultsFor(target)) {
+          if (items[switchActive]) items[switchActive].click();
+        } else {
+          switchEnterPending = true; // Chosen once the matches are for what is typed.
+        }
       }
       return;
     }
@@ -656,6 +676,6 @@
     childList: true,
     subtree: true,
     attributes: true,
-    attributeFilter: ["content"],
+    attributeFilter: ["content", "data-query"],
   });
 })();

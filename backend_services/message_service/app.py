@@ -41,6 +41,9 @@ async def _index_older(store: Store) -> None:
     except PyMongoError as exc:
         logger.warning("older messages not indexed for search (%r); next start tries again", exc)
         return
+    except Exception:
+        logger.exception("older messages not indexed for search; next start tries again")
+        return
     if given:
         logger.info("older messages indexed for search: %d", given)
 

@@ -19,6 +19,9 @@ from backend_services.core.store.database import stored_now
 from backend_services.message_service.hub import Hub
 
 ADDS_WINDOW = timedelta(hours=1)
+# Joins, leaves, renames and removals that write a line in a group's stream, per person an hour:
+# far more than anyone manages a group by hand, few enough that nobody floods one with lines.
+GROUP_CHANGES_PER_HOUR = 60
 
 
 def system_text(event: SystemEvent) -> str:
@@ -121,6 +124,7 @@ class ConversationService:
         members = await conversations.members_of([conversation_id])
         if me not in members.get(conversation_id, ()):
             await self._admit(session, [], joining=[me])
+            await self._pace(session)
         doc, added = await conversations.join(conversation_id, me)
         if added:
             await self._announce(conversation_id, session.user, "joined")
@@ -131,6 +135,8 @@ class ConversationService:
 
     async def leave(self, session: Session, conversation_id: str) -> None:
         """Leave a group; the caller's sockets stop following it, the others see a line."""
+        await self.store.conversations.get_for_member(conversation_id, session.user.id)
+        await self._pace(session)
         await self.store.conversations.leave(conversation_id, session.user.id)
         await self.hub.publish_left(session.user.id, conversation_id)
         await self._announce(conversation_id, session.user, "left")
@@ -145,6 +151,7 @@ class ConversationService:
     ) -> Conversation:
         """Rename or describe a group (its creator only); a rename shows as a line."""
         conversations = self.store.conversations
+        await self._pace(session)
         before, after = await conversations.update_group(
             conversation_id, session.user.id, name=name, description=description
         )
@@ -157,6 +164,7 @@ class ConversationService:
     async def remove_member(self, session: Session, conversation_id: str, user_id: str) -> None:
         """The group's creator removes someone: their sockets stop following it, the others
         see a line."""
+        await self._pace(session)
         removed = await self.store.conversations.remove_member(
             conversation_id, session.user.id, user_id
         )
@@ -194,6 +202,22 @@ class ConversationService:
             system=event.model_dump(exclude_none=True),
         )
         await self.hub.publish_message(message)
+
+    async def _pace(self, session: Session) -> None:
+        """Refuse a change that writes a system line once the caller made too many an hour."""
+        wait = await self.store.quotas.take(
+            f"group-changes:{session.user.id}",
+            1,
+            limit=GROUP_CHANGES_PER_HOUR,
+            window=ADDS_WINDOW,
+            now=stored_now(),
+        )
+        if wait is not None:
+            raise RateLimited(
+                f"You can join, leave or change groups at most {GROUP_CHANGES_PER_HOUR} times "
+                "an hour; try again later.",
+                retry_after=wait,
+            )
 
     async def _admit(self, session: Session, added: list[str], *, joining: list[str]) -> None:
         """Refuse unless the caller may add `added` now and everyone `joining` has room for

@@ -10,8 +10,9 @@ would go to everyone, and its member list asks instead. After `resume` a socket 
 with everyone it shares a direct conversation or a small group with.
 
 Sockets never wait on any of it: a change marks its user, and one task (started by the app's
-lifespan) tells the registry and the members, a batch at a time, so a thousand sockets
-reconnecting at once cost a few Redis round trips, and Redis being down costs a warning. The
+lifespan) tells the registry and the members, a batch at a time (one registry write per user
+changed, one status read for the batch, one publish per small conversation of theirs), and
+Redis being down costs a warning. The
 task also renews this instance's record every `beat` seconds and reaps the records of
 instances that died without a word: their users are told offline within `ttl` plus a beat.
 
@@ -118,6 +119,8 @@ class PresenceService:
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()  # The registry's record of this instance: one writer.
         self._task: asyncio.Task[None] | None = None
+        # Users who appeared offline as their last socket here closed (told without a time).
+        self._left_hidden: set[str] = set()
         # Conversation id -> how many members it had when last looked up.
         self._sizes: dict[str, int] = {}
 
@@ -150,7 +153,15 @@ class PresenceService:
 
     async def _beat(self) -> None:
         async with self._lock:
-            await self.registry.beat(self.instance, self.local.record(), self._ttl)
+            record = self.local.record()
+            revived = await self.registry.beat(self.instance, record, self._ttl)
+        if revived and record:
+            # Reaped while it could not beat (Redis away, a long pause): its users were told
+            # they went offline; they are told again that they are here.
+            logger.info("this instance's presence was reaped; telling %d users again", len(record))
+            places = await self._store.conversations.ids_of_members(record)
+            for user_id in record:
+                self._mark(user_id, places.get(user_id, ()))
         reaped = await self.registry.reap()
         if reaped:
             logger.info("%d users were on an instance that stopped answering", len(reaped))
@@ -183,6 +194,8 @@ class PresenceService:
 
     def left(self, connection: Connection, conversation_ids: Iterable[str]) -> None:
         """The socket closed (`conversation_ids`: what it followed)."""
+        if connection.user_id in self.local.hidden:
+            self._left_hidden.add(connection.user_id)  # Still unseen as they go.
         if self.local.remove(connection.user_id, connection.id):
             self._mark(connection.user_id, conversation_ids)
 
@@ -224,24 +237,33 @@ class PresenceService:
         users = list(dirty)
         unknown = [u for u in users if self.local.has(u) and u not in self.local.known]
         if unknown:
-            hidden = await self._store.users.appearing_offline(unknown)
-            self.local.hidden.update(hidden)
+            appearing = await self._store.users.appearing_offline(unknown)
+            self.local.hidden.update(appearing)
             self.local.known.update(u for u in unknown if self.local.has(u))
         async with self._lock:
             for user_id in users:
                 await self.registry.update(self.instance, user_id, self.local.status(user_id))
         statuses = await self.registry.statuses(users)
         offline = [u for u in users if u not in statuses]
+        # Someone who appears offline was not seen: their contacts keep the time they last
+        # were, or a new tab of theirs would move it for everyone to see.
+        unseen = self.local.hidden | self._left_hidden
+        self._left_hidden.clear()
+        hidden = [u for u in offline if u in unseen]
+        gone = [u for u in offline if u not in unseen]
         seen_at = _to_the_minute(datetime.now(UTC))
-        if offline:
-            await self._store.users.mark_seen(offline, seen_at)
+        if gone:
+            await self._store.users.mark_seen(gone, seen_at)
+        seen = dict.fromkeys(gone, seen_at)
+        if hidden:
+            seen |= await self._store.users.last_seen(hidden)
         small = await self._small({c for ids in dirty.values() for c in ids})
         for user_id, conversation_ids in dirty.items():
             status = statuses.get(user_id)
             entry = (
                 Presence(user_id=user_id, status=status)
                 if status is not None
-                else Presence(user_id=user_id, status="offline", last_seen_at=seen_at)
+                else Presence(user_id=user_id, status="offline", last_seen_at=seen.get(user_id))
             )
             await self._hub.publish_presence([entry], small.intersection(conversation_ids))
 

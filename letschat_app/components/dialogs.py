@@ -300,7 +300,8 @@ class MembersState(ChatState):
     @rx.event
     async def load_members(self, _: bool = True):
         """The dialog opened: everyone in the group as it is now, and whether they are there
-        (kept up to date by the live socket while it is open)."""
+        (kept up to date by the live socket while it is open in a group of up to 50; a bigger
+        one's are as they were when it opened)."""
         conversation_id = self.active_id
         if not conversation_id:
             return None

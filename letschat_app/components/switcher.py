@@ -121,6 +121,8 @@ def switcher() -> rx.Component:
                         rx.text("Nothing matches.", size="2", color="var(--gray-11)"),
                     ),
                     id="switcher-list",
+                    # What the matches are for: Enter waits until they are for what is typed.
+                    data_query=SwitcherState.switcher_query,
                     role="listbox",
                     aria_label="Matches",
                     spacing="1",

@@ -77,14 +77,18 @@ async def test_an_instance_that_stopped_beating_is_reaped_once(
     registry: tuple[PresenceRegistry, Clock],
 ) -> None:
     presence, clock = registry
-    await presence.beat("dead", {"ada": "online", "bob": "away"}, TTL)
-    await presence.beat("alive", {"bob": "online"}, TTL * 60)
+    assert await presence.beat("dead", {"ada": "online", "bob": "away"}, TTL)  # First: new.
+    assert await presence.beat("alive", {"bob": "online"}, TTL * 60)
+    assert not await presence.beat("alive", {"bob": "online"}, TTL * 60)
     assert await presence.reap() == []
     await expire(presence, clock, "dead")
     assert await presence.statuses(["ada", "bob"]) == {"bob": "online"}
     assert sorted(await presence.reap()) == ["ada", "bob"]
     assert await presence.reap() == []  # Claimed by the first caller only.
     assert await presence.statuses(["ada", "bob"]) == {"bob": "online"}
+    # Its late beat says it was reaped (its users were told they went), and counts again.
+    assert await presence.beat("dead", {"ada": "online"}, TTL * 60)
+    assert await presence.statuses(["ada"]) == {"ada": "online"}
 
 
 async def test_an_instance_that_leaves_is_gone_at_once(

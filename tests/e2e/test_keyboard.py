@@ -49,6 +49,13 @@ async def test_the_quick_switcher_finds_conversations_and_people(people: People)
     await chat_row(carol.page, "Alice").click()
     await expect(bubbles(carol.page, "Hi Carol")).to_have_count(1)
 
+    # Enter at once, before the matches for what was typed have come: it waits for them,
+    # rather than opening what was first for the empty box (Carol's, the newest).
+    await page.keyboard.press("Control+k")
+    await box.fill("bob")
+    await box.press("Enter")
+    await expect(title(page)).to_have_text("Bob")
+
     # Escape closes it and the focus goes back where it was.
     await page.locator("#composer").focus()
     await page.keyboard.press("Control+k")

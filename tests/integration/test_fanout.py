@@ -103,6 +103,9 @@ async def test_new_conversation_is_pushed_with_its_messages(stack: Stack, api: A
     assert {m["id"] for m in pushed["conversation"]["members"]} == {alice.id, bob.id, carol.id}
     history = await c.next("message")
     assert history["message"]["body"] == "before carol"
+    added = await c.next("message")  # The line that says bob added her.
+    assert added["message"]["system"]["kind"] == "added"
+    assert added["message"]["system"]["target_id"] == carol.id
     await api.ok(
         "POST",
         f"/conversations/{group}/messages",

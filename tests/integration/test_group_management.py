@@ -130,3 +130,27 @@ async def test_only_the_creator_manages_a_group_and_bad_requests_are_refused(
     )
     history = await api.messages(bob, group)
     assert [m["body"] for m in history] == ["still here"]
+
+
+async def test_joining_and_leaving_over_and_over_is_refused_before_it_floods_a_group(
+    stack: Stack, api: Api
+) -> None:
+    owner, flooder = await api.register("owner"), await api.register("flooder")
+    created = await api.ok(
+        "POST", "/conversations/groups", owner, json={"name": "Open", "is_public": True}
+    )
+    group = created["id"]
+    changes = 0
+    while True:
+        action = "join" if changes % 2 == 0 else "leave"
+        response = await api.call("POST", f"/conversations/{group}/{action}", flooder)
+        if response.status_code == 429:
+            break
+        assert response.status_code in (200, 204), response.text
+        changes += 1
+        assert changes <= 60, "never refused"
+    assert changes == 60
+    assert_error(response, 429, "rate_limited")
+    assert int(response.headers["Retry-After"]) > 0
+    lines = [m for m in await api.messages(owner, group, limit=100) if "system" in m]
+    assert len(lines) == 60

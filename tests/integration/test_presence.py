@@ -136,9 +136,14 @@ async def test_appearing_offline_hides_every_tab_until_turned_off(stack: Stack, 
     hidden = await api.ok("PUT", "/presence/me", alice, json={"appear_offline": True})
     assert hidden == {"appear_offline": True}
     await alice_socket.next("presence_setting", appear_offline=True)
-    await status_of(bob_socket, alice, "offline")
-    # A new tab of hers (on the other instance) changes nothing for bob; REST says offline too.
+    hidden = await status_of(bob_socket, alice, "offline")
+    # A new tab of hers (on the other instance, which learns her setting) shows her offline
+    # still, seen no later than before: opening the app does not give her away.
     other_tab = await Socket.open(stack.messages[1].ws_url, alice.token, resume={})
+    again = await status_of(bob_socket, alice, "offline")
+    # She has never gone offline, so no time is known; appearing offline invents none.
+    assert "last_seen_at" not in hidden
+    assert "last_seen_at" not in again
     await other_tab.send(away(False))
     listed = await api.ok("GET", f"/conversations/{dm}/presence", bob)
     assert {e["user_id"]: e["status"] for e in listed}[alice.id] == "offline"

@@ -125,6 +125,10 @@ async def test_edits_and_deletions_change_what_is_found(stack: Stack, api: Api) 
     assert bodies(await search(api, bob, "harbour")) == ["meet at the harbour"]
     assert bodies(await search(api, bob, "bridge")) == []
     assert bodies(await search(api, bob, "meet")) == ["meet at the harbour"]
+    # All of hers: the deleted one is not among them.
+    assert bodies(await search(api, bob, f"from:{alice.user['username']}")) == [
+        "meet at the harbour"
+    ]
 
 
 async def test_pages_follow_each_other_without_gaps_or_repeats(stack: Stack, api: Api) -> None:
@@ -156,6 +160,17 @@ async def test_bad_searches_get_typed_errors(stack: Stack, api: Api) -> None:
     await refused(422, "validation_error", q="lunch", limit=0)
     await refused(422, "validation_error", q="lunch", limit=51)
     await refused(404, "not_found", q="lunch", conversation_id=theirs)
+    # Made-up cursors: out of any time a message has, or past any seq.
+    for forged in (
+        search_store.Cursor(datetime(1, 1, 1, tzinfo=UTC), "x").encode(),
+        search_store.Cursor(datetime(2999, 1, 1, tzinfo=UTC), "x").encode(),
+        search_store.Cursor(datetime(2026, 1, 1, tzinfo=UTC), "x", 2**60).encode(),
+    ):
+        await refused(422, "validation_error", q="lunch", cursor=forged)
+    ours = await api.direct(alice, bob)
+    far = search_store.Cursor(datetime(2026, 1, 1, tzinfo=UTC), "x", 2**52).encode()
+    page = await search(api, alice, "lunch", conversation_id=ours, cursor=far)
+    assert page["messages"] == []  # At once: the walk starts at the conversation's newest seq.
     await refused(404, "not_found", q="lunch", conversation_id="f" * 32)
     assert_error(await api.call("GET", "/search", params={"q": "lunch"}), 401, "unauthorized")
     # An unclosed quote is read as words.
@@ -184,14 +199,26 @@ async def test_messages_stored_before_search_are_found_once_indexed(stack: Stack
                 }
                 for seq in range(2, 4)
             ]
+            # A seq whose writer died: no body, nothing to find it by.
+            + [
+                {
+                    "_id": uuid.uuid4().hex,
+                    "conversation_id": direct,
+                    "seq": 4,
+                    "tombstone": True,
+                    "sender_id": "",
+                    "client_msg_id": "~lost~4",
+                    "created_at": datetime(2025, 6, 1, 13, tzinfo=UTC),
+                }
+            ]
         )
         # ...with the counter where they left it.
         await store.database.db["conversation_state"].update_one(
-            {"_id": direct}, {"$set": {"last_seq": 3}}
+            {"_id": direct}, {"$set": {"last_seq": 4}}
         )
         assert bodies(await search(api, bob, "old")) == []
         await store.database.db["meta"].delete_one({"_id": "search_terms"})
-        assert await store.search.index_older() == 2
+        assert await store.search.index_older() == 3  # The tombstone's words: none.
         assert await store.search.index_older() == 0  # Once per database.
     finally:
         await store.close()

@@ -20,8 +20,15 @@ def test_a_stop_goes_only_while_others_still_show_the_typing() -> None:
     assert gate.passes("ada", "c1", True, now=1)
     assert gate.passes("ada", "c1", False, now=2)
     assert not gate.passes("ada", "c1", False, now=2.5)  # Stopped already.
-    assert gate.passes("ada", "c1", True, now=2.6)  # Typing again right away shows at once.
-    assert not gate.passes("ada", "c1", False, now=8.6)  # Shown 6 s: gone by itself.
+    assert gate.passes("ada", "c1", True, now=4)
+    assert not gate.passes("ada", "c1", False, now=10)  # Shown 6 s: gone by itself.
+
+
+def test_alternating_starts_and_stops_pass_no_more_than_starts_alone() -> None:
+    # A client flipping between "typing" and "stopped" as fast as its frame budget allows.
+    gate = TypingGate(interval=3, lasts=6)
+    passed = [gate.passes("ada", "c1", n % 2 == 0, now=n * 0.02) for n in range(300)]
+    assert passed.count(True) == 2 * 2  # Per 3 s: one start and the stop after it.
 
 
 def test_a_send_lets_the_next_notice_through() -> None:

@@ -31,8 +31,10 @@ class PresenceRegistry(Protocol):
 
     async def disconnect(self) -> None: ...
 
-    async def beat(self, instance: str, statuses: Mapping[str, Status], ttl: float) -> None:
-        """Replace `instance`'s record with `statuses` and mark it alive for `ttl` seconds."""
+    async def beat(self, instance: str, statuses: Mapping[str, Status], ttl: float) -> bool:
+        """Replace `instance`'s record with `statuses` and mark it alive for `ttl` seconds;
+        return whether it had no record (its first beat, or it was reaped: a beat that came
+        too late, and its users were told they went offline)."""
 
     async def update(self, instance: str, user_id: str, status: Status | None) -> None:
         """Change one user in `instance`'s record (None: no socket of theirs is left there)."""

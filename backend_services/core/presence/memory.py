@@ -20,9 +20,11 @@ class MemoryRegistry:
     async def disconnect(self) -> None:
         pass
 
-    async def beat(self, instance: str, statuses: Mapping[str, Status], ttl: float) -> None:
+    async def beat(self, instance: str, statuses: Mapping[str, Status], ttl: float) -> bool:
+        missing = instance not in self._alive_until
         self._records[instance] = dict(statuses)
         self._alive_until[instance] = self._clock() + ttl
+        return missing
 
     async def update(self, instance: str, user_id: str, status: Status | None) -> None:
         record = self._records.setdefault(instance, {})

@@ -22,6 +22,15 @@ from backend_services.core.presence import PresenceUnavailable, Status, best
 from backend_services.core.redis_client import redis_client
 
 _ERRORS = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
+# Reap one instance if it is still dead: take it out of the set (whoever does, reaps it) and
+# hand its record's users over. KEYS: the set, its mark, its record; ARGV: its id.
+REAP_SCRIPT = """
+if redis.call('EXISTS', KEYS[2]) == 1 then return false end
+if redis.call('SREM', KEYS[1], ARGV[1]) == 0 then return false end
+local users = redis.call('HKEYS', KEYS[3])
+redis.call('DEL', KEYS[3])
+return users
+"""
 # How long a record of an instance nobody reaped is kept at most.
 RECORD_KEEP_SECONDS = 86_400
 
@@ -51,7 +60,7 @@ class RedisRegistry:
             with contextlib.suppress(*_ERRORS):
                 await redis.aclose()
 
-    async def beat(self, instance: str, statuses: Mapping[str, Status], ttl: float) -> None:
+    async def beat(self, instance: str, statuses: Mapping[str, Status], ttl: float) -> bool:
         record = self._record(instance)
         async with self._client().pipeline(transaction=True) as pipe:
             pipe.sadd(self._instances, instance)
@@ -60,7 +69,8 @@ class RedisRegistry:
                 pipe.hset(record, mapping=dict(statuses))
             pipe.expire(record, RECORD_KEEP_SECONDS)
             pipe.set(self._alive(instance), "1", ex=max(1, math.ceil(ttl)))
-            await self._run(pipe)
+            replies = await self._run(pipe)
+        return bool(replies[0])
 
     async def update(self, instance: str, user_id: str, status: Status | None) -> None:
         redis = self._client()
@@ -106,16 +116,13 @@ class RedisRegistry:
         for instance, is_alive in zip(instances, alive, strict=True):
             if is_alive:
                 continue
-            redis = self._client()
+            keys = [self._instances, self._alive(instance), self._record(instance)]
             try:
-                # Whoever takes it out of the set reaps it; another instance finds it gone.
-                if not await redis.srem(self._instances, instance):  # type: ignore[misc]
-                    continue
-                record = self._record(instance)
-                users += await redis.hkeys(record)  # type: ignore[misc]
-                await redis.delete(record)
+                # One step: an instance whose beat came in meanwhile is alive, not reaped.
+                claimed = await self._reap_one(keys=keys, args=[instance])
             except _ERRORS as exc:
                 raise PresenceUnavailable(str(exc)) from exc
+            users += claimed or []
         return users
 
     async def leave(self, instance: str) -> None:
@@ -135,6 +142,10 @@ class RedisRegistry:
             return list(await pipe.execute())
         except _ERRORS as exc:
             raise PresenceUnavailable(str(exc)) from exc
+
+    async def _reap_one(self, *, keys: list[str], args: list[str]) -> list[str] | None:
+        result = await self._client().eval(REAP_SCRIPT, len(keys), *keys, *args)  # type: ignore[misc]
+        return list(result) if result else None
 
     def _client(self) -> Redis:
         if self._redis is None:

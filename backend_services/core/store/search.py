@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import AsyncIterator, Collection
+import functools
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -35,6 +36,9 @@ FIRST_WINDOW = timedelta(hours=1)
 # A window that held fewer messages than this is followed by one twice as long.
 GROW_BELOW = 400
 MAX_EXAMINED = 2500
+# And at most this many index ranges: a walk through empty windows also ends.
+MAX_WINDOWS = 48
+MIN_WINDOW = timedelta(seconds=10)
 # Of several words, the one the last day's messages hold least guides the walk.
 PROBE_WINDOW = timedelta(days=1)
 # A search in one conversation reads it this many seqs at a time at first, then more.
@@ -42,6 +46,7 @@ SEQ_WINDOW = 200
 MAX_SEQ_WINDOW = 2000
 # Nothing is older than this: a search that walked back to it has seen everything.
 FLOOR = datetime(2000, 1, 1, tzinfo=UTC)
+MAX_SEQ = 2**53
 # Messages stored before search existed get their words in batches of this many seqs.
 BACKFILL_BATCH = 500
 BACKFILL_DONE = "search_terms"
@@ -70,7 +75,9 @@ class Cursor:
             cursor = cls(created_at, message_id, int(seq))
         except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
             raise refused from exc
-        if created_at.tzinfo is None or cursor.seq < 0:
+        if created_at.tzinfo is None or not 0 <= cursor.seq <= MAX_SEQ:
+            raise refused
+        if not FLOOR <= created_at <= stored_now() + timedelta(days=1):
             raise refused
         return cursor
 
@@ -103,8 +110,13 @@ class MessageSearch:
                     {"conversation_id": conversation_id, "seq": span, "terms": {"$exists": False}},
                     {"body": 1},
                 )
+                # Only where the words are still missing: a message edited or deleted meanwhile
+                # has its own. A tombstone (no body) gets none.
                 writes = [
-                    UpdateOne({"_id": doc["_id"]}, {"$set": {"terms": terms(doc["body"])}})
+                    UpdateOne(
+                        {"_id": doc["_id"], "terms": {"$exists": False}},
+                        {"$set": {"terms": terms(doc.get("body", ""))}},
+                    )
                     async for doc in docs
                 ]
                 if writes:
@@ -135,44 +147,52 @@ class MessageSearch:
         def matches(doc: Document) -> bool:
             return (
                 doc["conversation_id"] in places
+                and not doc.get("deleted")
+                and doc.get("system") is None
+                and "body" in doc  # Not a tombstone.
                 and wanted.issubset(doc.get("terms", ()))
                 and (sender_ids is None or doc["sender_id"] in sender_ids)
                 and all(phrase in " ".join(fold(doc["body"]).split()) for phrase in phrases)
             )
 
-        by_seq = len(places) == 1
-        if by_seq:
-            walk = self._by_seq(next(iter(places)), before)
-        elif sender_ids is not None and len(sender_ids) == 1:
-            guide = {"sender_id": next(iter(sender_ids))}
-            walk = self._by_time(guide, before)
-        elif words:
-            guide = {"terms": await self._rarest(words, before)}
-            walk = self._by_time(guide, before)
+        if len(places) == 1:
+            conversation_id = next(iter(places))
+            last = await self._last_seq(conversation_id)
+            boundary = Cursor(FLOOR, "", last + 1)
+            if before is not None and before.seq:
+                boundary = Cursor(FLOOR, "", min(before.seq, last + 1))
+            step = functools.partial(self._seq_step, conversation_id)
         else:
-            raise ValidationFailed("Search for some words, or for from:someone.")
-        order = _by_seq_order if by_seq else _by_time_order
+            if sender_ids is not None and len(sender_ids) == 1:
+                guide: Document = {"sender_id": next(iter(sender_ids))}
+            elif words:
+                guide = {"terms": await self._rarest(words, before)}
+            else:
+                raise ValidationFailed("Search for some words, or for from:someone.")
+            boundary = before if before is not None else Cursor(_upper(None), "")
+            step = functools.partial(self._time_step, guide)
         found: list[Document] = []
         examined = 0
-        async for docs, resume in walk:
+        window = FIRST_WINDOW
+        for _ in range(MAX_WINDOWS):
+            docs, after, window = await step(boundary, window, MAX_EXAMINED - examined)
             examined += len(docs)
-            found += sorted(
-                (doc for doc in docs if matches(doc) and _before(doc, before, by_seq)),
-                key=order,
-                reverse=True,
-            )
+            found += [doc for doc in docs if matches(doc)]
             if len(found) >= limit:
                 page = found[:limit]
-                last = page[-1]
+                cut = page[-1]
                 return Found(
                     [to_message(doc) for doc in page],
-                    Cursor(last["created_at"], last["_id"], last["seq"]),
+                    Cursor(cut["created_at"], cut["_id"], cut["seq"]),
                     examined,
                 )
-            if examined >= MAX_EXAMINED and resume is not None:
-                # Enough read for one page: the next goes on from where this one stopped.
-                return Found([to_message(doc) for doc in found], resume, examined)
-        return Found([to_message(doc) for doc in found], None, examined)
+            if after is None:
+                return Found([to_message(doc) for doc in found], None, examined)
+            boundary = after
+            if examined >= MAX_EXAMINED:
+                break
+        # Enough read for one page: the next goes on from where this one stopped.
+        return Found([to_message(doc) for doc in found], boundary, examined)
 
     async def _last_seq(self, conversation_id: str) -> int:
         """The newest seq counted in a conversation (its counter: one document)."""
@@ -183,73 +203,61 @@ class MessageSearch:
 
     async def _rarest(self, words: list[str], before: Cursor | None) -> str:
         """The word to walk by: the one the newest messages hold least (the longest, among
-        equals), found by counting each in the last day's messages."""
+        equals), found by counting each in the last day's messages (up to a point)."""
         if len(words) == 1:
             return words[0]
         upper = _upper(before)
         span = {"$gte": upper - PROBE_WINDOW, "$lte": upper}
         counts = {
-            word: await self._messages.count_documents({"terms": word, "created_at": span})
+            word: await self._messages.count_documents(
+                {"terms": word, "created_at": span}, limit=GROW_BELOW
+            )
             for word in words
         }
         return min(words, key=lambda word: (counts[word], -len(word)))
 
-    async def _by_time(
-        self, guide: Document, before: Cursor | None
-    ) -> AsyncIterator[tuple[list[Document], Cursor | None]]:
-        """Windows of the messages `guide` finds through its index, newest first: an hour,
-        then twice as long while they hold few."""
-        upper = _upper(before)
-        window = FIRST_WINDOW
-        while upper > FLOOR:
-            lower = max(upper - window, FLOOR)
-            span = {"$gte": lower, "$lte": upper}
-            query = {**guide, "created_at": span}
-            docs = [doc async for doc in self._messages.find(query)]
-            # Messages at exactly `lower` were read here: the next window starts before them.
-            yield docs, Cursor(lower, "", 0)
-            upper = lower - timedelta(microseconds=1)
-            if len(docs) < GROW_BELOW:
-                window *= 2
+    async def _time_step(
+        self, guide: Document, boundary: Cursor, window: timedelta, room: int
+    ) -> tuple[list[Document], Cursor | None, timedelta]:
+        """The messages `guide` finds through its index in the window before `boundary`,
+        newest first, at most `room` of them; where to go on (None: nothing older); and the
+        next window: twice as long after one that held few, half as long after one cut short."""
+        lower = max(boundary.created_at - window, FLOOR)
+        query = {**guide, "created_at": {"$gte": lower, "$lte": boundary.created_at}}
+        cursor = self._messages.find(query).sort([("created_at", -1), ("_id", -1)]).limit(room)
+        read = [doc async for doc in cursor]
+        docs = [doc for doc in read if _before(doc, boundary)]
+        if len(read) >= room:  # Cut short: go on from the oldest read.
+            oldest = read[-1]
+            return docs, Cursor(oldest["created_at"], oldest["_id"]), max(window / 2, MIN_WINDOW)
+        if lower <= FLOOR:
+            return docs, None, window
+        return docs, Cursor(lower, ""), window * 2 if len(docs) < GROW_BELOW else window
 
-    async def _by_seq(
-        self, conversation_id: str, before: Cursor | None
-    ) -> AsyncIterator[tuple[list[Document], Cursor | None]]:
-        """Windows of one conversation's messages through its seq index, newest first."""
-        if before is not None and before.seq:
-            upper = before.seq - 1
-        else:
-            upper = await self._last_seq(conversation_id)
-        window = SEQ_WINDOW
-        while upper > 0:
-            lower = max(upper - window, 0)
-            span = {"$gt": lower, "$lte": upper}
-            query = {"conversation_id": conversation_id, "seq": span}
-            docs = [doc async for doc in self._messages.find(query)]
-            yield docs, Cursor(FLOOR, "", lower + 1)  # Seqs up to `lower` are left.
-            upper = lower
-            window = min(window * 2, MAX_SEQ_WINDOW)
+    async def _seq_step(
+        self, conversation_id: str, boundary: Cursor, window: timedelta, room: int
+    ) -> tuple[list[Document], Cursor | None, timedelta]:
+        """The same through one conversation's seq index: seqs before `boundary.seq`."""
+        size = min(SEQ_WINDOW * max(1, round(window / FIRST_WINDOW)), MAX_SEQ_WINDOW)
+        upper = boundary.seq - 1
+        lower = max(upper - size, 0)
+        query = {"conversation_id": conversation_id, "seq": {"$gt": lower, "$lte": upper}}
+        cursor = self._messages.find(query).sort("seq", -1).limit(room)
+        docs = [doc async for doc in cursor]
+        if len(docs) >= room:
+            return docs, Cursor(FLOOR, "", int(docs[-1]["seq"])), window
+        if lower <= 0:
+            return docs, None, window
+        return docs, Cursor(FLOOR, "", lower + 1), window * 2
 
 
 def _upper(before: Cursor | None) -> datetime:
     return before.created_at if before is not None else stored_now() + timedelta(seconds=1)
 
 
-def _by_time_order(doc: Document) -> tuple[datetime, str]:
-    return doc["created_at"], doc["_id"]
-
-
-def _by_seq_order(doc: Document) -> int:
-    return int(doc["seq"])
-
-
-def _before(doc: Document, cursor: Cursor | None, by_seq: bool) -> bool:
-    """Strictly before the cursor, in the order pages are cut: by (time, id), or by seq in
-    one conversation."""
-    if cursor is None:
-        return True
-    if by_seq:
-        return cursor.seq == 0 or int(doc["seq"]) < cursor.seq
+def _before(doc: Document, cursor: Cursor) -> bool:
+    """Strictly before the cursor in (time, id) order, as pages are cut (an empty id: before
+    the cursor's time)."""
     created_at: datetime = doc["created_at"]
     if created_at != cursor.created_at:
         return created_at < cursor.created_at
