@@ -35,7 +35,7 @@ from backend_services.core.store.messages import to_message
 FIRST_WINDOW = timedelta(hours=1)
 # A window that held fewer messages than this is followed by one twice as long.
 GROW_BELOW = 400
-MAX_EXAMINED = 2500
+MAX_EXAMINED = 2000
 # And at most this many index ranges: a walk through empty windows also ends.
 MAX_WINDOWS = 48
 MIN_WINDOW = timedelta(seconds=10)
