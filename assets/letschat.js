@@ -2,6 +2,9 @@
 (function () {
   "use strict";
 
+  // A dialog that is open (one closing is still there for its animation, marked closed).
+  var OPEN_DIALOG = '[role="dialog"][data-state="open"], [role="alertdialog"][data-state="open"]';
+
   function messages() {
     return document.getElementById("messages");
   }
@@ -108,7 +111,8 @@
     focusComposer: function () {
       requestAnimationFrame(function () {
         var box = document.getElementById("composer");
-        if (!box) return;
+        // Late (it follows a state round trip): not from a dialog opened meanwhile.
+        if (!box || document.querySelector(OPEN_DIALOG)) return;
         box.focus();
         box.setSelectionRange(box.value.length, box.value.length);
       });
@@ -514,6 +518,19 @@
   function switchItems() {
     return Array.prototype.slice.call(document.querySelectorAll("#switcher .switch-item"));
   }
+  // Focus the input `id` once its dialog is open. Radix does so itself on a dialog's first
+  // opening, but not when it opens again during its closing animation.
+  function focusWhenOpen(id, frames) {
+    requestAnimationFrame(function () {
+      var input = document.getElementById(id);
+      var dialog = input && input.closest('[role="dialog"]');
+      if (dialog && dialog.getAttribute("data-state") === "open") {
+        if (document.activeElement !== input) input.focus();
+      } else if ((frames || 0) < 120) {
+        focusWhenOpen(id, (frames || 0) + 1);
+      }
+    });
+  }
   function typingIn(el) {
     if (!el) return false;
     var tag = el.tagName;
@@ -562,6 +579,7 @@
       if (!searcher) return;
       event.preventDefault();
       searcher.click();
+      focusWhenOpen("search-input");
       return;
     }
     if ((event.ctrlKey || event.metaKey) && !event.altKey && event.key.toLowerCase() === "k") {
@@ -570,6 +588,7 @@
       event.preventDefault();
       switchActive = 0;
       opener.click();
+      focusWhenOpen("switcher-input");
       return;
     }
     if (target && target.id === "switcher-input" && !event.isComposing) {
@@ -628,8 +647,11 @@
     dialogOpen = open;
     if (open) return;
     setTimeout(function () {
+      // Only where the focus was dropped: not if another dialog opened meanwhile, nor if the
+      // closed one gave it back itself (to its trigger).
+      if (document.querySelector(OPEN_DIALOG)) return;
       var active = document.activeElement;
-      if (active && active !== document.body && !inDialog(active)) return;
+      if (active && active !== document.body) return;
       var back = focusBeforeDialog;
       if (back && back.isConnected && !back.hidden && back.getAttribute("aria-hidden") !== "true") {
         back.focus();

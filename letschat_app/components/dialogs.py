@@ -319,12 +319,7 @@ class MembersState(ChatState):
 
     @rx.event
     async def add(self, someone: dict[str, Any]):
-        try:
-            conversation = await self._call(api_client.add_member, self.active_id, someone["id"])
-        except api_client.ApiError as exc:
-            self.members_error = exc.message
-            return
-        self._upsert_chat(conversation)
+        await self._change((api_client.add_member, self.active_id, someone["id"]))
 
     @rx.event
     async def save_group(self, form: dict[str, Any]):
@@ -334,22 +329,23 @@ class MembersState(ChatState):
         if not name:
             self.members_error = "Give the group a name."
             return
-        try:
-            conversation = await self._call(
-                api_client.update_group, self.active_id, name, description
-            )
-        except api_client.ApiError as exc:
-            self.members_error = exc.message
-            return
-        self.members_error = ""
-        self._upsert_chat(conversation)
+        await self._change((api_client.update_group, self.active_id, name, description))
 
     @rx.event
     async def remove(self, user_id: str):
         """The creator removes someone from the group."""
+        await self._change(
+            (api_client.remove_member, self.active_id, user_id),
+            (api_client.conversation, self.active_id),
+        )
+
+    async def _change(self, *steps: tuple[Any, ...]) -> None:
+        """Make the requests of a change to the group (each `(request, *arguments)`), in order;
+        the last answers the group as it is now. A refusal is shown in the dialog."""
+        conversation: Any = None
         try:
-            await self._call(api_client.remove_member, self.active_id, user_id)
-            conversation = await self._call(api_client.conversation, self.active_id)
+            for request, *arguments in steps:
+                conversation = await self._call(request, *arguments)
         except api_client.ApiError as exc:
             self.members_error = exc.message
             return

@@ -136,6 +136,9 @@ def switcher() -> rx.Component:
                 ),
                 max_width="480px",
                 id="switcher",
+                # The focus goes where the choice leads (the composer), or back where it was
+                # (letschat.js), not to whatever had it when the dialog opened.
+                on_close_auto_focus=rx.prevent_default,
             ),
             open=SwitcherState.switcher_open,
             on_open_change=SwitcherState.set_switcher_open,

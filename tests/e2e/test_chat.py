@@ -422,6 +422,7 @@ async def test_public_groups_can_be_found_joined_and_left(people: People) -> Non
 
     await bob.page.get_by_role("button", name="Members").click()
     await bob.page.get_by_role("button", name="Leave group").click()
+    await bob.page.get_by_role("alertdialog").get_by_role("button", name="Leave").click()
     await expect(chat_row(bob.page, f"Open {alice.username}")).to_have_count(0)
 
 
