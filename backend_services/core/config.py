@@ -148,7 +148,7 @@ class MessageSettings(CommonSettings):
     # stopped renewing it (killed) counts no more after `presence_ttl_seconds`, when the next
     # beat anywhere tells its users' contacts they went offline.
     presence_beat_seconds: float = Field(default=20.0, gt=0)
-    presence_ttl_seconds: float = Field(default=60.0, gt=0)
+    presence_ttl_seconds: float = Field(default=45.0, gt=0)
 
     @field_validator("allowed_origins", mode="before")
     @classmethod

@@ -43,8 +43,9 @@ from backend_services.message_service.hub import Hub
 
 logger = logging.getLogger("letschat.presence")
 
-# An instance killed with SIGKILL: its users count as offline this long after its last beat.
-PRESENCE_TTL_SECONDS = 60.0
+# An instance killed with SIGKILL: its users count as offline this long after its last beat
+# (two missed beats), and are told so at the next beat anywhere: within ~65 s of the kill.
+PRESENCE_TTL_SECONDS = 45.0
 BEAT_SECONDS = 20.0
 # After `resume`, a socket is told about the members of groups up to this size (and everyone it
 # shares a direct conversation with); a bigger group's are a REST call away.
