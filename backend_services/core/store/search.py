@@ -1,18 +1,19 @@
 """Finding messages by their words, newest first, in the conversations a user belongs to.
 
 Each message keeps its `terms` (`core/search.py`), indexed with its time (`by_term`), and its
-sender with its time (`by_sender`). A search takes one of them as its guide (the longest word,
-usually the rarest; else the sender) and walks back in time through windows of it: a window is
-one index range, `{terms: word, created_at: [from, to)}`, so a query only ever reads the
-messages of its window, whatever the word's frequency (neither SecantusDB nor a plain
-multikey index stops early at `limit` in time order). The first window is an hour; windows grow
-while they hold few messages, so a rare word crosses years in a few queries and a common word
-fills a page from its newest window. The other conditions (the other words, phrases, the
-conversations, the sender) are checked on what the window holds.
+sender with its time (`by_sender`). A search takes one of them as its guide (of several words,
+the one the last day's messages hold least; else the sender; in one conversation, its seq
+index) and walks back through windows of it: a window is one index range, `{terms: word,
+created_at: [from, to]}`, read newest first and cut at what is left of the page's budget, so a
+query reads only part of its window, whatever the word's frequency (neither SecantusDB nor a
+plain multikey index stops early at `limit` in time order over the whole index). The first
+window is an hour; windows grow while they hold few messages and shrink after one cut short, so
+a rare word crosses years in a few queries and a common word fills a page from its newest
+window. The other conditions (the other words, phrases, the conversations, the sender; deleted
+messages, system lines and tombstones never match) are checked on what was read.
 
-A page stops at `limit` results, or after `MAX_EXAMINED` messages read: its cursor then says
-where to go on, so a search for a word everyone uses in conversations the user is not in costs
-a bounded time per page.
+A page stops at `limit` results, or after `MAX_EXAMINED` messages or `MAX_WINDOWS` index ranges
+read: its cursor then says where to go on, so every page costs a bounded time.
 """
 
 from __future__ import annotations
