@@ -160,15 +160,18 @@ class PresenceService:
             # Reaped while it could not beat (Redis away, a long pause): its users were told
             # they went offline; they are told again that they are here.
             logger.info("this instance's presence was reaped; telling %d users again", len(record))
-            places = await self._store.conversations.ids_of_members(record)
-            for user_id in record:
-                self._mark(user_id, places.get(user_id, ()))
+            await self._mark_everywhere(record)
         reaped = await self.registry.reap()
         if reaped:
             logger.info("%d users were on an instance that stopped answering", len(reaped))
-            places = await self._store.conversations.ids_of_members(reaped)
-            for user_id in reaped:
-                self._mark(user_id, places.get(user_id, ()))
+            await self._mark_everywhere(reaped)
+
+    async def _mark_everywhere(self, user_ids: Iterable[str]) -> None:
+        """Tell about these users in all their conversations (no socket here says which)."""
+        users = list(user_ids)
+        places = await self._store.conversations.ids_of_members(users)
+        for user_id in users:
+            self._mark(user_id, places.get(user_id, ()))
 
     # --- what sockets report (never waits) --------------------------------------------------------
 
