@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
+import pymongo
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
@@ -21,6 +24,8 @@ STARTUP_WAIT_SECONDS = 60.0
 # Every operation ends within this (pymongo's client-side timeout: selecting a server, writing,
 # waiting for the reply), so a stalled database is answered `service_unavailable`, not a hang.
 DEFAULT_TIMEOUT_MS = 5000
+# How long closing the client may spend telling the server its sessions ended.
+CLOSE_TIMEOUT_SECONDS = 0.5
 
 # Two upserts of the same new document can race; the loser fails with a duplicate key once, and
 # its retry finds the document.
@@ -29,11 +34,28 @@ UPSERT_ATTEMPTS = 3
 Document = dict[str, Any]
 
 
+# What `stored_now` says instead of the clock, within `writing_at`.
+_written_at: ContextVar[datetime | None] = ContextVar("letschat_written_at", default=None)
+
+
 def stored_now() -> datetime:
     """The current UTC time at the precision MongoDB stores (milliseconds), so what a write
     returns equals what a later read returns."""
-    now = datetime.now(UTC)
+    now = _written_at.get() or datetime.now(UTC)
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+@contextmanager
+def writing_at(moment: datetime) -> Iterator[None]:
+    """Date what the store writes in this context (and the tasks it starts) `moment`, not now:
+    for history written after the fact, such as the demo team's week (scripts/demo)."""
+    if moment.tzinfo is None:
+        raise ValueError("writing_at needs an aware datetime")
+    token = _written_at.set(moment.astimezone(UTC))
+    try:
+        yield
+    finally:
+        _written_at.reset(token)
 
 
 async def upsert(
@@ -184,4 +206,8 @@ class Database:
         await self.client.admin.command("ping")
 
     async def close(self) -> None:
-        await self.client.close()
+        # Closing tells the server which sessions end, a courtesy (it expires them anyway): a
+        # server already gone (stopped with the services, as Ctrl+C in scripts/run does) must
+        # not hold the shutdown for the whole operation timeout.
+        with pymongo.timeout(CLOSE_TIMEOUT_SECONDS):
+            await self.client.close()
