@@ -34,6 +34,7 @@ from backend_services.core.schemas import User  # noqa: E402
 from backend_services.core.security import hash_password  # noqa: E402
 from backend_services.core.store import Store  # noqa: E402
 from backend_services.core.store.database import writing_at  # noqa: E402
+from letschat_app.state.models import expand_shortcodes  # noqa: E402
 from letschat_protocol.emoji import EMOJI  # noqa: E402
 
 TEAM_FILE = ROOT / "scripts" / "demo_team.toml"
@@ -152,7 +153,9 @@ def _thread(entry: dict[str, Any], places: dict[str, Place]) -> Thread:
         answered = replies.get(index)
         if answered is not None and not 0 <= answered < index:
             raise DemoError(f"{where}, line {index}: a reply answers an earlier line")
-        lines.append(Line(sender, body, answered, tuple(reactions.get(index, ()))))
+        # As the web app's composer sends it: `:tada:` as 🎉.
+        text = expand_shortcodes(body)
+        lines.append(Line(sender, text, answered, tuple(reactions.get(index, ()))))
     if unknown_lines := (set(replies) | set(reactions)) - set(range(len(lines))):
         raise DemoError(f"{where}: no lines {sorted(unknown_lines)}")
     return Thread(place.key, entry["when"], tuple(lines), bool(entry.get("unread", False)))

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-import re
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -23,13 +22,10 @@ from letschat_app import api_client
 from letschat_app.model.chat import ChatModel
 from letschat_app.model.sidebar import CHUNKS as CHAT_CHUNKS
 from letschat_app.model.timeline import SLOTS
-from letschat_app.state.models import ChatItem, MessageItem, Person, outside_verbatim
+from letschat_app.state.models import ChatItem, MessageItem, Person, expand_shortcodes
 from letschat_app.state.session import SessionState, notice_for
 from letschat_protocol import ClientFrame, Conversation, client_frame_adapter
-from letschat_protocol.emoji import shortcode
 from letschat_protocol.models import MAX_BODY_CHARS
-
-SHORTCODE = re.compile(r"(?<![\w:]):([a-z0-9_+-]{1,32}):(?![\w:])")
 
 # Frames waiting for this tab's live socket, by Reflex client token. Not state: a queue can't be
 # serialised, and it belongs to this process, like the socket it feeds.
@@ -40,16 +36,6 @@ TICK_WANTED: set[str] = set()
 PAGE_SIZE = 50
 # How many older pages a jump to a replied-to message loads at most (50 messages each).
 JUMP_PAGES = 20
-
-
-def expand_shortcodes(body: str) -> str:
-    """`:name:` becomes its emoji, for the names in the reaction set (others stay as typed),
-    outside code and links, and only as a word of its own (`std::x::y` stays)."""
-    return outside_verbatim(body, _emoji) if ":" in body else body
-
-
-def _emoji(text: str) -> str:
-    return SHORTCODE.sub(lambda match: shortcode(match.group(1)) or match.group(0), text)
 
 
 def added_notice_id(conversation_id: str) -> str:

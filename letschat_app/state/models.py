@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from letschat_protocol import Conversation, Message, SessionInfo, User
+from letschat_protocol.emoji import shortcode
 
 PREVIEW_CHARS = 80
 
@@ -147,6 +148,7 @@ _BLOCK_MARKS = re.compile(r"^\s*(?:>+\s?|[-*+]\s+|\d+[.)]\s+|#{1,6}\s+)", re.MUL
 _MENTION = re.compile(r"(?<![\w@./:-])@([A-Za-z0-9_-][A-Za-z0-9_.-]{1,30}[A-Za-z0-9_-])")
 # What is left as it is: code (fenced blocks, indented lines, inline spans, longest first)
 # and links (their text and address).
+_SHORTCODE = re.compile(r"(?<![\w:]):([a-z0-9_+-]{1,32}):(?![\w:])")
 VERBATIM = re.compile(
     r"((?:```|~~~).*?(?:```|~~~)|^(?: {4}|\t)[^\n]*|(`+)[^`]*?\2|\[[^\]\n]*\]\([^)\n]*\))",
     re.DOTALL | re.MULTILINE,
@@ -175,6 +177,17 @@ def outside_verbatim(body: str, change: Callable[[str], str]) -> str:
         last = verbatim.end()
     out.append(change(body[last:]))
     return "".join(out)
+
+
+def expand_shortcodes(body: str) -> str:
+    """`:name:` becomes its emoji, for the names in the reaction set (others stay as typed),
+    outside code and links, and only as a word of its own (`std::x::y` stays): what the
+    composer sends."""
+    return outside_verbatim(body, _emoji) if ":" in body else body
+
+
+def _emoji(text: str) -> str:
+    return _SHORTCODE.sub(lambda match: shortcode(match.group(1)) or match.group(0), text)
 
 
 def _link(text: str) -> str:

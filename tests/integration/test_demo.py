@@ -105,6 +105,9 @@ async def test_the_demo_team_is_there_for_its_people_and_a_second_run_changes_no
                 assert stamps[0] <= datetime.now(UTC) - timedelta(days=5)
                 assert any(m.get("reactions") for m in history)
                 assert any(m.get("reply_to") for m in history)
+                # Written as the composer sends them: shortcodes become emoji.
+                assert any("\N{PARTY POPPER}" in m["body"] for m in history)
+                assert not any(":tada:" in m["body"] or ":wave:" in m["body"] for m in history)
                 found = await api.ok("GET", "/search", maya, params={"q": "cactus"})
                 assert len(found["messages"]) == 4, found  # Every line about the cactus.
 

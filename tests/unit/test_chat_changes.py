@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from backend_services.core.schemas import Reaction, ReplyPreview, User
 from letschat_app.model.chat import ChatModel
-from letschat_app.state.chat import expand_shortcodes
-from letschat_app.state.models import link_mentions
+from letschat_app.state.models import expand_shortcodes, link_mentions
 from tests.unit.test_chat_model import CID, ME, OTHER, conversation, cursor, message, model_with
 
 
