@@ -218,11 +218,11 @@ async def main_async(args: argparse.Namespace) -> None:
             )
             try:
                 for mode in args.modes:
-                    with launched(mode, work) as app:
-                        for box in args.boxes:
-                            with busy(box == "busy", seconds=600):
-                                results[(mode, box)] = await measure(browser, app, args)
-                            print(f"{mode} {box}: done", flush=True)
+                    for box in args.boxes:
+                        # Started afresh for each: its first load is the first after start.
+                        with launched(mode, work / box) as app, busy(box == "busy", seconds=600):
+                            results[(mode, box)] = await measure(browser, app, args)
+                        print(f"{mode} {box}: done", flush=True)
             finally:
                 await browser.close()
     print(table(results))

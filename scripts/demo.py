@@ -13,18 +13,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import random
-import re
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
-import tomllib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
+
+from pymongo import AsyncMongoClient
+from pymongo.errors import PyMongoError
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -34,177 +35,24 @@ from backend_services.core.schemas import User  # noqa: E402
 from backend_services.core.security import hash_password  # noqa: E402
 from backend_services.core.store import Store  # noqa: E402
 from backend_services.core.store.database import writing_at  # noqa: E402
-from letschat_app.state.models import expand_shortcodes  # noqa: E402
-from letschat_protocol.emoji import EMOJI  # noqa: E402
 
-TEAM_FILE = ROOT / "scripts" / "demo_team.toml"
+sys.path.insert(0, str(ROOT / "scripts"))
+from demo_team import (  # noqa: E402
+    DemoError,
+    Place,
+    Team,
+    Timed,
+    load_team,
+    schedule,
+    thread_start,
+)
+
 DEFAULT_MONGODB_PORT = "27017"  # scripts/run's LETSCHAT_EMBEDDED_MONGODB_PORT default
 START_TIMEOUT_SECONDS = 60.0
-WHEN = re.compile(
-    r"^-(?:(?P<days>\d+)d (?P<clock>\d{1,2}:\d{2})|(?P<hours>\d+)h|(?P<minutes>\d+)m)$"
-)
-# The lines of a thread follow one another this many minutes apart (chosen per line, the same
-# on every run).
-LINE_GAP_MINUTES = (1, 4)
-
-
-class DemoError(Exception):
-    """What stops the demo, said to the person who ran it (exit status 2)."""
-
-
-# --- the team file ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Person:
-    username: str
-    name: str
-
-
-@dataclass(frozen=True, slots=True)
-class Place:
-    """A conversation: a group (with a name) or a direct one (two members, no name)."""
-
-    key: str
-    members: tuple[str, ...]
-    name: str | None = None
-    public: bool = False
-    creator: str | None = None
-    description: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Line:
-    sender: str
-    text: str
-    reply_to: int | None = None  # The index of the answered line in its thread.
-    reactions: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (emoji, who)
-
-
-@dataclass(frozen=True, slots=True)
-class Thread:
-    place: str
-    when: str
-    lines: tuple[Line, ...]
-    unread: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Team:
-    password: str
-    people: tuple[Person, ...]
-    places: tuple[Place, ...]
-    threads: tuple[Thread, ...]
-
-    @property
-    def message_count(self) -> int:
-        return sum(len(thread.lines) for thread in self.threads)
-
-
-def load_team(path: Path = TEAM_FILE) -> Team:
-    """Read and check the team file; a mistake names its thread or line."""
-    raw = tomllib.loads(path.read_text())
-    people = tuple(Person(p["username"], p["name"]) for p in raw["people"])
-    usernames = {p.username for p in people}
-    places = tuple(_place(entry, usernames) for entry in raw["conversations"])
-    keys = {place.key: place for place in places}
-    threads = tuple(_thread(entry, keys) for entry in raw["threads"])
-    return Team(raw["password"], people, places, threads)
-
-
-def _place(entry: dict[str, Any], usernames: set[str]) -> Place:
-    members = tuple(entry["members"])
-    if unknown := set(members) - usernames:
-        raise DemoError(f"conversation {entry['key']!r}: nobody is called {sorted(unknown)}")
-    if "name" not in entry and len(members) != 2:
-        raise DemoError(f"conversation {entry['key']!r}: a direct conversation has two members")
-    if "name" in entry and entry.get("creator") not in members:
-        raise DemoError(f"conversation {entry['key']!r}: its creator must be a member")
-    return Place(
-        key=entry["key"],
-        members=members,
-        name=entry.get("name"),
-        public=bool(entry.get("public", False)),
-        creator=entry.get("creator"),
-        description=entry.get("description", ""),
-    )
-
-
-def _thread(entry: dict[str, Any], places: dict[str, Place]) -> Thread:
-    where = f"thread {entry.get('in')!r} at {entry.get('when')!r}"
-    place = places.get(entry["in"])
-    if place is None:
-        raise DemoError(f"{where}: no conversation has that key")
-    if not WHEN.match(entry["when"]):
-        raise DemoError(f"{where}: `when` is like '-3d 09:12', '-2h' or '-40m'")
-    replies = dict(entry.get("replies", []))
-    reactions: dict[int, list[tuple[str, tuple[str, ...]]]] = {}
-    for index, name, *who in entry.get("reactions", []):
-        if name not in EMOJI:
-            raise DemoError(f"{where}: no emoji is called :{name}:")
-        if unknown := set(who) - set(place.members):
-            raise DemoError(f"{where}: {sorted(unknown)} can't react, not being members")
-        reactions.setdefault(index, []).append((EMOJI[name], tuple(who)))
-    lines = []
-    for index, text in enumerate(entry["lines"]):
-        sender, sep, body = text.partition(": ")
-        if not sep or sender not in place.members:
-            raise DemoError(f"{where}, line {index}: not 'member: text' ({text[:40]!r})")
-        answered = replies.get(index)
-        if answered is not None and not 0 <= answered < index:
-            raise DemoError(f"{where}, line {index}: a reply answers an earlier line")
-        # As the web app's composer sends it: `:tada:` as 🎉.
-        text = expand_shortcodes(body)
-        lines.append(Line(sender, text, answered, tuple(reactions.get(index, ()))))
-    if unknown_lines := (set(replies) | set(reactions)) - set(range(len(lines))):
-        raise DemoError(f"{where}: no lines {sorted(unknown_lines)}")
-    return Thread(place.key, entry["when"], tuple(lines), bool(entry.get("unread", False)))
-
-
-def thread_start(when: str, now: datetime) -> datetime:
-    """When a thread starts: '-3d 09:12' is three days before `now`'s day at 09:12 (in `now`'s
-    time zone), '-2h' and '-40m' are that long before `now`."""
-    match = WHEN.match(when)
-    if match is None:
-        raise DemoError(f"`when` is like '-3d 09:12', '-2h' or '-40m', not {when!r}")
-    if match["clock"]:
-        hour, minute = (int(part) for part in match["clock"].split(":"))
-        day = now - timedelta(days=int(match["days"]))
-        return day.replace(hour=hour, minute=minute, second=0, microsecond=0)
-    if match["hours"]:
-        return now - timedelta(hours=int(match["hours"]))
-    return now - timedelta(minutes=int(match["minutes"]))
-
-
-@dataclass(slots=True)
-class Timed:
-    thread: Thread
-    times: list[datetime]  # One per line.
-
-
-def schedule(team: Team, now: datetime) -> dict[str, list[Timed]]:
-    """Each conversation's threads in order, with a time for every line: in thread order, never
-    two lines at once, never after `now`."""
-    by_place: dict[str, list[Timed]] = {place.key: [] for place in team.places}
-    for thread in sorted(team.threads, key=lambda t: thread_start(t.when, now)):
-        gaps = random.Random(f"{thread.place} {thread.when}")  # noqa: S311 - not for secrets
-        at = thread_start(thread.when, now)
-        times = []
-        for _ in thread.lines:
-            times.append(at)
-            at += timedelta(minutes=gaps.randint(*LINE_GAP_MINUTES), seconds=gaps.randint(0, 59))
-        by_place[thread.place].append(Timed(thread, times))
-    for timed in by_place.values():
-        previous: datetime | None = None
-        for entry in timed:
-            for index, at in enumerate(entry.times):
-                if previous is not None and at <= previous:
-                    at = previous + timedelta(seconds=30)
-                entry.times[index] = previous = min(at, now)
-    return by_place
-
-
-# --- writing it ------------------------------------------------------------------------------
+# How long the server on the embedded port has to say what it is.
+IDENTIFY_TIMEOUT_MS = 5000
+# What SecantusDB (WiredTiger) says when another server holds the same data folder.
+DATA_IN_USE = ("already being managed by another process", "Resource busy")
 
 
 @dataclass(slots=True)
@@ -213,6 +61,8 @@ class Report:
     conversations_created: int = 0
     messages_written: int = 0
     conversations_kept: list[str] = field(default_factory=list)
+    # Conversations an earlier run stopped writing part way (it was interrupted).
+    conversations_incomplete: list[str] = field(default_factory=list)
     unread: dict[str, int] = field(default_factory=dict)  # username -> unread messages
 
 
@@ -224,10 +74,16 @@ async def seed(store: Store, team: Team, *, now: datetime, bcrypt_rounds: int = 
     timeline = schedule(team, now)
     for place in team.places:
         conversation_id = await _conversation(store, place, users, week_start, report)
-        if (await store.states.allocated([conversation_id])).get(conversation_id, 0) > 0:
-            report.conversations_kept.append(place.name or " & ".join(place.members))
-            continue
-        await _history(store, place, conversation_id, timeline[place.key], users, report)
+        written = (await store.states.allocated([conversation_id])).get(conversation_id, 0)
+        planned = sum(len(entry.thread.lines) for entry in timeline[place.key])
+        if written == 0:
+            await _history(store, place, conversation_id, timeline[place.key], users, report)
+        elif written < planned:  # Seqs only grow: an earlier run stopped part way.
+            report.conversations_incomplete.append(place.label)
+        else:
+            report.conversations_kept.append(place.label)
+    if not report.messages_written:
+        return report
     last_said: dict[str, datetime] = {}
     for timed in timeline.values():
         for entry in timed:
@@ -269,17 +125,22 @@ async def _conversation(
             return str(doc["_id"])
         assert place.creator is not None  # noqa: S101 - load_team checked it
         creator = users[place.creator].id
-        for existing in await store.conversations.places_for(creator):
-            if existing["kind"] == "group" and existing.get("name") == place.name:
-                return str(existing["_id"])
-        doc = await store.conversations.create_group(
-            creator, place.name, [i for i in ids if i != creator], is_public=place.public
-        )
-        if place.description:
+        found = [
+            existing
+            for existing in await store.conversations.places_for(creator)
+            if existing["kind"] == "group" and existing.get("name") == place.name
+        ]
+        if found:
+            doc = await store.conversations.get_for_member(found[0]["_id"], creator)
+        else:
+            doc = await store.conversations.create_group(
+                creator, place.name, [i for i in ids if i != creator], is_public=place.public
+            )
+            report.conversations_created += 1
+        if place.description and not doc.get("description"):  # Also after an interrupted run.
             await store.conversations.update_group(
                 doc["_id"], creator, name=None, description=place.description
             )
-    report.conversations_created += 1
     return str(doc["_id"])
 
 
@@ -326,9 +187,6 @@ async def _history(
             report.unread[username] = report.unread.get(username, 0) + unread
 
 
-# --- where --------------------------------------------------------------------------------------
-
-
 def _listening(port: int) -> bool:
     with socket.socket() as probe:
         probe.settimeout(0.5)
@@ -342,6 +200,7 @@ class EmbeddedServer:
         self.port = int(env.get("LETSCHAT_EMBEDDED_MONGODB_PORT") or DEFAULT_MONGODB_PORT)
         self.storage = Path(env.get("LETSCHAT_DATA_DIR") or ROOT / ".data") / "secantus"
         self.process: subprocess.Popen[bytes] | None = None
+        self._output: IO[bytes] | None = None
 
     def url(self, port: int) -> str:
         return f"mongodb://127.0.0.1:{port}/?directConnection=true&retryWrites=false"
@@ -356,40 +215,68 @@ class EmbeddedServer:
         command = [sys.executable, "-m", "backend_services.embedded_mongo", "--host", "127.0.0.1"]
         command += ["--port", str(port), "--storage-path", str(self.storage)]
         command += ["--log-level", "WARNING"]
-        self.process = subprocess.Popen(command, cwd=ROOT)
+        self._output = tempfile.TemporaryFile()
+        self.process = subprocess.Popen(
+            command, cwd=ROOT, stdout=self._output, stderr=subprocess.STDOUT
+        )
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while not _listening(port):
             if self.process.poll() is not None or time.monotonic() > deadline:
+                said = self._said()
                 self.__exit__()
-                raise DemoError(f"the embedded database did not start (data: {self.storage})")
+                if any(sign in said for sign in DATA_IN_USE):
+                    raise DemoError(
+                        f"another server uses {self.storage}: scripts/run on another "
+                        "LETSCHAT_EMBEDDED_MONGODB_PORT? Give scripts/demo the same one"
+                    )
+                raise DemoError(f"the embedded database did not start:\n{said[-2000:]}")
             time.sleep(0.1)
         return self.url(port)
 
+    def _said(self) -> str:
+        if self._output is None:
+            return ""
+        self._output.seek(0)
+        return self._output.read().decode(errors="replace")
+
     def __exit__(self, *_: object) -> None:
-        if self.process is None:
-            return
-        self.process.send_signal(signal.SIGINT)  # As Ctrl+C in scripts/run: it saves and stops.
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        if self.process is not None:
+            self.process.send_signal(signal.SIGINT)  # As Ctrl+C in scripts/run: it saves, stops.
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+            self.process = None
+        if self._output is not None:
+            self._output.close()
+            self._output = None
 
 
-async def _is_embedded(store: Store) -> bool:
-    info = await store.database.db.client.admin.command("buildInfo")
+async def _identify(url: str) -> bool:
+    """Whether `url` is SecantusDB (the embedded server); DemoError if no MongoDB answers."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        url, serverSelectionTimeoutMS=IDENTIFY_TIMEOUT_MS, timeoutMS=IDENTIFY_TIMEOUT_MS
+    )
+    try:
+        info = await client.admin.command("buildInfo")
+    except PyMongoError as exc:
+        raise DemoError(f"no MongoDB server answers at {url} ({exc.__class__.__name__})") from None
+    finally:
+        await client.close()
     return "secantusVersion" in info
 
 
 async def _run(url: str, *, force: bool, database: str, team: Team) -> Report:
+    # Asked before anything is written: a database that is not ours is left as it was.
+    if not await _identify(url) and not force:
+        raise DemoError(
+            f"what listens at {url} is not the embedded SecantusDB (a MongoDB of yours on its "
+            "port?); pass --force to fill it anyway, or set LETSCHAT_EMBEDDED_MONGODB_PORT"
+        )
     store = Store.connect(url, database)
     try:
         await store.prepare()
-        if not force and not await _is_embedded(store):
-            raise DemoError(
-                f"{url} is not the embedded SecantusDB (something else listens on its port); "
-                "pass --force to fill it anyway"
-            )
         rounds = AuthSettings.model_fields["bcrypt_rounds"].default
         return await seed(store, team, now=datetime.now().astimezone(), bcrypt_rounds=rounds)
     finally:
@@ -407,12 +294,20 @@ def _print(team: Team, report: Report, env: dict[str, str]) -> None:
         print("The demo team was already there; nothing was changed.")
     if report.conversations_kept and report.messages_written:
         print(f"Kept as they were (they had messages): {', '.join(report.conversations_kept)}.")
+    if report.conversations_incomplete:
+        data = Path(env.get("LETSCHAT_DATA_DIR") or ROOT / ".data") / "secantus"
+        print(
+            "An earlier run stopped part way through "
+            f"{', '.join(report.conversations_incomplete)}: to have them whole, stop "
+            f"scripts/run, delete {data} (every account and message in it) and run "
+            "scripts/demo again."
+        )
     port = env.get("LETSCHAT_FRONTEND_PORT") or "3000"
     print(f"\nLog in at http://localhost:{port} with password {team.password!r} as:")
     for person in team.people:
         unread = report.unread.get(person.username)
-        note = f"  ({unread} unread)" if unread else ""
-        print(f"  {person.username:<8} {person.name:<14}{note}")
+        line = f"  {person.username:<8} {person.name}"
+        print(f"{line:<26}({unread} unread)" if unread else line)
     print("\nTwo people at once: a second browser, or a private window, for the second login.")
 
 

@@ -146,9 +146,10 @@ _BLOCK_MARKS = re.compile(r"^\s*(?:>+\s?|[-*+]\s+|\d+[.)]\s+|#{1,6}\s+)", re.MUL
 
 # An @username, not inside a word, an address or a path (usernames: 3-32 of a-z 0-9 _ . -).
 _MENTION = re.compile(r"(?<![\w@./:-])@([A-Za-z0-9_-][A-Za-z0-9_.-]{1,30}[A-Za-z0-9_-])")
+# A `:name:` shortcode, as a word of its own (not `std::x::y`).
+_SHORTCODE = re.compile(r"(?<![\w:]):([a-z0-9_+-]{1,32}):(?![\w:])")
 # What is left as it is: code (fenced blocks, indented lines, inline spans, longest first)
 # and links (their text and address).
-_SHORTCODE = re.compile(r"(?<![\w:]):([a-z0-9_+-]{1,32}):(?![\w:])")
 VERBATIM = re.compile(
     r"((?:```|~~~).*?(?:```|~~~)|^(?: {4}|\t)[^\n]*|(`+)[^`]*?\2|\[[^\]\n]*\]\([^)\n]*\))",
     re.DOTALL | re.MULTILINE,

@@ -5,6 +5,7 @@ alone."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import uuid
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 from pymongo import AsyncMongoClient
 
+from backend_services.core.store import Store
 from tests.support.clients import Account, Api
 from tests.support.processes import REPO_ROOT, free_port, start_secantus
 from tests.support.stack import running_stack
@@ -75,7 +77,7 @@ async def test_the_demo_team_is_there_for_its_people_and_a_second_run_changes_no
     assert first.returncode == 0, first.stderr
     assert "216 messages written" in first.stdout, first.stdout
     assert "http://localhost:3456" in first.stdout
-    assert "maya     Maya Patel      (7 unread)" in first.stdout, first.stdout
+    assert "maya     Maya Patel     (7 unread)" in first.stdout, first.stdout
 
     # scripts/run's embedded server on the same data and port, and the services on it.
     secantus, mongo_url = start_secantus(tmp_path / "secantus", log_dir, port)
@@ -128,6 +130,7 @@ async def test_the_demo_team_is_there_for_its_people_and_a_second_run_changes_no
                 assert [u["username"] for u in users] == ["maya"]
             finally:
                 await api.aclose()
+            assert not stack.bad_log_lines(), stack.bad_log_lines()
     finally:
         secantus.stop()
 
@@ -147,15 +150,63 @@ async def test_the_demo_leaves_a_database_that_is_not_the_embedded_one_alone(
         await client.close()
 
 
+async def test_the_demo_writes_nothing_where_no_embedded_database_answers(
+    tmp_path: Path,
+) -> None:
+    with socket.socket() as squatter:  # Something on the port, but no MongoDB.
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        refused = demo(
+            {
+                "LETSCHAT_DATA_DIR": str(tmp_path),
+                "LETSCHAT_EMBEDDED_MONGODB_PORT": str(port),
+                "LETSCHAT_MONGODB_URL": "",
+            }
+        )
+    assert refused.returncode == 2, refused.stderr
+    assert "no MongoDB server answers" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
+async def test_a_run_stopped_part_way_is_told_apart_from_a_finished_one(
+    tmp_path: Path, log_dir: Path
+) -> None:
+    """An interrupted run left maya and tom with one message of their fifteen: a second run
+    says so (and how to start afresh) instead of calling the conversation done."""
+    port = free_port()
+    secantus, mongo_url = start_secantus(tmp_path / "secantus", log_dir, port)
+    try:
+        store = Store.connect(mongo_url, "letschat")
+        await store.prepare()
+        maya = await store.users.create("maya", "not a hash", "Maya Patel")
+        tom = await store.users.create("tom", "not a hash", "Tom Becker")
+        dm, _ = await store.conversations.open_direct(maya.id, tom.id)
+        await store.messages.append(dm["_id"], maya, "the first of many", "demo-1")
+        await store.close()
+        again = demo(
+            {
+                "LETSCHAT_DATA_DIR": str(tmp_path),
+                "LETSCHAT_EMBEDDED_MONGODB_PORT": str(port),
+                "LETSCHAT_MONGODB_URL": "",
+            }
+        )
+    finally:
+        secantus.stop()
+    assert again.returncode == 0, again.stderr
+    assert "An earlier run stopped part way through maya & tom" in again.stdout, again.stdout
+    assert f"delete {tmp_path / 'secantus'}" in again.stdout
+
+
 def test_the_demo_names_a_mistake_in_its_team_file(tmp_path: Path) -> None:
     sys.path.insert(0, str(REPO_ROOT / "scripts"))
     try:
-        import demo as script  # type: ignore[import-not-found]
+        import demo_team  # type: ignore[import-not-found]
     finally:
         sys.path.remove(str(REPO_ROOT / "scripts"))
     broken = (REPO_ROOT / "scripts" / "demo_team.toml").read_text()
     broken = broken.replace('"lena: Lunch? The ramen', '"priya: Lunch? The ramen', 1)
     path = tmp_path / "team.toml"
     path.write_text(broken)
-    with pytest.raises(script.DemoError, match=r"thread 'random' at '-6d 12:31', line 0"):
-        script.load_team(path)
+    with pytest.raises(demo_team.DemoError, match=r"thread 'random' at '-6d 12:31', line 0"):
+        demo_team.load_team(path)

@@ -178,7 +178,10 @@ def test_production_mode_serves_the_built_app_on_one_port(tmp_path: Path, log_di
     assert not bad, "\n".join(bad)
 
 
-def test_a_taken_port_is_named_with_its_variable_and_nothing_starts(tmp_path: Path) -> None:
+@pytest.mark.parametrize("squatted", ["LETSCHAT_FRONTEND_PORT", "LETSCHAT_EMBEDDED_MONGODB_PORT"])
+def test_a_taken_port_is_named_with_its_variable_and_nothing_starts(
+    tmp_path: Path, squatted: str
+) -> None:
     ports = {
         "LETSCHAT_AUTH_PORT": free_port(),
         "LETSCHAT_MESSAGE_PORT": free_port(),
@@ -193,7 +196,7 @@ def test_a_taken_port_is_named_with_its_variable_and_nothing_starts(tmp_path: Pa
         "LETSCHAT_REDIS_URL": "",
     }
     with socket.socket() as squatter:
-        squatter.bind(("127.0.0.1", ports["LETSCHAT_FRONTEND_PORT"]))
+        squatter.bind(("127.0.0.1", ports[squatted]))
         squatter.listen()
         done = subprocess.run(
             [sys.executable, str(REPO_ROOT / "scripts" / "run.py")],
@@ -204,10 +207,38 @@ def test_a_taken_port_is_named_with_its_variable_and_nothing_starts(tmp_path: Pa
             check=False,
         )
     assert done.returncode == 1
-    port = ports["LETSCHAT_FRONTEND_PORT"]
-    assert f"port {port} is taken (LETSCHAT_FRONTEND_PORT, the web app)" in done.stderr
-    assert re.search(r"LETSCHAT_FRONTEND_PORT=\d+ scripts/run", done.stderr), done.stderr
+    role = {
+        "LETSCHAT_FRONTEND_PORT": "the web app",
+        "LETSCHAT_EMBEDDED_MONGODB_PORT": "the embedded database",
+    }
+    assert f"port {ports[squatted]} is taken ({squatted}, {role[squatted]})" in done.stderr
+    assert re.search(rf"{squatted}=\d+ scripts/run", done.stderr), done.stderr
     assert not (tmp_path / "secantus").exists()  # Nothing was started.
     for name, other in ports.items():
-        if name != "LETSCHAT_FRONTEND_PORT":
+        if name != squatted:
             assert not _listening(other), name
+
+
+def test_a_port_that_is_not_one_is_named_with_its_variable(tmp_path: Path) -> None:
+    env = {
+        "LETSCHAT_DATA_DIR": str(tmp_path),
+        "LETSCHAT_MONGODB_URL": "",
+        "LETSCHAT_REDIS_URL": "",
+        "LETSCHAT_AUTH_PORT": "80o1",
+        "LETSCHAT_MESSAGE_PORT": str(free_port()),
+        "LETSCHAT_EMBEDDED_MONGODB_PORT": str(free_port()),
+        "LETSCHAT_FRONTEND_PORT": str(free_port()),
+    }
+    env["LETSCHAT_REFLEX_BACKEND_PORT"] = env["LETSCHAT_FRONTEND_PORT"]
+    done = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "scripts" / "run.py")],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "LETSCHAT_AUTH_PORT='80o1' is not a port" in done.stderr, done.stderr
+    assert "LETSCHAT_REFLEX_BACKEND_PORT and LETSCHAT_FRONTEND_PORT are both" in done.stderr
+    assert "Traceback" not in done.stderr
