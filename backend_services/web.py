@@ -19,6 +19,7 @@ from pymongo.errors import PyMongoError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from backend_services import logs
 from backend_services.core.config import CommonSettings, IPNetwork
 from backend_services.core.errors import (
     AppError,
@@ -31,10 +32,13 @@ from backend_services.core.errors import (
 from backend_services.core.presence import PresenceUnavailable
 from backend_services.deadlines import BodyDeadline, timed_http
 from backend_services.headers import ResponseHeaders
+from backend_services.metrics import Metrics, RequestTelemetry
 
 logger = logging.getLogger("letschat")
 
 HealthCheck = Callable[[], Awaitable[None]]
+# Polled all day by load balancers and scrapers: counted, never logged one by one.
+QUIET_ROUTES = ("/healthz", "/readyz", "/metrics")
 # Each dependency gets this long to answer /readyz, all at once: a stalled one makes the
 # instance not ready within this, for the load balancer to take it out.
 READY_CHECK_SECONDS = 1.5
@@ -228,6 +232,18 @@ class DrainGuard:
             )
 
 
+def install_telemetry(app: FastAPI, metrics: Metrics, settings: CommonSettings) -> None:
+    """`/metrics`, and every request counted, timed, given an id and (in JSON logs) logged."""
+    app.state.metrics = metrics
+    app.include_router(metrics.router())
+    app.add_middleware(
+        RequestTelemetry,
+        metrics=metrics,
+        log_requests=settings.logs_as == "json",
+        quiet=QUIET_ROUTES,
+    )
+
+
 def install_drain_guard(app: FastAPI) -> Draining:
     """Refuse new work once `serve` is told to stop (see `DrainGuard`)."""
     draining = Draining()
@@ -289,6 +305,7 @@ def serve(
     app: FastAPI,
     settings: CommonSettings,
     *,
+    service: str,
     port: int,
     ws_max_size: int = 64 * 1024,
     ws_compression: bool = False,
@@ -297,14 +314,13 @@ def serve(
 ) -> None:
     """Run `app` under uvicorn until SIGINT/SIGTERM (WebSockets: `ws_protocol`, else uvicorn's
     websockets-sansio)."""
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(service, settings.log_level, settings.logs_as)
     config = uvicorn.Config(
         BodyDeadline(ResponseHeaders(app), settings.request_body_timeout_seconds),
         host=settings.host,
         port=port,
         log_level=settings.log_level.lower(),
+        log_config=None,  # `logs.configure` did: every logger in the one format.
         http=timed_http(settings.request_head_timeout_seconds),
         ws=ws_protocol or "websockets-sansio",
         ws_max_size=ws_max_size,

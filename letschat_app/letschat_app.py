@@ -2,7 +2,7 @@
 
 import reflex as rx
 
-from letschat_app import csp
+from letschat_app import csp, metrics
 from letschat_app.pages.chat import ON_LOAD, chat_page
 from letschat_app.pages.login import LoginState, login_page
 
@@ -14,8 +14,9 @@ app = rx.App(
     stylesheets=["/letschat.css"],
     # Below the headers, so a popup never covers their buttons (Mute, Members, the menu).
     toaster=rx.toast.provider(position="top-right", close_button=True, offset="76px"),
-    # Content-Security-Policy and nosniff on every response of the backend (csp.py).
-    api_transformer=csp.security_headers,
+    # Content-Security-Policy and nosniff on every response of the backend (csp.py); then
+    # /metrics answered before anything else (metrics.py).
+    api_transformer=[csp.security_headers, metrics.serve_metrics],
 )
 app.add_page(chat_page, route="/", title="Let's Chat", on_load=ON_LOAD, image="/favicon.svg")
 app.add_page(

@@ -9,7 +9,7 @@ from backend_services.web import serve
 
 def main() -> None:
     settings = AuthSettings()
-    serve(create_app(settings), settings, port=settings.port)
+    serve(create_app(settings), settings, service="auth", port=settings.port)
 
 
 if __name__ == "__main__":

@@ -9,21 +9,33 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 
+from backend_services import VERSION
 from backend_services.auth_service import routes
 from backend_services.auth_service.services import AuthServices
+from backend_services.auth_service.stats import AuthStats
 from backend_services.core.config import AuthSettings, Environment
 from backend_services.core.ratelimit import RateLimiter
 from backend_services.core.security import RefreshTokens, TokenIssuer
 from backend_services.core.sessions import SessionVerifier
 from backend_services.core.store import LoginThrottle, Store
-from backend_services.web import health_router, install_drain_guard, install_error_handlers
+from backend_services.metrics import Metrics
+from backend_services.web import (
+    health_router,
+    install_drain_guard,
+    install_error_handlers,
+    install_telemetry,
+)
 
 logger = logging.getLogger("letschat.auth")
 
 
 def create_app(settings: AuthSettings, *, store: Store | None = None) -> FastAPI:
+    metrics = Metrics("auth", VERSION)
     store = store or Store.connect(
-        settings.mongodb_url, settings.mongodb_db, timeout_ms=settings.mongodb_timeout_ms
+        settings.mongodb_url,
+        settings.mongodb_db,
+        timeout_ms=settings.mongodb_timeout_ms,
+        event_listeners=[metrics.store_listener()],
     )
     secret = settings.jwt_secret.get_secret_value()
     issuer = TokenIssuer(
@@ -65,10 +77,12 @@ def create_app(settings: AuthSettings, *, store: Store | None = None) -> FastAPI
         finally:
             await store.close()
 
-    app = FastAPI(title="Let's Chat auth service", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(title="Let's Chat auth service", version=VERSION, lifespan=lifespan)
     app.state.services = services
+    app.state.stats = AuthStats(metrics.registry)
     install_error_handlers(app)
     install_drain_guard(app)
+    install_telemetry(app, metrics, settings)
     app.include_router(health_router({"mongodb": store.database.ping}))
     app.include_router(routes.router)
     return app

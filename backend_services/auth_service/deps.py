@@ -6,7 +6,9 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
+from backend_services import logs
 from backend_services.auth_service.services import USER_AGENT_CHARS, AuthServices, Client
+from backend_services.auth_service.stats import AuthStats
 from backend_services.core.sessions import Session
 from backend_services.web import bearer_token, client_address
 
@@ -19,10 +21,20 @@ def get_services(request: Request) -> AuthServices:
 Services = Annotated[AuthServices, Depends(get_services)]
 
 
+def get_stats(request: Request) -> AuthStats:
+    stats: AuthStats = request.app.state.stats
+    return stats
+
+
+Stats = Annotated[AuthStats, Depends(get_stats)]
+
+
 async def get_session(
     services: Services, authorization: Annotated[str | None, Header()] = None
 ) -> Session:
-    return await services.verifier.verify(bearer_token(authorization))
+    session = await services.verifier.verify(bearer_token(authorization))
+    logs.bind(user_id=session.user.id)
+    return session
 
 
 CurrentSession = Annotated[Session, Depends(get_session)]

@@ -6,7 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from backend_services.auth_service.deps import CurrentClient, CurrentSession, Services
+from backend_services.auth_service.deps import CurrentClient, CurrentSession, Services, Stats
+from backend_services.auth_service.stats import LOGIN_OUTCOMES, REFRESH_OUTCOMES, REGISTER_OUTCOMES
 from backend_services.core.errors import NotFound
 from backend_services.core.schemas import (
     EndedSessions,
@@ -25,24 +26,30 @@ router = APIRouter()
 
 @router.post("/auth/register", status_code=201, tags=["auth"])
 async def register(
-    body: RegisterRequest, services: Services, client: CurrentClient
+    body: RegisterRequest, services: Services, client: CurrentClient, stats: Stats
 ) -> TokenResponse:
     """Create an account and sign in (a new session). Usernames are lower-cased; 409 if taken."""
-    return await services.register(body, client)
+    with stats.counting(stats.registrations, REGISTER_OUTCOMES):
+        return await services.register(body, client)
 
 
 @router.post("/auth/login", tags=["auth"])
-async def login(body: LoginRequest, services: Services, client: CurrentClient) -> TokenResponse:
+async def login(
+    body: LoginRequest, services: Services, client: CurrentClient, stats: Stats
+) -> TokenResponse:
     """Sign in: a new session, with an access token and the refresh token that renews it.
 
     Failed attempts are counted per username and, separately, per client address; over either
     limit the answer is 429 `too_many_attempts` with `Retry-After`, before any password is checked.
     """
-    return await services.login(body, client)
+    with stats.counting(stats.logins, LOGIN_OUTCOMES):
+        return await services.login(body, client)
 
 
 @router.post("/auth/refresh", tags=["auth"])
-async def refresh(body: RefreshRequest, services: Services, client: CurrentClient) -> TokenResponse:
+async def refresh(
+    body: RefreshRequest, services: Services, client: CurrentClient, stats: Stats
+) -> TokenResponse:
     """Trade a refresh token for a new access token and the next refresh token.
 
     Each refresh token works once; the one just replaced works again for a short grace and
@@ -51,7 +58,8 @@ async def refresh(body: RefreshRequest, services: Services, client: CurrentClien
     401 `refresh_token_invalid`, an expired session 401 `refresh_token_expired`, an ended one 401
     `refresh_token_revoked` (its message says why). 429 `rate_limited` per client address.
     """
-    return await services.refresh(body, client)
+    with stats.counting(stats.refreshes, REFRESH_OUTCOMES):
+        return await services.refresh(body, client)
 
 
 @router.get("/auth/me", tags=["auth"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from ipaddress import IPv4Network, IPv6Network
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -41,11 +41,20 @@ class CommonSettings(BaseSettings):
     # service's `/auth/refresh`), so a stolen one is worth little for long.
     access_token_seconds: int = Field(default=600, ge=1, le=900)
     log_level: str = "info"
+    # One JSON object per line (for a log pipeline), or plain text for people; unset: text in
+    # development, JSON everywhere else.
+    log_format: Literal["json", "text"] | None = None
     # A request's head (its headers; a WebSocket handshake too) must arrive within this of the
     # connection's start, and its body within the second figure of the request's start: a
     # client that trickles them is answered 408 and dropped instead of holding a connection.
     request_head_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     request_body_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+
+    @property
+    def logs_as(self) -> Literal["json", "text"]:
+        if self.log_format is not None:
+            return self.log_format
+        return "text" if self.environment is Environment.DEVELOPMENT else "json"
 
     @model_validator(mode="after")
     def _refuse_weak_secret(self) -> Self:

@@ -16,6 +16,7 @@ def main() -> None:
     serve(
         app,
         settings,
+        service="message",
         port=settings.port,
         ws_max_size=settings.max_frame_bytes,
         ws_compression=settings.ws_compression,

@@ -11,6 +11,7 @@ from datetime import timedelta
 from fastapi import FastAPI
 from pymongo.errors import PyMongoError
 
+from backend_services import VERSION
 from backend_services.core.broker import Broker, create_broker
 from backend_services.core.config import MessageSettings
 from backend_services.core.security import TokenIssuer
@@ -19,7 +20,14 @@ from backend_services.message_service import routes, websocket
 from backend_services.message_service.hub import Hub
 from backend_services.message_service.periodic import every
 from backend_services.message_service.services import MessageServices
-from backend_services.web import health_router, install_drain_guard, install_error_handlers
+from backend_services.message_service.stats import SocketCollector
+from backend_services.metrics import Metrics
+from backend_services.web import (
+    health_router,
+    install_drain_guard,
+    install_error_handlers,
+    install_telemetry,
+)
 
 logger = logging.getLogger("letschat.message")
 
@@ -52,11 +60,13 @@ def create_app(
     settings: MessageSettings, *, store: Store | None = None, broker: Broker | None = None
 ) -> FastAPI:
     """Build the app; the store and broker are created from settings unless given."""
+    metrics = Metrics("message", VERSION)
     store = store or Store.connect(
         settings.mongodb_url,
         settings.mongodb_db,
         hole_grace=timedelta(seconds=settings.seq_hole_grace_seconds),
         timeout_ms=settings.mongodb_timeout_ms,
+        event_listeners=[metrics.store_listener()],
     )
     store.changes.policy = change_policy(settings)
     hub = Hub(
@@ -71,6 +81,9 @@ def create_app(
         lifetime=timedelta(seconds=settings.access_token_seconds),
     )
     services = MessageServices.build(settings, store, hub, issuer)
+    metrics.add(
+        SocketCollector(hub.stats, lambda: hub.socket_count, lambda: hub.subscription_count)
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -101,10 +114,11 @@ def create_app(
             await hub.stop()
             await store.close()
 
-    app = FastAPI(title="Let's Chat message service", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(title="Let's Chat message service", version=VERSION, lifespan=lifespan)
     app.state.services = services
     install_error_handlers(app)
     install_drain_guard(app)
+    install_telemetry(app, metrics, settings)
     app.include_router(health_router({"mongodb": store.database.ping, "broker": hub.ping}))
     app.include_router(routes.router)
     app.include_router(websocket.router)

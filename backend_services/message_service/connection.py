@@ -15,6 +15,7 @@ from backend_services.core.errors import CloseCode
 from backend_services.core.sessions import Session
 from backend_services.message_service.prepared_frames import Prepared, WritePrepared, wire_of
 from backend_services.message_service.sequence import Sequence, Step
+from backend_services.message_service.stats import SocketStats
 
 logger = logging.getLogger("letschat.ws")
 
@@ -99,6 +100,8 @@ class Connection:
     # Writes an encoded frame to the socket at once, if the server offers that (see
     # `prepared_frames`); False when the socket cannot take it now.
     write_prepared: WritePrepared | None = None
+    # The instance's counts (the hub's); frames pushed here are counted in them.
+    stats: SocketStats = field(default_factory=SocketStats)
     # (conversation id, feed) -> the catch-up running there (outside `resume`), cancelled when
     # the socket stops following the conversation or goes.
     _catch_ups: dict[tuple[str, str], asyncio.Task[None]] = field(default_factory=dict)
@@ -113,6 +116,8 @@ class Connection:
         resume later."""
         if self.closing is not None:
             return
+        if type(frame) is str:  # A fan-out's `Prepared` frames the hub counts per message.
+            self.stats.pushed(frame)
         if self.outbox.idle and self.write_now(frame):
             return
         if len(self.outbox) >= self.queue_size:
@@ -130,6 +135,8 @@ class Connection:
         """Ask the writer to close the socket after what is queued (or at once, with `discard`:
         the client resumes from its cursor, so nothing queued is lost to it)."""
         if self.closing is None:
+            if code == CloseCode.SLOW_CONSUMER:
+                self.stats.slow_consumer_closes += 1
             self.closing = Close(code, reason)
             if discard:
                 self.outbox.clear()

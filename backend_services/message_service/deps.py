@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Header
 from starlette.requests import HTTPConnection
 
+from backend_services import logs
 from backend_services.core.sessions import Session
 from backend_services.message_service.conversations import ConversationService
 from backend_services.message_service.messages import MessageService
@@ -52,7 +53,9 @@ Search = Annotated[SearchService, Depends(get_search)]
 async def get_session(
     services: Services, authorization: Annotated[str | None, Header()] = None
 ) -> Session:
-    return await services.verifier.verify(bearer_token(authorization))
+    session = await services.verifier.verify(bearer_token(authorization))
+    logs.bind(user_id=session.user.id)
+    return session
 
 
 CurrentSession = Annotated[Session, Depends(get_session)]

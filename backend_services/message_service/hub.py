@@ -44,6 +44,7 @@ from backend_services.message_service.feeds import CHANGES, FEEDS, MESSAGES, Fee
 from backend_services.message_service.prepared_frames import Prepared
 from backend_services.message_service.reads import Echo
 from backend_services.message_service.sequence import Sequence
+from backend_services.message_service.stats import SocketStats
 from backend_services.message_service.typing import TypingGate
 from letschat_protocol.server import PresenceSettingFrame, parse_server_frame
 
@@ -168,6 +169,7 @@ class Hub:
         self.on_follow: Callable[[Connection, str], None] | None = None
         self._no_connections = asyncio.Event()
         self.broker_connected = False
+        self.stats = SocketStats()
         # Sockets opened from now on were verified against the sessions as they are now.
         self._sessions_checked_at = datetime.now(UTC)
 
@@ -217,6 +219,14 @@ class Hub:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             logger.error("hub task failed", exc_info=task.exception())
+
+    @property
+    def socket_count(self) -> int:
+        return sum(len(connections) for connections in self._users.values())
+
+    @property
+    def subscription_count(self) -> int:
+        return len(self._channels)
 
     def _all_topics(self) -> list[Topic]:
         return [topic for topics in self._topics.values() for topic in topics.values()]
@@ -281,14 +291,16 @@ class Hub:
         # the changes stand, for the sockets that do not know, and to skip reading the
         # changes of conversations where nothing changed since the socket's cursor.
         changes_counted = await CHANGES.counted(self._store, starting) if starting else {}
+        sent = 0
         for conversation_id in starting:
             if conversation_id in stale:
                 connection.push(frames.reset(conversation_id, stale[conversation_id]))
-            await self._catch_up(connection, conversation_id, MESSAGES)
+            sent += await self._catch_up(connection, conversation_id, MESSAGES)
             await self._catch_up(
                 connection, conversation_id, CHANGES, changes_counted.get(conversation_id, 0)
             )
         connection.push(frames.RESUMED)
+        self.stats.resume_messages.observe(sent)
 
     async def _attach(
         self, connection: Connection, conversation_id: str, cursor: int, change_cursor: int | None
@@ -318,8 +330,9 @@ class Hub:
 
     async def _catch_up(
         self, connection: Connection, conversation_id: str, feed: Feed, counted: int | None = None
-    ) -> None:
-        """Read from the store until the socket's stream meets the live one, then go live.
+    ) -> int:
+        """Read from the store until the socket's stream meets the live one, then go live;
+        return how many entries were sent from the store.
 
         `counted`: where the feed's counter stood after the stream started holding live frames
         (a stream without a cursor starts there; none at or past it needs a read)."""
@@ -328,7 +341,7 @@ class Hub:
         if stream is not None and stream.last is None and counted is None:
             counted = (await feed.counted(self._store, [conversation_id])).get(conversation_id, 0)
             if streams.get(conversation_id) is not stream:
-                return
+                return 0
         if stream is not None and counted is not None:
             if stream.last is None or stream.last > counted:
                 stream.last = counted
@@ -344,26 +357,29 @@ class Hub:
                 and stream.last == counted
                 and self._go_live(connection, conversation_id, feed, stream, counted)
             ):
-                return
+                return 0
         cursor = None if stream is None else stream.last
+        sent = 0
         for _ in range(MAX_CATCH_UP_ROUNDS):
             if stream is None or cursor is None or connection.closing is not None:
-                return
+                return sent
             read = await feed.read(self._store, conversation_id, cursor, self._resume_limit, True)
             if streams.get(conversation_id) is not stream:
-                return  # Unfollowed (left) while reading.
+                return sent  # Unfollowed (left) while reading.
             if read.first is not None:
                 connection.push(feed.limited(conversation_id, read.first))
             for number, frame in read.entries:
                 if stream.fill(number):
                     connection.push(frame)
+                    sent += 1
             if read.has_more:
                 cursor = max(cursor, read.through)
                 continue
             if self._go_live(connection, conversation_id, feed, stream, read.through):
-                return
+                return sent
             cursor = stream.last
         connection.close(CloseCode.SLOW_CONSUMER, CATCH_UP_FAILED)
+        return sent
 
     def _go_live(
         self,
@@ -535,6 +551,7 @@ class Hub:
                 event = await self._broker.receive()
             except BrokerDisconnected as exc:
                 self.broker_connected = False
+                self.stats.broker_disconnects += 1
                 logger.warning("broker connection lost (%s); reconnecting in %.0f s", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RECONNECT_MAX_DELAY)
@@ -566,6 +583,7 @@ class Hub:
             logger.warning("broker still unreachable: %s", exc)
             return False
         self.broker_connected = True
+        self.stats.broker_reconnects += 1
         topics = self._all_topics()
         logger.info("broker reconnected; backfilling %d topics", len(topics))
         for topic in topics:
@@ -617,6 +635,7 @@ class Hub:
         frame = Prepared(text)  # Encoded once, for every socket that writes it at once.
         feed, conversation_id = topic.feed, topic.conversation_id
         changes = feed is CHANGES  # Decided once, not per socket (`_streams`).
+        self.stats.fanned_out(feed.kind, len(topic.connections))
         for connection in topic.connections:
             streams = connection.changes if changes else connection.streams
             if connection.offer(conversation_id, prev, seq, frame, streams) is not None:
@@ -631,6 +650,7 @@ class Hub:
         if topic.sequence.last is not None and not topic.sequence.filling:
             after = topic.sequence.start_fill()
             assert after is not None  # noqa: S101 - checked just above
+            self.stats.backfills[topic.feed.kind] += 1
             self._spawn(self._fill(topic, after))
 
     async def _fill(self, topic: Topic, after: int) -> None:

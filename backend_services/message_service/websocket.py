@@ -27,6 +27,7 @@ from starlette.routing import WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
+from backend_services import logs
 from backend_services.core.errors import (
     AppError,
     BadFrame,
@@ -126,6 +127,7 @@ async def _receive_text(
         if connection is None:
             await websocket.send_text(BINARY_FRAME_ERROR)
         else:
+            connection.stats.received["binary"] += 1
             connection.push(BINARY_FRAME_ERROR)
 
 
@@ -165,8 +167,12 @@ async def websocket_endpoint(
             await websocket.close(error.close_code or CloseCode.UNAUTHORIZED, error.message)
         return
     connection = Connection(
-        session, queue_size=services.settings.send_queue_size, write_prepared=write_prepared
+        session,
+        queue_size=services.settings.send_queue_size,
+        write_prepared=write_prepared,
+        stats=services.hub.stats,
     )
+    logs.bind(connection_id=connection.id, user_id=session.user.id)
     await services.hub.register(connection)
     connection.push(frames.ready(session.user))
     try:
@@ -279,8 +285,10 @@ async def _handle_text(text: str, services: MessageServices, connection: Connect
         # Text that is not JSON (or nests deeper than the parser's limit) has no ids to echo;
         # reading it again with `json` would only find that out the slow way, or recurse.
         context = {} if _is_invalid_json(exc) else _raw_context(text)
+        connection.stats.received["invalid"] += 1
         connection.push(frames.error(BadFrame(_describe(exc)), **context))
         return
+    connection.stats.received[frame.type] += 1
     try:
         await _handle(frame, services, connection)
     except Exception as exc:
@@ -299,6 +307,7 @@ async def _handle(
     session = connection.session
     messages = services.messages
     if isinstance(frame, SendFrame):
+        started = time.perf_counter()
         msg, _ = await messages.send(
             session,
             frame.conversation_id,
@@ -308,6 +317,7 @@ async def _handle(
             reply_to=frame.reply_to,
         )
         connection.push(frames.ack(frame.client_msg_id, msg))
+        connection.stats.send_ack.observe(time.perf_counter() - started)
     # A change comes back to this socket as a `change` frame, like to every member's.
     elif isinstance(frame, EditFrame):
         await messages.edit(

@@ -17,7 +17,7 @@ import reflex as rx
 from reflex_components_sonner.toast import ToastAction
 from websockets.exceptions import WebSocketException
 
-from letschat_app import api_client, tokens
+from letschat_app import api_client, metrics, tokens
 from letschat_app.model.chat import ChatModel, Popup
 from letschat_app.state.chat import OUTBOXES, TICK_WANTED, ChatState, added_notice_id, outbox
 from letschat_app.state.models import ChatItem, popup_text
@@ -128,6 +128,7 @@ class LiveState(ChatState):
             try:
                 async with api_client.live_socket(token) as socket:
                     writer = asyncio.create_task(_write(socket, outbox(client_token)))
+                    metrics.LIVE_SOCKETS.inc()
                     try:
                         async for event in self._listen(socket, client_token, token):
                             if event == "resumed":
@@ -142,6 +143,7 @@ class LiveState(ChatState):
                             else:
                                 yield event
                     finally:
+                        metrics.LIVE_SOCKETS.dec()
                         writer.cancel()
                         with contextlib.suppress(
                             asyncio.CancelledError, WebSocketException, OSError
@@ -164,6 +166,7 @@ class LiveState(ChatState):
                 if not self.token:
                     return
                 self.connection = "reconnecting"
+            metrics.RECONNECTS.inc()
             await asyncio.sleep(delay * random.uniform(0.8, 1.2))  # noqa: S311 - jitter
             delay = min(delay * 2, BACKOFF_MAX)
 
@@ -199,6 +202,7 @@ class LiveState(ChatState):
         await socket.send(resume)
         renew_at = tokens.renew_at(token)
         async for batch in socket.frames(IDLE_TICK_SECONDS):
+            metrics.count_frames([frame.type for frame in batch])
             renew = time.time() >= renew_at
             if not batch and not renew and client_token not in TICK_WANTED:
                 yield "idle"  # Nothing can have changed: no state round trip.

@@ -10,7 +10,7 @@ from typing import Concatenate, ParamSpec, TypeVar
 
 import reflex as rx
 
-from letschat_app import api_client, tokens
+from letschat_app import api_client, metrics, tokens
 from letschat_protocol import ErrorCode
 
 LOGIN_ROUTE = "/login"
@@ -68,6 +68,7 @@ class SessionState(rx.State):
         self.notice = ""
 
     def _end_session(self, notice: str) -> rx.event.EventSpec:
+        metrics.SESSIONS_ENDED.inc()
         self.token = self.refresh_token = ""
         self._newest_access = self._newest_refresh = ""
         self.user_id = self.username = self.display_name = ""

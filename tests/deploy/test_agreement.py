@@ -390,6 +390,13 @@ def test_the_load_balancer_routes_each_path(path: str, upstream: str, uri: str |
     assert (chosen.proxy_pass or "").removeprefix(f"http://{upstream}") == (uri or "")
 
 
+@pytest.mark.parametrize("path", ["/metrics", "/api/metrics"])
+def test_the_load_balancer_keeps_metrics_to_the_private_network(path: str) -> None:
+    chosen = route(nginx(LB_CONF), path)
+    assert chosen.upstream is None, chosen.upstream
+    assert [list(d.args) for d in chosen.location.all("return")] == [["404"]]
+
+
 def test_every_upstream_is_a_compose_service() -> None:
     services = compose()["services"]
     for upstream, servers in upstream_servers(nginx(LB_CONF)).items():

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 
 import pymongo
+from pymongo.monitoring import CommandListener
 
 from backend_services.core.store.changes import ChangeBatch, ChangeStore, Policy
 from backend_services.core.store.conversations import ConversationStore, direct_id
@@ -74,8 +76,10 @@ class Store:
         hole_grace: timedelta = timedelta(seconds=2),
         timeout_ms: int = DEFAULT_TIMEOUT_MS,
         policy: Policy | None = None,
+        event_listeners: Sequence[CommandListener] = (),
     ) -> Store:
-        return cls(Database(url, name, timeout_ms=timeout_ms), hole_grace=hole_grace, policy=policy)
+        database = Database(url, name, timeout_ms=timeout_ms, event_listeners=event_listeners)
+        return cls(database, hole_grace=hole_grace, policy=policy)
 
     async def prepare(self) -> None:
         """Wait for the database, create indexes and upgrade data from earlier versions."""
