@@ -30,6 +30,10 @@ REDACTED = "[redacted]"
 SECRET_FIELDS = frozenset(
     {"token", "access_token", "refresh_token", "password", "new_password", "body", "authorization"}
 )
+# Loggers kept at INFO or above whatever LOGLEVEL says (see `configure`).
+CHATTY_LIBRARIES = ("pymongo", "websockets", "uvicorn.error", "uvicorn.protocols")
+# uvicorn's per-socket lines ('%s - "WebSocket %s" [accepted]', "connection open", ...).
+UVICORN_SOCKET_LINES = ('%s - "WebSocket', "connection open", "connection closed")
 # What every LogRecord has; anything else on a record came from `extra`.
 _RECORD_FIELDS = frozenset(logging.makeLogRecord({}).__dict__) | {
     "message",
@@ -58,7 +62,8 @@ def bound(**fields: str | None) -> Iterator[None]:
 
 
 def bind(**fields: str | None) -> None:
-    """Add `fields` to the rest of this context (a task's, or a request's)."""
+    """Add `fields` to the rest of this context (a task's, or a request's). Only from async
+    code running in that context: FastAPI runs a sync dependency in a thread, on a copy."""
     _context.set({**_context.get(), **{k: v for k, v in fields.items() if v is not None}})
 
 
@@ -75,20 +80,20 @@ class JsonFormatter(logging.Formatter):
         self._instance = instance
 
     def format(self, record: logging.LogRecord) -> str:
-        line: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname,
-            "service": self._service,
-            "instance": self._instance,
-            "logger": record.name,
-            "event": record.getMessage(),
-        }
-        line.update(_context.get())
+        line: dict[str, Any] = dict(_context.get())
         for name, value in record.__dict__.items():
             if name not in _RECORD_FIELDS and not name.startswith("_"):
                 line[name] = value
         for name in SECRET_FIELDS & line.keys():
             line[name] = REDACTED
+        line.update(  # Last: no `extra` overrides what every line must say.
+            ts=datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            level=record.levelname,
+            service=self._service,
+            instance=self._instance,
+            logger=record.name,
+            event=record.getMessage(),
+        )
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         if record.stack_info:
@@ -111,7 +116,19 @@ def configure(service: str, level: str, log_format: LogFormat) -> None:
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
+    # Their debug lines carry what is never logged: pymongo's the documents it sends (message
+    # bodies, password hashes), the WebSocket protocol's the start of every frame.
+    for name in CHATTY_LIBRARIES:
+        logging.getLogger(name).setLevel(max(logging.INFO, root.level))
     # In JSON, each request is logged once by the services' own middleware, with its route,
     # request id and user, and without the query string (a search's words are no log's
-    # business); uvicorn's access line would repeat it without them.
+    # business); uvicorn's access line would repeat it without them. Sockets say when they
+    # open and close themselves (with their connection id); uvicorn's lines would add the
+    # client's address and the URL's query.
     logging.getLogger("uvicorn.access").disabled = log_format == "json"
+    socket_lines = logging.getLogger("uvicorn.error")
+    socket_lines.filters[:] = [_not_socket_chatter] if log_format == "json" else []
+
+
+def _not_socket_chatter(record: logging.LogRecord) -> bool:
+    return not (str(record.msg).startswith(UVICORN_SOCKET_LINES))

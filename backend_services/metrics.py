@@ -2,8 +2,10 @@
 requests (with the request id and access log line they share), and its MongoDB commands.
 
 Every figure a service adds lives in its own registry (one per app, so that several apps in
-one process, as in the tests, count apart). `/metrics` answers on the service's own port;
-the public load balancer does not route it (deploy/nginx.conf, docs/operations.md).
+one process, as in the tests, count apart). `/metrics` answers on the service's own port, to
+the scraper on the private network only: the public load balancer refuses the path
+(deploy/nginx/nginx.conf, docs/deploy.md), and a request that came through any proxy (it has
+`X-Forwarded-For`) is answered 404 here too, however its path was spelled.
 """
 
 from __future__ import annotations
@@ -14,13 +16,15 @@ import time
 import uuid
 from collections.abc import Iterable
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     Info,
+    disable_created_metrics,
     generate_latest,
 )
 from prometheus_client.registry import Collector
@@ -29,12 +33,18 @@ from pymongo.monitoring import (
     CommandListener,
     CommandStartedEvent,
     CommandSucceededEvent,
+    ServerHeartbeatFailedEvent,
+    ServerHeartbeatListener,
+    ServerHeartbeatStartedEvent,
+    ServerHeartbeatSucceededEvent,
 )
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend_services import logs
 
 access_log = logging.getLogger("letschat.access")
+# No `_created` twin of every series: it doubles what is stored and nobody graphs it.
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 # Seconds: from a fast local answer to the store's operation timeout (5 s by default).
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -74,8 +84,20 @@ class Metrics:
         )
         self.store_errors = Counter(
             "letschat_store_command_errors_total",
-            "MongoDB commands that failed (server errors, timeouts, lost connections).",
+            "MongoDB commands that failed once sent (server errors, lost connections).",
             ["command"],
+            registry=self.registry,
+        )
+        # A command that never got a connection (the server down) sends no command event: the
+        # driver's own checks of the server tell that.
+        self.store_up = Gauge(
+            "letschat_store_up",
+            "1 while the driver's last check of MongoDB succeeded, 0 after one failed.",
+            registry=self.registry,
+        )
+        self.store_check_failures = Counter(
+            "letschat_store_check_failures",
+            "The driver's checks of MongoDB (every few seconds) that failed.",
             registry=self.registry,
         )
 
@@ -83,14 +105,16 @@ class Metrics:
         for collector in collectors:
             self.registry.register(collector)
 
-    def store_listener(self) -> CommandListener:
-        return _StoreListener(self)
+    def store_listeners(self) -> list[CommandListener | ServerHeartbeatListener]:
+        return [_StoreListener(self), _StoreChecks(self)]
 
     def router(self) -> APIRouter:
         router = APIRouter()
 
         @router.get("/metrics", include_in_schema=False)
-        async def metrics() -> Response:
+        async def metrics(request: Request) -> Response:
+            if "x-forwarded-for" in request.headers:  # Through a proxy: not the scraper.
+                return Response(status_code=404)
             return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
 
         return router
@@ -112,6 +136,24 @@ class _StoreListener(CommandListener):
     def failed(self, event: CommandFailedEvent) -> None:
         self._seconds.labels(event.command_name).observe(event.duration_micros / 1e6)
         self._errors.labels(event.command_name).inc()
+
+
+class _StoreChecks(ServerHeartbeatListener):
+    """The driver's periodic checks of the server: whether MongoDB answers at all."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._up = metrics.store_up
+        self._failures = metrics.store_check_failures
+
+    def started(self, event: ServerHeartbeatStartedEvent) -> None:
+        pass
+
+    def succeeded(self, event: ServerHeartbeatSucceededEvent) -> None:
+        self._up.set(1)
+
+    def failed(self, event: ServerHeartbeatFailedEvent) -> None:
+        self._up.set(0)
+        self._failures.inc()
 
 
 class RequestTelemetry:

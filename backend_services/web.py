@@ -215,7 +215,7 @@ class DrainGuard:
             await self.app(scope, receive, send)
             return
         if scope["type"] == "http":
-            if scope["path"] == "/healthz":
+            if scope["path"] in ("/healthz", "/metrics"):  # Alive, and still scraped.
                 await self.app(scope, receive, send)
                 return
             response = error_response(
@@ -232,16 +232,11 @@ class DrainGuard:
             )
 
 
-def install_telemetry(app: FastAPI, metrics: Metrics, settings: CommonSettings) -> None:
-    """`/metrics`, and every request counted, timed, given an id and (in JSON logs) logged."""
+def install_telemetry(app: FastAPI, metrics: Metrics) -> None:
+    """`/metrics` (`serve` wraps the app in `RequestTelemetry`, outside even its error
+    handling, so that a crash's log lines and 500 carry the request id too)."""
     app.state.metrics = metrics
     app.include_router(metrics.router())
-    app.add_middleware(
-        RequestTelemetry,
-        metrics=metrics,
-        log_requests=settings.logs_as == "json",
-        quiet=QUIET_ROUTES,
-    )
 
 
 def install_drain_guard(app: FastAPI) -> Draining:
@@ -301,6 +296,19 @@ class _Server(uvicorn.Server):
         await super().shutdown(sockets)
 
 
+def served_app(app: FastAPI, settings: CommonSettings) -> ASGIApp:
+    """What the server runs: `app` with its response headers and body deadline, all inside
+    the request telemetry (when the app has metrics): outermost, so that even a crash's log
+    lines and its 500 carry the request id."""
+    served: ASGIApp = BodyDeadline(ResponseHeaders(app), settings.request_body_timeout_seconds)
+    metrics: Metrics | None = getattr(app.state, "metrics", None)
+    if metrics is None:
+        return served
+    return RequestTelemetry(
+        served, metrics, log_requests=settings.logs_as == "json", quiet=QUIET_ROUTES
+    )
+
+
 def serve(
     app: FastAPI,
     settings: CommonSettings,
@@ -316,11 +324,12 @@ def serve(
     websockets-sansio)."""
     logs.configure(service, settings.log_level, settings.logs_as)
     config = uvicorn.Config(
-        BodyDeadline(ResponseHeaders(app), settings.request_body_timeout_seconds),
+        served_app(app, settings),
         host=settings.host,
         port=port,
-        log_level=settings.log_level.lower(),
-        log_config=None,  # `logs.configure` did: every logger in the one format.
+        # `logs.configure` did it all: every logger in the one format, at its level.
+        log_config=None,
+        log_level=None,
         http=timed_http(settings.request_head_timeout_seconds),
         ws=ws_protocol or "websockets-sansio",
         ws_max_size=ws_max_size,

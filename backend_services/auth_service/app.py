@@ -35,7 +35,7 @@ def create_app(settings: AuthSettings, *, store: Store | None = None) -> FastAPI
         settings.mongodb_url,
         settings.mongodb_db,
         timeout_ms=settings.mongodb_timeout_ms,
-        event_listeners=[metrics.store_listener()],
+        event_listeners=metrics.store_listeners(),
     )
     secret = settings.jwt_secret.get_secret_value()
     issuer = TokenIssuer(
@@ -82,7 +82,7 @@ def create_app(settings: AuthSettings, *, store: Store | None = None) -> FastAPI
     app.state.stats = AuthStats(metrics.registry)
     install_error_handlers(app)
     install_drain_guard(app)
-    install_telemetry(app, metrics, settings)
+    install_telemetry(app, metrics)
     app.include_router(health_router({"mongodb": store.database.ping}))
     app.include_router(routes.router)
     return app

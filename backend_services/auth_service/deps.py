@@ -21,7 +21,7 @@ def get_services(request: Request) -> AuthServices:
 Services = Annotated[AuthServices, Depends(get_services)]
 
 
-def get_stats(request: Request) -> AuthStats:
+async def get_stats(request: Request) -> AuthStats:  # async: no thread for a lookup.
     stats: AuthStats = request.app.state.stats
     return stats
 

@@ -159,7 +159,9 @@ class AuthServices:
         logger.warning(
             "refresh token reuse: ended session %s of user %s", record.id, record.user_id
         )
-        raise RefreshTokenReused()
+        reused = RefreshTokenReused()
+        reused.ended_now = True
+        raise reused
 
     async def logout(self, session: Session) -> None:
         await self.store.sessions.end(session.claims.session_id, EndReason.LOGOUT)

@@ -75,6 +75,8 @@ class AuthStats:
             yield
         except Exception as exc:
             outcome = next((name for kind, name in outcomes if isinstance(exc, kind)), "error")
+            if isinstance(exc, RefreshTokenReused) and not exc.ended_now:
+                outcome = "rejected"  # A session ended for reuse before: counted then.
             counter.labels(outcome).inc()
             raise
         counter.labels("success").inc()

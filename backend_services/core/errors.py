@@ -97,6 +97,9 @@ class RefreshTokenReused(AppError):
     default_message = (
         "This session was ended because an old copy of its sign-in was used; log in again."
     )
+    # True only for the attempt that found the reuse and ended the session (later attempts
+    # with the session's tokens get the same answer).
+    ended_now = False
 
 
 class WrongPassword(AppError):

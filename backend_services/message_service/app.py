@@ -66,7 +66,7 @@ def create_app(
         settings.mongodb_db,
         hole_grace=timedelta(seconds=settings.seq_hole_grace_seconds),
         timeout_ms=settings.mongodb_timeout_ms,
-        event_listeners=[metrics.store_listener()],
+        event_listeners=metrics.store_listeners(),
     )
     store.changes.policy = change_policy(settings)
     hub = Hub(
@@ -118,7 +118,7 @@ def create_app(
     app.state.services = services
     install_error_handlers(app)
     install_drain_guard(app)
-    install_telemetry(app, metrics, settings)
+    install_telemetry(app, metrics)
     app.include_router(health_router({"mongodb": store.database.ping, "broker": hub.ping}))
     app.include_router(routes.router)
     app.include_router(websocket.router)

@@ -4,6 +4,7 @@ follows, and the catch-ups it runs."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import uuid
 from collections import deque
@@ -11,6 +12,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+from backend_services import logs
 from backend_services.core.errors import CloseCode
 from backend_services.core.sessions import Session
 from backend_services.message_service.prepared_frames import Prepared, WritePrepared, wire_of
@@ -18,6 +20,8 @@ from backend_services.message_service.sequence import Sequence, Step
 from backend_services.message_service.stats import SocketStats
 
 logger = logging.getLogger("letschat.ws")
+# Where a socket made outside a hub (a test's) counts.
+UNCOUNTED = SocketStats()
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +105,7 @@ class Connection:
     # `prepared_frames`); False when the socket cannot take it now.
     write_prepared: WritePrepared | None = None
     # The instance's counts (the hub's); frames pushed here are counted in them.
-    stats: SocketStats = field(default_factory=SocketStats)
+    stats: SocketStats = UNCOUNTED
     # (conversation id, feed) -> the catch-up running there (outside `resume`), cancelled when
     # the socket stops following the conversation or goes.
     _catch_ups: dict[tuple[str, str], asyncio.Task[None]] = field(default_factory=dict)
@@ -116,9 +120,8 @@ class Connection:
         resume later."""
         if self.closing is not None:
             return
-        if type(frame) is str:  # A fan-out's `Prepared` frames the hub counts per message.
-            self.stats.pushed(frame)
         if self.outbox.idle and self.write_now(frame):
+            self.stats.pushed(frame)
             return
         if len(self.outbox) >= self.queue_size:
             self.close(
@@ -126,6 +129,7 @@ class Connection:
             )
             return
         self.outbox.put(frame)
+        self.stats.pushed(frame)
 
     def write_now(self, frame: Frame) -> bool:
         """Write `frame` to the socket at once, if the server lets this socket do that now."""
@@ -224,7 +228,10 @@ class Connection:
     ) -> None:
         """Run a catch-up on its own; it belongs to this socket and the conversation's feed."""
         key = (conversation_id, feed)
-        task = asyncio.create_task(catch_up)
+        # In this socket's log context, whichever request or socket's work started it.
+        context = contextvars.Context()
+        context.run(logs.bind, connection_id=self.id, user_id=self.user_id)
+        task = asyncio.create_task(catch_up, context=context)
         self._catch_ups[key] = task
         task.add_done_callback(lambda done: self._catch_up_done(key, done))
 

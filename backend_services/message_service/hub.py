@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import itertools
 import logging
 import time
@@ -211,7 +212,8 @@ class Hub:
         await self._broker.ping()
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
-        task = asyncio.create_task(coro)
+        # The hub's own work: not in the log context of the request that happened to start it.
+        task = asyncio.create_task(coro, context=contextvars.Context())
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
 
@@ -291,16 +293,16 @@ class Hub:
         # the changes stand, for the sockets that do not know, and to skip reading the
         # changes of conversations where nothing changed since the socket's cursor.
         changes_counted = await CHANGES.counted(self._store, starting) if starting else {}
-        sent = 0
         for conversation_id in starting:
             if conversation_id in stale:
                 connection.push(frames.reset(conversation_id, stale[conversation_id]))
-            sent += await self._catch_up(connection, conversation_id, MESSAGES)
+            sent = await self._catch_up(connection, conversation_id, MESSAGES)
+            if sent:
+                self.stats.resume_messages.observe(sent)
             await self._catch_up(
                 connection, conversation_id, CHANGES, changes_counted.get(conversation_id, 0)
             )
         connection.push(frames.RESUMED)
-        self.stats.resume_messages.observe(sent)
 
     async def _attach(
         self, connection: Connection, conversation_id: str, cursor: int, change_cursor: int | None
@@ -368,6 +370,8 @@ class Hub:
                 return sent  # Unfollowed (left) while reading.
             if read.first is not None:
                 connection.push(feed.limited(conversation_id, read.first))
+                if feed is MESSAGES:
+                    self.stats.resume_limited += 1
             for number, frame in read.entries:
                 if stream.fill(number):
                     connection.push(frame)
@@ -550,8 +554,9 @@ class Hub:
             try:
                 event = await self._broker.receive()
             except BrokerDisconnected as exc:
+                if self.broker_connected:  # Lost now, not a retry that failed again.
+                    self.stats.broker_disconnects += 1
                 self.broker_connected = False
-                self.stats.broker_disconnects += 1
                 logger.warning("broker connection lost (%s); reconnecting in %.0f s", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RECONNECT_MAX_DELAY)
@@ -607,9 +612,10 @@ class Hub:
         topic = self._topics[MESSAGES.kind].get(envelope.conversation_id)
         if topic is None:
             return
+        frame = Prepared(envelope.frame, envelope.kind)
         for connection in topic.connections:
             if connection.user_id != envelope.exclude:
-                connection.push(envelope.frame)
+                connection.push(frame)
 
     def _wait_for(self, topic: Topic, missing: int) -> None:
         """Give `missing` a moment to come live before the topic reads the store for it."""
@@ -632,10 +638,10 @@ class Hub:
 
     def _deliver(self, topic: Topic, seq: int, text: str) -> None:
         prev, topic.delivered = topic.delivered, seq
-        frame = Prepared(text)  # Encoded once, for every socket that writes it at once.
         feed, conversation_id = topic.feed, topic.conversation_id
+        # Encoded once, for every socket that writes it at once.
+        frame = Prepared(text, feed.kind)
         changes = feed is CHANGES  # Decided once, not per socket (`_streams`).
-        self.stats.fanned_out(feed.kind, len(topic.connections))
         for connection in topic.connections:
             streams = connection.changes if changes else connection.streams
             if connection.offer(conversation_id, prev, seq, frame, streams) is not None:

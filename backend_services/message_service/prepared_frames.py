@@ -43,13 +43,14 @@ def encode_text_frame(text: str) -> bytes:
 
 
 class Prepared:
-    """A frame many sockets get: its text, and its encoding, made the first time it is asked
-    for and then shared."""
+    """A frame many sockets get: its text, its `kind` (its frame type, for the counts), and its
+    encoding, made the first time it is asked for and then shared."""
 
-    __slots__ = ("_wire", "text")
+    __slots__ = ("_wire", "kind", "text")
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, kind: str = "other") -> None:
         self.text = text
+        self.kind = kind
         self._wire: bytes | None = None
 
     @property

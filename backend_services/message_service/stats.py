@@ -2,26 +2,28 @@
 
 A delivery happens once per socket and message (a thousand times for one message to a group of
 a thousand), so the hot path only adds to plain integers here; they become Prometheus metric
-families when scraped (`SocketCollector`). Frames sent are counted where each is pushed to a
-socket, except the fan-out's (messages and changes), which the hub counts per message for every
-socket it hands them to.
+families when scraped (`SocketCollector`). A frame is counted where it is pushed to its socket:
+a fan-out's (`Prepared`) by the kind it carries, any other by the type its text starts with.
 """
 
 from __future__ import annotations
 
-from collections import Counter
+import collections
 from collections.abc import Callable, Iterator
 
 from prometheus_client import Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from backend_services.message_service.prepared_frames import Prepared
 from backend_services.metrics import LATENCY_BUCKETS
 
 # Every server frame's JSON text starts so (`frame_text` puts `type` first).
 _TYPE_PREFIX = '{"type":"'
-# Messages a socket was sent on resume: from nothing missed to the resume limit and past it.
-RESUME_BUCKETS = (0, 1, 5, 20, 50, 100, 300, 1000, 3000)
+# Messages a resume sent for one conversation: a few missed, up to the resume limit (300).
+RESUME_BUCKETS = (1, 5, 20, 50, 100, 200, 299, 300)
+# What a live fan-out delivers: `letschat_deliveries_total` by feed.
+DELIVERED_KINDS = frozenset({"message", "change"})
 
 
 def frame_type(text: str) -> str:
@@ -36,32 +38,39 @@ class SocketStats:
     """The counts of one instance's sockets and fan-out."""
 
     def __init__(self) -> None:
-        self.received: Counter[str] = Counter()  # Client frames by type ("invalid", "binary").
-        self.sent: Counter[str] = Counter()  # Server frames by type.
-        self.deliveries: Counter[str] = Counter()  # Live fan-out to sockets, by feed.
-        self.backfills: Counter[str] = Counter()  # Topics read again from the store, by feed.
+        # Client frames by type ("invalid": not a known frame, "binary": not text).
+        self.received: collections.Counter[str] = collections.Counter()
+        self.sent: collections.Counter[str] = collections.Counter()  # Server frames by type.
+        self.deliveries: collections.Counter[str] = collections.Counter()  # Fan-out, by feed.
+        # Topics read again from the store after missing a publish, by feed.
+        self.backfills: collections.Counter[str] = collections.Counter()
+        self.resume_limited = 0  # Conversations a resume sent only the newest messages of.
         self.slow_consumer_closes = 0
         self.broker_disconnects = 0
         self.broker_reconnects = 0
         self.send_ack = Histogram(
             "letschat_send_ack_seconds",
-            "From a send frame's handling to its ack: validation, the store's writes, publishing.",
+            "From handling a send frame (its turn among the socket's frames) to its ack: "
+            "validation, the store's writes, publishing.",
             buckets=LATENCY_BUCKETS,
             registry=None,
         )
         self.resume_messages = Histogram(
             "letschat_resume_messages",
-            "Messages a socket was sent by one resume, over all its conversations.",
+            "Messages a resume sent for one conversation that had any missed (at the resume "
+            "limit, the older ones were left for paging: letschat_resume_limited_total).",
             buckets=RESUME_BUCKETS,
             registry=None,
         )
 
-    def pushed(self, text: str) -> None:
-        self.sent[frame_type(text)] += 1
-
-    def fanned_out(self, feed: str, sockets: int) -> None:
-        self.sent[feed] += sockets
-        self.deliveries[feed] += sockets
+    def pushed(self, frame: str | Prepared) -> None:
+        if isinstance(frame, str):
+            self.sent[frame_type(frame)] += 1
+            return
+        kind = frame.kind
+        self.sent[kind] += 1
+        if kind in DELIVERED_KINDS:
+            self.deliveries[kind] += 1
 
 
 class SocketCollector(Collector):
@@ -93,7 +102,8 @@ class SocketCollector(Collector):
         yield _by("letschat_ws_frames_sent", "Server frames sent, by type.", "type", stats.sent)
         yield _by(
             "letschat_deliveries",
-            "Messages and changes handed to sockets live, by feed (one per socket).",
+            "Messages and changes pushed to sockets by the live fan-out, by feed (one per "
+            "socket; a socket catching up gets the store's copies, counted as frames sent).",
             "feed",
             stats.deliveries,
         )
@@ -105,13 +115,19 @@ class SocketCollector(Collector):
             stats.backfills,
         )
         yield CounterMetricFamily(
+            "letschat_resume_limited",
+            "Conversations a socket catching up (a resume, mostly) was sent only the newest "
+            "messages of, with a `limited` frame: it missed more than LETSCHAT_RESUME_LIMIT.",
+            value=stats.resume_limited,
+        )
+        yield CounterMetricFamily(
             "letschat_slow_consumer_closes",
             "Sockets closed (4000) for falling too far behind; their clients resume.",
             value=stats.slow_consumer_closes,
         )
         yield CounterMetricFamily(
             "letschat_broker_disconnects",
-            "Times the broker connection was lost.",
+            "Times the broker connection was lost (not each failed retry while it is).",
             value=stats.broker_disconnects,
         )
         yield CounterMetricFamily(
@@ -123,7 +139,7 @@ class SocketCollector(Collector):
         yield from stats.resume_messages.collect()
 
 
-def _by(name: str, documentation: str, label: str, counts: Counter[str]) -> Metric:
+def _by(name: str, documentation: str, label: str, counts: collections.Counter[str]) -> Metric:
     family = CounterMetricFamily(name, documentation, labels=[label])
     for value, count in sorted(counts.items()):
         family.add_metric([value], count)

@@ -173,6 +173,7 @@ async def websocket_endpoint(
         stats=services.hub.stats,
     )
     logs.bind(connection_id=connection.id, user_id=session.user.id)
+    logger.info("socket opened")
     await services.hub.register(connection)
     connection.push(frames.ready(session.user))
     try:
@@ -180,6 +181,14 @@ async def websocket_endpoint(
     finally:
         services.presence.left(connection, list(connection.streams))
         await services.hub.unregister(connection)
+        closing = connection.closing
+        logger.info(
+            "socket closed",
+            extra={
+                "closed_by": "server" if closing else "client",
+                "close_code": closing.code if closing else None,
+            },
+        )
 
 
 async def _authenticate(websocket: WebSocket, services: MessageServices) -> Session:
@@ -197,6 +206,7 @@ async def _authenticate(websocket: WebSocket, services: MessageServices) -> Sess
     if not isinstance(frame, AuthFrame):
         await websocket.close(CloseCode.PROTOCOL_ERROR, "the first frame must be an auth frame")
         raise _ClientGone()
+    services.hub.stats.received["auth"] += 1
     return await services.verifier.verify(frame.token)
 
 

@@ -67,8 +67,11 @@ class SessionState(rx.State):
         self.display_name = response.user.display_name
         self.notice = ""
 
-    def _end_session(self, notice: str) -> rx.event.EventSpec:
-        metrics.SESSIONS_ENDED.inc()
+    def _end_session(self, notice: str, *, refused: bool = True) -> rx.event.EventSpec:
+        """Forget the session and go to the login page; `refused`: because a service refused
+        it (counted), not because the person logged out."""
+        if refused:
+            metrics.SESSIONS_ENDED.inc()
         self.token = self.refresh_token = ""
         self._newest_access = self._newest_refresh = ""
         self.user_id = self.username = self.display_name = ""
@@ -146,10 +149,12 @@ class SessionState(rx.State):
             # Already invalid, or unreachable: forgetting the tokens here is what matters.
             with contextlib.suppress(api_client.ApiError):
                 await self._call(api_client.logout)
-        return self._end_session("")
+        return self._end_session("", refused=False)
 
     @rx.event
     def session_gone(self):
         """The token became empty: another tab logged out (the token is synced), or this tab's
         session ended and already says why."""
-        return self._end_session(self.notice or SESSION_ENDED[ErrorCode.TOKEN_REVOKED])
+        return self._end_session(
+            self.notice or SESSION_ENDED[ErrorCode.TOKEN_REVOKED], refused=False
+        )

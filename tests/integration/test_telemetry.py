@@ -66,6 +66,7 @@ async def test_message_metrics_move_as_frames_flow(stack: Stack, api: Api) -> No
     assert moved("letschat_ws_frames_received_total", type="send") == 3
     assert moved("letschat_ws_frames_received_total", type="invalid") == 1
     assert moved("letschat_ws_frames_received_total", type="resume") == 3
+    assert moved("letschat_ws_frames_received_total", type="auth") == 3
     assert moved("letschat_ws_frames_sent_total", type="ack") == 3
     assert moved("letschat_ws_frames_sent_total", type="error") == 1
     # Live to both members' sockets (the sender's too), then two more read on resume.
@@ -73,14 +74,24 @@ async def test_message_metrics_move_as_frames_flow(stack: Stack, api: Api) -> No
     assert moved("letschat_ws_frames_sent_total", type="message") == 6 + 2
     assert moved("letschat_send_ack_seconds_count") == 3
     assert moved("letschat_send_ack_seconds_sum") > 0
-    assert moved("letschat_resume_messages_count") == 3
+    # Only the late socket's resume had missed anything: two messages in one conversation.
+    assert moved("letschat_resume_messages_count") == 1
     assert moved("letschat_resume_messages_sum") == 2
+    assert value(after, "letschat_store_up") == 1
     inserts = ("letschat_store_command_duration_seconds_count", {"command": "insert"})
     assert moved(inserts[0], **inserts[1]) >= 3
     assert value(after, "letschat_service_info", service="message", version="0.1.0") == 1
 
     for socket in (alice_socket, bob_socket, late):
         await socket.close()
+
+
+async def test_metrics_are_refused_to_whatever_came_through_a_proxy(stack: Stack) -> None:
+    async with httpx.AsyncClient(timeout=10) as http:
+        for url in (stack.auth_url, stack.messages[0].url):
+            proxied = await http.get(f"{url}/metrics", headers={"X-Forwarded-For": "192.0.2.1"})
+            assert proxied.status_code == 404
+            assert "letschat_" not in proxied.text
 
 
 async def test_auth_metrics_count_how_logins_and_refreshes_end(stack: Stack, api: Api) -> None:
@@ -169,6 +180,13 @@ async def test_logs_are_json_lines_with_request_user_and_never_secrets(
         assert {"ts", "level", "service", "instance", "logger", "event"} <= line.keys(), line
     assert {line["service"] for line in auth_lines} == {"auth"}
     assert {line["service"] for line in message_lines} == {"message"}
+
+    sockets = [line for line in message_lines if line["event"].startswith("socket ")]
+    assert [line["event"] for line in sockets] == ["socket opened", "socket closed"]
+    assert {line["user_id"] for line in sockets} == {alice.id}
+    assert len({line["connection_id"] for line in sockets}) == 1
+    assert sockets[1]["closed_by"] == "client"
+    assert not [line for line in message_lines if "WebSocket" in line["event"]]
 
     posted = [line for line in message_lines if line.get("request_id") == request_id]
     assert len(posted) == 1, posted

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 import pymongo
-from pymongo.monitoring import CommandListener
+from pymongo.monitoring import CommandListener, ServerHeartbeatListener
 
 from backend_services.core.store.changes import ChangeBatch, ChangeStore, Policy
 from backend_services.core.store.conversations import ConversationStore, direct_id
@@ -76,7 +76,7 @@ class Store:
         hole_grace: timedelta = timedelta(seconds=2),
         timeout_ms: int = DEFAULT_TIMEOUT_MS,
         policy: Policy | None = None,
-        event_listeners: Sequence[CommandListener] = (),
+        event_listeners: Sequence[CommandListener | ServerHeartbeatListener] = (),
     ) -> Store:
         database = Database(url, name, timeout_ms=timeout_ms, event_listeners=event_listeners)
         return cls(database, hole_grace=hole_grace, policy=policy)

@@ -16,7 +16,7 @@ from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, ReturnD
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, PyMongoError
-from pymongo.monitoring import CommandListener
+from pymongo.monitoring import CommandListener, ServerHeartbeatListener
 
 logger = logging.getLogger("letschat.store")
 # A database container or a just-launched SecantusDB may take a while to accept connections.
@@ -169,7 +169,7 @@ class Database:
         name: str,
         *,
         timeout_ms: int = DEFAULT_TIMEOUT_MS,
-        event_listeners: Sequence[CommandListener] = (),
+        event_listeners: Sequence[CommandListener | ServerHeartbeatListener] = (),
     ) -> None:
         self.client: AsyncMongoClient[Document] = AsyncMongoClient(
             url,
