@@ -6,9 +6,10 @@ import os
 
 import reflex as rx
 
-from letschat_app import csp, serving
+from letschat_app import csp, failover, serving
 
 serving.install()
+failover.install()
 
 _frontend_port = int(os.environ.get("LETSCHAT_FRONTEND_PORT", "3000"))
 _backend_port = int(os.environ.get("LETSCHAT_REFLEX_BACKEND_PORT", "8000"))

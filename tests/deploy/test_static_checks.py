@@ -35,7 +35,12 @@ from tests.deploy.conftest import (
 )
 
 WORKFLOW_FILES = sorted(str(path.relative_to(ROOT)) for path in WORKFLOWS.glob("*.yml"))
-SHELL_SCRIPTS = ["scripts/check-deploy", "deploy/smoke-test", "deploy/ecs/check-placeholders"]
+SHELL_SCRIPTS = [
+    "scripts/check-deploy",
+    "scripts/container-test",
+    "deploy/smoke-test",
+    "deploy/ecs/check-placeholders",
+]
 
 
 def run(*command: str) -> None:

@@ -1,0 +1,101 @@
+"""A tab keeps its state when the Reflex backend replica it was on dies.
+
+Replicas share the tabs' state in Redis (REFLEX_REDIS_URL). Reflex 0.10 records in Redis which
+replica holds each tab's socket (`RedisTokenManager`), for an hour, so that a second tab
+opened with a copy of the first one's token (a duplicated tab) gets a token of its own. A
+replica that stops cleanly deletes its records; one that is killed (SIGKILL, a lost host, the
+OOM killer) cannot, and every tab it held then reconnects to another replica, is taken for a
+duplicate and starts with a new, empty state: the open conversation, what it had read and
+sent, gone (seen in scripts/container-test's replica loss).
+
+Here each replica writes a heartbeat (the time) to an "alive" key every second, and a token
+whose record names a replica whose heartbeat has stopped is a reconnection, not a duplicate:
+the record is dropped and Reflex links the token (and its state) to the new socket. A tab
+reconnects within a second or two of its replica's death, before any expiry could tell, so
+the heartbeat is watched for a moment instead; only tokens already recorded elsewhere (a
+replica's death, or a duplicated tab) wait for it. A duplicate of a tab whose replica is alive
+still gets its own token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import pickle
+import time
+from typing import Any
+
+from reflex.utils.token_manager import RedisTokenManager, SocketRecord
+
+logger = logging.getLogger(__name__)
+
+ALIVE_PREFIX = "letschat_reflex_instance_alive_"
+# A replica beats this often; its key outlives it by the second figure.
+ALIVE_EVERY_SECONDS = 1.0
+ALIVE_TTL_SECONDS = 30
+# How long a heartbeat is watched before its replica is taken for gone: a few beats, so that a
+# replica busy for a moment is not.
+WATCH_SECONDS = 3.5
+
+_original_link = RedisTokenManager.link_token_to_sid
+
+
+def alive_key(instance_id: str) -> str:
+    return f"{ALIVE_PREFIX}{instance_id}"
+
+
+async def _beat(manager: RedisTokenManager) -> None:
+    while True:
+        try:
+            beat = str(time.time()).encode()
+            await manager.redis.set(alive_key(manager.instance_id), beat, ex=ALIVE_TTL_SECONDS)
+        except Exception as exc:  # Redis away: Reflex itself cannot serve meanwhile.
+            logger.warning("could not renew this replica's alive key: %r", exc)
+        await asyncio.sleep(ALIVE_EVERY_SECONDS)
+
+
+def _ensure_beating(manager: RedisTokenManager) -> None:
+    task: asyncio.Task[None] | None = getattr(manager, "_letschat_beat", None)
+    if task is None or task.done():
+        manager._letschat_beat = asyncio.create_task(_beat(manager))  # type: ignore[attr-defined]
+
+
+async def _forget_if_orphaned(manager: RedisTokenManager, token: str) -> None:
+    """Drop `token`'s socket record if the replica it names is not alive."""
+    key = manager._get_redis_key(token)
+    raw = await manager.redis.get(key)
+    if raw is None:
+        return
+    try:
+        record = pickle.loads(raw)  # noqa: S301 - Reflex's own record, from our Redis
+    except Exception:  # A record of another Reflex version: leave it to Reflex.
+        return
+    if not isinstance(record, SocketRecord) or record.instance_id == manager.instance_id:
+        return
+    if await _beating(manager, record.instance_id):
+        return  # Its replica runs: this really is a second tab with the same token.
+    await manager.redis.delete(key)
+    logger.info("a tab of a replica that is gone reconnected here with its state")
+
+
+async def _beating(manager: RedisTokenManager, instance_id: str) -> bool:
+    first = await manager.redis.get(alive_key(instance_id))
+    if first is None:
+        return False
+    await asyncio.sleep(WATCH_SECONDS)
+    return await manager.redis.get(alive_key(instance_id)) not in (None, first)
+
+
+async def link_token_to_sid(self: RedisTokenManager, token: str, sid: str) -> str | None:
+    """`RedisTokenManager.link_token_to_sid`, after dropping a record of a dead replica."""
+    _ensure_beating(self)
+    with contextlib.suppress(Exception):  # Redis trouble: Reflex's own handling decides.
+        await _forget_if_orphaned(self, token)
+    return await _original_link(self, token, sid)
+
+
+def install() -> None:
+    """Make Reflex's Redis token manager tell a reconnection from a duplicated tab."""
+    manager: Any = RedisTokenManager
+    manager.link_token_to_sid = link_token_to_sid
