@@ -89,6 +89,18 @@ def _launcher(
     )
 
 
+def refused_launch(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """scripts/run with `env`, expected to refuse before it starts anything."""
+    return subprocess.run(
+        [sys.executable, str(REPO_ROOT / "scripts" / "run.py")],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 def _stop(launcher: Process) -> None:
     """Ctrl+C: the launcher stops every process it started, in time."""
     launcher.signal(signal.SIGINT)
@@ -198,14 +210,7 @@ def test_a_taken_port_is_named_with_its_variable_and_nothing_starts(
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", ports[squatted]))
         squatter.listen()
-        done = subprocess.run(
-            [sys.executable, str(REPO_ROOT / "scripts" / "run.py")],
-            env={**os.environ, **env},
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        done = refused_launch(env)
     assert done.returncode == 1
     role = {
         "LETSCHAT_FRONTEND_PORT": "the web app",
@@ -230,14 +235,7 @@ def test_a_port_that_is_not_one_is_named_with_its_variable(tmp_path: Path) -> No
         "LETSCHAT_FRONTEND_PORT": str(free_port()),
     }
     env["LETSCHAT_REFLEX_BACKEND_PORT"] = env["LETSCHAT_FRONTEND_PORT"]
-    done = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "scripts" / "run.py")],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = refused_launch(env)
     assert done.returncode == 1
     assert "LETSCHAT_AUTH_PORT='80o1' is not a port" in done.stderr, done.stderr
     assert "LETSCHAT_REFLEX_BACKEND_PORT and LETSCHAT_FRONTEND_PORT are both" in done.stderr

@@ -9,32 +9,13 @@ import uuid
 from typing import Any
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.clients import PASSWORD, Api, Socket, send_frame
+from tests.support.metrics import Samples, moved, scrape, value
 from tests.support.stack import Stack
 
-Sample = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
-
-async def scrape(url: str) -> Sample:
-    """Every sample of a service's /metrics: (name, sorted labels) -> value."""
-    async with httpx.AsyncClient(timeout=10) as http:
-        response = await http.get(f"{url}/metrics")
-    assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/plain")
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(response.text)
-        for sample in family.samples
-    }
-
-
-def value(samples: Sample, name: str, **labels: str) -> float:
-    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
-
-
-def total(samples: Sample, name: str) -> float:
+def total(samples: Samples, name: str) -> float:
     """The sum over every label of one sample name (every command's count, say)."""
     return sum(v for (n, _), v in samples.items() if n == name)
 
@@ -43,11 +24,11 @@ async def test_message_metrics_move_as_frames_flow(stack: Stack, api: Api) -> No
     alice, bob = await api.register("alice"), await api.register("bob")
     dm = await api.direct(alice, bob)
     here = stack.messages[0]
-    before = await scrape(here.url)
+    before = await scrape(f"{here.url}/metrics")
 
     alice_socket = await Socket.open(here.ws_url, alice.token, resume={})
     bob_socket = await Socket.open(here.ws_url, bob.token, resume={})
-    during = await scrape(here.url)
+    during = await scrape(f"{here.url}/metrics")
     assert value(during, "letschat_ws_connections") == value(before, "letschat_ws_connections") + 2
 
     for n in range(3):
@@ -58,28 +39,28 @@ async def test_message_metrics_move_as_frames_flow(stack: Stack, api: Api) -> No
     await alice_socket.next("error")
     late = await Socket.open(here.ws_url, bob.token, resume={dm: 1})  # Two messages behind.
     assert [m["body"] for m in late.messages(dm)] == ["hello 1", "hello 2"]
-    after = await scrape(here.url)
+    after = await scrape(f"{here.url}/metrics")
 
-    def moved(name: str, **labels: str) -> float:
-        return value(after, name, **labels) - value(before, name, **labels)
+    def delta(name: str, **labels: str) -> float:
+        return moved(before, after, name, **labels)
 
-    assert moved("letschat_ws_frames_received_total", type="send") == 3
-    assert moved("letschat_ws_frames_received_total", type="invalid") == 1
-    assert moved("letschat_ws_frames_received_total", type="resume") == 3
-    assert moved("letschat_ws_frames_received_total", type="auth") == 3
-    assert moved("letschat_ws_frames_sent_total", type="ack") == 3
-    assert moved("letschat_ws_frames_sent_total", type="error") == 1
+    assert delta("letschat_ws_frames_received_total", type="send") == 3
+    assert delta("letschat_ws_frames_received_total", type="invalid") == 1
+    assert delta("letschat_ws_frames_received_total", type="resume") == 3
+    assert delta("letschat_ws_frames_received_total", type="auth") == 3
+    assert delta("letschat_ws_frames_sent_total", type="ack") == 3
+    assert delta("letschat_ws_frames_sent_total", type="error") == 1
     # Live to both members' sockets (the sender's too), then two more read on resume.
-    assert moved("letschat_deliveries_total", feed="message") == 6
-    assert moved("letschat_ws_frames_sent_total", type="message") == 6 + 2
-    assert moved("letschat_send_ack_seconds_count") == 3
-    assert moved("letschat_send_ack_seconds_sum") > 0
+    assert delta("letschat_deliveries_total", feed="message") == 6
+    assert delta("letschat_ws_frames_sent_total", type="message") == 6 + 2
+    assert delta("letschat_send_ack_seconds_count") == 3
+    assert delta("letschat_send_ack_seconds_sum") > 0
     # Only the late socket's resume had missed anything: two messages in one conversation.
-    assert moved("letschat_resume_messages_count") == 1
-    assert moved("letschat_resume_messages_sum") == 2
+    assert delta("letschat_resume_messages_count") == 1
+    assert delta("letschat_resume_messages_sum") == 2
     assert value(after, "letschat_store_up") == 1
     inserts = ("letschat_store_command_duration_seconds_count", {"command": "insert"})
-    assert moved(inserts[0], **inserts[1]) >= 3
+    assert delta(inserts[0], **inserts[1]) >= 3
     assert value(after, "letschat_service_info", service="message", version="0.1.0") == 1
 
     for socket in (alice_socket, bob_socket, late):
@@ -97,7 +78,7 @@ async def test_metrics_are_refused_to_whatever_came_through_a_proxy(stack: Stack
 async def test_auth_metrics_count_how_logins_and_refreshes_end(stack: Stack, api: Api) -> None:
     alice = await api.register("alice")
     username = alice.user["username"]
-    before = await scrape(stack.auth_url)
+    before = await scrape(f"{stack.auth_url}/metrics")
 
     async def login(password: str) -> httpx.Response:
         return await api.http.post(
@@ -114,20 +95,20 @@ async def test_auth_metrics_count_how_logins_and_refreshes_end(stack: Stack, api
     assert refreshed.status_code == 200
     forged = await api.http.post(f"{stack.auth_url}/auth/refresh", json={"refresh_token": "x"})
     assert forged.status_code == 401
-    after = await scrape(stack.auth_url)
+    after = await scrape(f"{stack.auth_url}/metrics")
 
-    def moved(name: str, **labels: str) -> float:
-        return value(after, name, **labels) - value(before, name, **labels)
+    def delta(name: str, **labels: str) -> float:
+        return moved(before, after, name, **labels)
 
-    assert moved("letschat_logins_total", outcome="success") == 1
-    assert moved("letschat_logins_total", outcome="failure") == 5
-    assert moved("letschat_logins_total", outcome="throttled") == 1
-    assert moved("letschat_refreshes_total", outcome="success") == 1
-    assert moved("letschat_refreshes_total", outcome="rejected") == 1
+    assert delta("letschat_logins_total", outcome="success") == 1
+    assert delta("letschat_logins_total", outcome="failure") == 5
+    assert delta("letschat_logins_total", outcome="throttled") == 1
+    assert delta("letschat_refreshes_total", outcome="success") == 1
+    assert delta("letschat_refreshes_total", outcome="rejected") == 1
     assert value(after, "letschat_registrations_total", outcome="taken") == 0  # Present at 0.
     login_route = {"route": "/auth/login", "method": "POST"}
-    assert moved("letschat_http_requests_total", **login_route, status="401") == 5
-    assert moved("letschat_http_requests_total", **login_route, status="429") == 1
+    assert delta("letschat_http_requests_total", **login_route, status="401") == 5
+    assert delta("letschat_http_requests_total", **login_route, status="429") == 1
     assert total(after, "letschat_store_command_duration_seconds_count") > total(
         before, "letschat_store_command_duration_seconds_count"
     )
