@@ -8,7 +8,8 @@ OOM killer) cannot, and every tab it held then reconnects to another replica, is
 duplicate and starts with a new, empty state: the open conversation, what it had read and
 sent, gone (seen in scripts/container-test's replica loss).
 
-Here each replica writes a heartbeat (the time) to an "alive" key every second while its token
+Here each replica writes a heartbeat (Redis's own time, so replicas' clocks need not agree) to
+an "alive" key every second while its token
 manager runs (the beat is the manager's: started with its first socket, stopped by its
 `close`, which also deletes the key). A token whose record names a replica whose heartbeat is
 older than `STALE_SECONDS`, or missing, is a reconnection, not a duplicate: the record is
@@ -25,7 +26,6 @@ import asyncio
 import contextlib
 import logging
 import pickle
-import time
 from typing import Any
 
 from reflex.utils.token_manager import RedisTokenManager, SocketRecord
@@ -54,10 +54,16 @@ def alive_key(instance_id: str) -> str:
     return f"{ALIVE_PREFIX}{instance_id}"
 
 
+async def _redis_now(manager: RedisTokenManager) -> float:
+    """Redis's clock: one clock for every replica's beats and every judgement of them."""
+    seconds, microseconds = await manager.redis.time()  # type: ignore[misc]
+    return float(seconds) + float(microseconds) / 1e6
+
+
 async def _beat(manager: RedisTokenManager) -> None:
     while True:
         try:
-            beat = str(time.time()).encode()
+            beat = str(await _redis_now(manager)).encode()
             await manager.redis.set(alive_key(manager.instance_id), beat, ex=ALIVE_TTL_SECONDS)
         except Exception as exc:  # Redis away: Reflex itself cannot serve meanwhile.
             logger.warning("could not renew this replica's heartbeat: %r", exc)
@@ -75,9 +81,10 @@ async def _beat_age(manager: RedisTokenManager, instance_id: str) -> float | Non
     if raw is None:
         return None
     try:
-        return time.time() - float(raw)
+        beat = float(raw)
     except ValueError:
         return None
+    return await _redis_now(manager) - beat
 
 
 async def _gone(manager: RedisTokenManager, instance_id: str) -> bool:
