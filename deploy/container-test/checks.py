@@ -311,6 +311,16 @@ async def browser_session_survives_a_reflex_replica(base: str, project: str) -> 
             await expect(page.locator("#connection")).to_have_text("Connected")
             await expect(in_log(page, "before the replica goes")).to_be_visible()
             step(f"{holding[0]} killed: the tab reconnected to the other replica, signed in")
+
+            # And carol logs in anew, in another browser, through the load balancer.
+            other = await (await browser.new_context()).new_page()
+            await other.goto(f"{base}/login")
+            await other.get_by_label("Username").fill(carol)
+            await other.get_by_label("Password").fill(PASSWORD)
+            await other.get_by_role("button", name="Log in").click()
+            await expect(other.locator("#connection")).to_have_text("Connected", timeout=30_000)
+            await expect(other.locator(".chat-row").filter(has_text="dave")).to_have_count(1)
+            step("a browser logged in through the load balancer and found the conversation")
         finally:
             await browser.close()
             for name in killed:  # As the orchestrator would restart it.
