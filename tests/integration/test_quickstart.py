@@ -89,6 +89,12 @@ def _launcher(
     )
 
 
+def free_ports() -> dict[str, int]:
+    """A free port for each of the launcher's port variables."""
+    names = ("AUTH", "MESSAGE", "EMBEDDED_MONGODB", "FRONTEND", "REFLEX_BACKEND")
+    return {f"LETSCHAT_{name}_PORT": free_port() for name in names}
+
+
 def refused_launch(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """scripts/run with `env`, expected to refuse before it starts anything."""
     return subprocess.run(
@@ -111,13 +117,7 @@ def _stop(launcher: Process) -> None:
 def test_run_command_serves_everything_and_keeps_data_across_restarts(
     tmp_path: Path, log_dir: Path
 ) -> None:
-    ports = {
-        "LETSCHAT_AUTH_PORT": free_port(),
-        "LETSCHAT_MESSAGE_PORT": free_port(),
-        "LETSCHAT_EMBEDDED_MONGODB_PORT": free_port(),
-        "LETSCHAT_FRONTEND_PORT": free_port(),
-        "LETSCHAT_REFLEX_BACKEND_PORT": free_port(),
-    }
+    ports = free_ports()
     auth, messages = ports["LETSCHAT_AUTH_PORT"], ports["LETSCHAT_MESSAGE_PORT"]
     web_port = ports["LETSCHAT_FRONTEND_PORT"]
     username = unique_name("q")
@@ -163,13 +163,7 @@ def test_run_command_serves_everything_and_keeps_data_across_restarts(
 
 @pytest.mark.timeout(600)
 def test_production_mode_serves_the_built_app_on_one_port(tmp_path: Path, log_dir: Path) -> None:
-    ports = {
-        "LETSCHAT_AUTH_PORT": free_port(),
-        "LETSCHAT_MESSAGE_PORT": free_port(),
-        "LETSCHAT_EMBEDDED_MONGODB_PORT": free_port(),
-        "LETSCHAT_FRONTEND_PORT": free_port(),
-        "LETSCHAT_REFLEX_BACKEND_PORT": free_port(),
-    }
+    ports = free_ports()
     web_port = ports["LETSCHAT_FRONTEND_PORT"]
     launcher = _launcher(tmp_path, log_dir / "launcher-prod.log", ports, "--prod")
     launcher.start()
@@ -194,13 +188,7 @@ def test_production_mode_serves_the_built_app_on_one_port(tmp_path: Path, log_di
 def test_a_taken_port_is_named_with_its_variable_and_nothing_starts(
     tmp_path: Path, squatted: str
 ) -> None:
-    ports = {
-        "LETSCHAT_AUTH_PORT": free_port(),
-        "LETSCHAT_MESSAGE_PORT": free_port(),
-        "LETSCHAT_EMBEDDED_MONGODB_PORT": free_port(),
-        "LETSCHAT_FRONTEND_PORT": free_port(),
-        "LETSCHAT_REFLEX_BACKEND_PORT": free_port(),
-    }
+    ports = free_ports()
     env = {name: str(port) for name, port in ports.items()}
     env |= {
         "LETSCHAT_DATA_DIR": str(tmp_path),
