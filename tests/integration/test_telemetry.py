@@ -12,6 +12,7 @@ import httpx
 
 from tests.support.clients import PASSWORD, Api, Socket, send_frame
 from tests.support.metrics import Samples, moved, scrape, value
+from tests.support.processes import wait_until
 from tests.support.stack import Stack
 
 
@@ -149,6 +150,8 @@ async def test_logs_are_json_lines_with_request_user_and_never_secrets(
     # Hiding nothing behind a lack of errors: one line per request, so these are logged.
     await api.http.get(f"{stack.messages[0].url}/conversations/{dm}/nothing-here")
 
+    # The server writes a socket's close line once its end of the socket is done.
+    wait_until(lambda: '"socket closed"' in stack.messages[0].log(), 10, "the socket's close line")
     auth_log = stack.auth.log()
     message_log = stack.messages[0].log()
     for text in (auth_log, message_log):
