@@ -120,16 +120,17 @@ class Connection:
         resume later."""
         if self.closing is not None:
             return
-        if self.outbox.idle and self.write_now(frame):
+        if not (self.outbox.idle and self.write_now(frame)):
+            if len(self.outbox) >= self.queue_size:
+                self.close(
+                    CloseCode.SLOW_CONSUMER, "too far behind; reconnect and resume", discard=True
+                )
+                return
+            self.outbox.put(frame)
+        if isinstance(frame, Prepared):
+            frame.tally.n += 1  # Once per socket and message: no call (see `stats`).
+        else:
             self.stats.pushed(frame)
-            return
-        if len(self.outbox) >= self.queue_size:
-            self.close(
-                CloseCode.SLOW_CONSUMER, "too far behind; reconnect and resume", discard=True
-            )
-            return
-        self.outbox.put(frame)
-        self.stats.pushed(frame)
 
     def write_now(self, frame: Frame) -> bool:
         """Write `frame` to the socket at once, if the server lets this socket do that now."""

@@ -612,7 +612,7 @@ class Hub:
         topic = self._topics[MESSAGES.kind].get(envelope.conversation_id)
         if topic is None:
             return
-        frame = Prepared(envelope.frame, envelope.kind)
+        frame = Prepared(envelope.frame, envelope.kind, self.stats.tally(envelope.kind))
         for connection in topic.connections:
             if connection.user_id != envelope.exclude:
                 connection.push(frame)
@@ -640,7 +640,7 @@ class Hub:
         prev, topic.delivered = topic.delivered, seq
         feed, conversation_id = topic.feed, topic.conversation_id
         # Encoded once, for every socket that writes it at once.
-        frame = Prepared(text, feed.kind)
+        frame = Prepared(text, feed.kind, self.stats.tally(feed.kind))
         changes = feed is CHANGES  # Decided once, not per socket (`_streams`).
         for connection in topic.connections:
             streams = connection.changes if changes else connection.streams

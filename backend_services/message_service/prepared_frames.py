@@ -42,22 +42,27 @@ def encode_text_frame(text: str) -> bytes:
     return struct.pack("!BBQ", _FIN_TEXT, 127, length) + payload
 
 
+class Tally:
+    """How many sockets frames of one kind were pushed to: a plain integer that a frame adds to
+    where it is pushed, which the fan-out's hot path can afford (a call per socket would not)."""
+
+    __slots__ = ("n",)
+
+    def __init__(self) -> None:
+        self.n = 0
+
+
 class Prepared:
-    """A frame many sockets get: its text, its `kind` (its frame type, for the counts), and its
-    encoding, made the first time it is asked for and then shared."""
+    """A frame many sockets get: its text, its `kind` (its frame type), the `tally` it is
+    counted in, and its encoding, made once and shared by every socket that writes it."""
 
-    __slots__ = ("_wire", "kind", "text")
+    __slots__ = ("kind", "tally", "text", "wire")
 
-    def __init__(self, text: str, kind: str = "other") -> None:
+    def __init__(self, text: str, kind: str = "other", tally: Tally | None = None) -> None:
         self.text = text
         self.kind = kind
-        self._wire: bytes | None = None
-
-    @property
-    def wire(self) -> bytes:
-        if self._wire is None:
-            self._wire = encode_text_frame(self.text)
-        return self._wire
+        self.tally = Tally() if tally is None else tally
+        self.wire = encode_text_frame(text)
 
 
 def wire_of(frame: str | Prepared) -> bytes:

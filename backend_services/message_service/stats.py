@@ -3,7 +3,8 @@
 A delivery happens once per socket and message (a thousand times for one message to a group of
 a thousand), so the hot path only adds to plain integers here; they become Prometheus metric
 families when scraped (`SocketCollector`). A frame is counted where it is pushed to its socket:
-a fan-out's (`Prepared`) by the kind it carries, any other by the type its text starts with.
+a fan-out's (`Prepared`) in the `Tally` of its kind that it carries, any other by the type its
+text starts with.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from prometheus_client import Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from backend_services.message_service.prepared_frames import Prepared
+from backend_services.message_service.prepared_frames import Tally
 from backend_services.metrics import LATENCY_BUCKETS
 
 # Every server frame's JSON text starts so (`frame_text` puts `type` first).
@@ -40,8 +41,9 @@ class SocketStats:
     def __init__(self) -> None:
         # Client frames by type ("invalid": not a known frame, "binary": not text).
         self.received: collections.Counter[str] = collections.Counter()
-        self.sent: collections.Counter[str] = collections.Counter()  # Server frames by type.
-        self.deliveries: collections.Counter[str] = collections.Counter()  # Fan-out, by feed.
+        # Server frames by type, but for those of a fan-out (`Prepared`): these are tallied.
+        self.unprepared: collections.Counter[str] = collections.Counter()
+        self._tallies: dict[str, Tally] = {}
         # Topics read again from the store after missing a publish, by feed.
         self.backfills: collections.Counter[str] = collections.Counter()
         self.resume_limited = 0  # Conversations a resume sent only the newest messages of.
@@ -63,14 +65,30 @@ class SocketStats:
             registry=None,
         )
 
-    def pushed(self, frame: str | Prepared) -> None:
-        if isinstance(frame, str):
-            self.sent[frame_type(frame)] += 1
-            return
-        kind = frame.kind
-        self.sent[kind] += 1
-        if kind in DELIVERED_KINDS:
-            self.deliveries[kind] += 1
+    def tally(self, kind: str) -> Tally:
+        """Where the fan-out's frames of `kind` are counted (`Prepared.tally`)."""
+        tally = self._tallies.get(kind)
+        if tally is None:
+            tally = self._tallies[kind] = Tally()
+        return tally
+
+    def pushed(self, text: str) -> None:
+        """A frame of no fan-out was pushed to a socket."""
+        self.unprepared[frame_type(text)] += 1
+
+    @property
+    def sent(self) -> collections.Counter[str]:
+        """Server frames pushed to sockets, by type."""
+        sent = self.unprepared.copy()
+        sent.update({kind: tally.n for kind, tally in self._tallies.items()})
+        return sent
+
+    @property
+    def deliveries(self) -> collections.Counter[str]:
+        """What the live fan-out pushed, by feed (one per socket)."""
+        return collections.Counter(
+            {kind: tally.n for kind, tally in self._tallies.items() if kind in DELIVERED_KINDS}
+        )
 
 
 class SocketCollector(Collector):
