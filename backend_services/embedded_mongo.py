@@ -21,8 +21,8 @@ Standalone (`--standalone`, unless the flags already say it): SecantusDB otherwi
 as a one-member replica set and keeps an oplog, for change streams and replication, which nothing
 here uses (no change stream, no transaction, and every URL connects directly). Keeping one costs
 every write an oplog entry and every update a diff of the document before and after, value by
-value: a read-marker round of a 1,000-member group cost it 9.5 ms of CPU with the oplog and 6 ms
-without, a message insert 2.0 against 1.5 ms (bench/README.md, "The embedded store").
+value: a round of 125 read markers in a 1,000-member group's document cost it 9 ms of CPU with the
+oplog and 5.4 ms without, a send 3.3 against 2.8 ms (bench/README.md, `bench.embedded_store`).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from backend_services import embedded_mongo
 
 async def test_the_embedded_store_keeps_no_oplog(mongo_url: str) -> None:
     # Nothing here reads an oplog, and keeping one cost every write an entry and every update
-    # a diff of the document (bench/README.md, "The embedded store").
+    # a diff of the document (bench/README.md, `bench.embedded_store`).
     client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(mongo_url)
     try:
         hello = await client.admin.command("hello")
