@@ -111,6 +111,7 @@
     focusComposer: function () {
       requestAnimationFrame(function () {
         var box = document.getElementById("composer");
+        if (box) carryOverEditKeys(box);
         // Late (it follows a state round trip): not from a dialog opened meanwhile.
         if (!box || document.querySelector(OPEN_DIALOG)) return;
         box.focus();
@@ -360,6 +361,34 @@
     if (event.target && event.target.id === "composer") closeMention();
   });
 
+  // ↑ asks the app for the user's newest message, which comes back as a new composer holding it
+  // (focused as it mounts, with the caret at its start). Keys typed meanwhile land in the
+  // composer it replaces, or at the start of the new one before the caret is put at the end:
+  // both go on the end of the message (the app's backend answers in tens of milliseconds,
+  // hundreds on a busy box, and people type on at once).
+  var editAsked = null; // {box, at}: the composer ↑ was pressed in, and when.
+  var EDIT_ANSWER_MS = 5000;
+  function carryOverEditKeys(box) {
+    var asked = editAsked;
+    editAsked = null;
+    if (!asked || asked.box === box || asked.box.isConnected) return; // Not replaced.
+    if (box.getAttribute("data-editing") !== "true" || Date.now() - asked.at > EDIT_ANSWER_MS) {
+      return;
+    }
+    var message = box.defaultValue; // What the new composer was given.
+    var value = box.value;
+    var atStart = "";
+    if (message && value.length > message.length && value.slice(-message.length) === message) {
+      atStart = value.slice(0, value.length - message.length);
+    } else if (value !== message) {
+      atStart = null; // Changed some other way: left alone, with what came before.
+    }
+    var before = asked.box.value;
+    if (!before && !atStart) return;
+    box.value = (atStart === null ? value : message) + before + (atStart || "");
+    box.dispatchEvent(new Event("input", { bubbles: true }));
+  }
+
   // Enter sends, Shift+Enter is a newline; Escape stops editing or answering a message, and
   // ↑ in an empty composer edits your newest message.
   document.addEventListener("keydown", function (event) {
@@ -397,6 +426,7 @@
       var last = document.getElementById("edit-last");
       if (last) {
         event.preventDefault();
+        editAsked = { box: target, at: Date.now() };
         last.click();
       }
       return;

@@ -3,8 +3,11 @@ up by a tab that was away."""
 
 from __future__ import annotations
 
+import asyncio
+import re
+
 import httpx
-from playwright.async_api import Page, expect
+from playwright.async_api import Page, WebSocketRoute, expect
 
 from tests.e2e.conftest import App, Device, People, Person
 from tests.e2e.test_chat import bubbles, chat_row, create_group, send, start_direct
@@ -107,6 +110,57 @@ async def test_up_in_an_empty_composer_edits_your_last_message_and_escape_cancel
     await composer.press("Enter")
     await expect(bubbles(alice.page, "typo here")).to_have_count(1)
     await expect(bubbles(alice.page, "typo hre")).to_have_count(0)
+
+
+# How late the app's backend answers a page on a busy box, at worst.
+BUSY_ANSWER_SECONDS = 0.4
+
+
+async def answer_late(page: Page) -> None:
+    """From now on (after a reload, which the session survives) everything the app's backend
+    sends the page arrives `BUSY_ANSWER_SECONDS` late, in order, as on a busy box."""
+    loop = asyncio.get_running_loop()
+
+    async def route(ws: WebSocketRoute) -> None:
+        server = ws.connect_to_server()
+        late: asyncio.Queue[tuple[float, str | bytes]] = asyncio.Queue()
+
+        async def deliver() -> None:
+            while True:
+                sent_at, message = await late.get()
+                await asyncio.sleep(max(0.0, sent_at + BUSY_ANSWER_SECONDS - loop.time()))
+                ws.send(message)
+
+        pump = asyncio.create_task(deliver())
+        server.on_message(lambda message: late.put_nowait((loop.time(), message)))
+        ws.on_message(server.send)
+        ws.on_close(lambda code, reason: pump.cancel())
+
+    await page.route_web_socket(re.compile(r"/_event"), route)
+    await page.reload()
+
+
+async def test_keys_typed_right_after_up_go_on_the_end_of_the_message(people: People) -> None:
+    # ↑ asks the app's backend for the message, which comes back as a new composer holding it;
+    # what is typed meanwhile is not lost to it, nor typed before it.
+    alice, bob = await people.sign_up("alice"), await people.sign_up("bob")
+    await start_direct(alice, bob)
+    await send(alice, "see you at")
+    await expect(alice.page.locator(".message.mine").last).to_have_attribute("data-status", "sent")
+    await answer_late(alice.page)
+    await expect(alice.page.locator(".message.mine")).to_have_count(1)
+    composer = alice.page.get_by_placeholder("Type a message")
+
+    await composer.press("ArrowUp")
+    await alice.page.keyboard.type(" noon")
+    await expect(alice.page.locator(".compose-mode")).to_contain_text("Editing your message")
+    await expect(composer).to_have_value("see you at noon")
+    await alice.page.keyboard.type("!")  # Typing goes on at the end.
+    await expect(composer).to_have_value("see you at noon!")
+    await composer.press("Enter")
+    await chat_row(bob.page, "Alice").click()
+    await expect(bubbles(bob.page, "see you at noon!")).to_have_count(1)
+    await expect(alice.page.locator(".message.mine")).to_have_count(1)  # Edited, not sent anew.
 
 
 async def test_a_tab_that_was_away_sees_the_edit_the_reaction_and_the_deletion(

@@ -48,8 +48,6 @@ async def test_the_others_see_who_is_typing_until_they_send_or_stop(people: Peop
     await composer.fill("")
     await composer.press("ArrowUp")  # Edits her last message.
     await expect(alice.page.locator(".compose-mode")).to_contain_text("Editing your message")
-    # As she would: once the message is in the composer (it comes back from the app's backend;
-    # keys typed before it lands are overwritten by it).
     await expect(composer).to_have_value("Noodles")
     await composer.press_sequentially(" soup", delay=50)
     await composer.press("Enter")
