@@ -134,10 +134,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="plain (messages only); Let's Chat also: mixed (10%% edits, 20%% reactions), "
         "typing (each sender typing every 3 s), presence (2 away/back changes a second)",
     )
+    add(
+        "--rounds",
+        type=int,
+        default=1,
+        help="measure every system this many times per rate, taking turns (all systems run "
+        "at once; each round starts with the next system), and judge by the medians: on a box "
+        "whose speed drifts, one system measured minutes after another is not a pairing",
+    )
     add("--keep-logs", action="store_true", help="keep the work directory")
     args = parser.parse_args(argv)
     if not 1 <= args.clients <= MAX_GROUP_MEMBERS:
         parser.error(f"--clients must be between 1 and {MAX_GROUP_MEMBERS}")
+    if not 1 <= args.rounds <= 20:
+        parser.error("--rounds must be between 1 and 20")
+    if args.rounds > 1 and args.workloads != ["plain"]:
+        parser.error("--rounds measures the plain workload")
     if not 1 <= args.senders <= args.clients or args.messages < 1:
         parser.error("need 1 <= --senders <= --clients and --messages >= 1")
     return args
@@ -371,6 +383,55 @@ def measure_system(
     return results, failures
 
 
+Start = Callable[[argparse.Namespace, Path], contextlib.AbstractContextManager[System]]
+STOP_ERRORS = (RuntimeError, OSError, httpx.HTTPError, subprocess.SubprocessError)
+
+
+def measure_in_turns(
+    args: argparse.Namespace, starts: dict[str, Start], work: Path
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Every system running at once, measured in turns: per rate, `args.rounds` rounds of one
+    measurement each, each round starting one system further along. Results carry `round`."""
+    results: list[dict[str, Any]] = []
+    failures: list[str] = []
+    try:
+        with contextlib.ExitStack() as running:
+            systems = _start_all(args, starts, work, running, failures)
+            for rate in args.rate:
+                for round_ in range(1, args.rounds + 1):
+                    turn = round_ % len(systems) if systems else 0
+                    for system in systems[turn:] + systems[:turn]:
+                        print(
+                            f"{system.name}: {args.clients} clients, {args.messages} messages "
+                            f"at {rate:g}/s (round {round_} of {args.rounds})",
+                            file=sys.stderr,
+                            flush=True,
+                        )
+                        try:
+                            results.append(measure(args, system, rate, work) | {"round": round_})
+                        except RuntimeError as exc:  # One failed load run; report the rest.
+                            failures.append(f"{system.name} at {rate:g}/s, round {round_}: {exc}")
+    except STOP_ERRORS as exc:
+        failures.append(f"a system did not stop cleanly: {exc!r}"[:2000])
+    return results, failures
+
+
+def _start_all(
+    args: argparse.Namespace,
+    starts: dict[str, Start],
+    work: Path,
+    running: contextlib.ExitStack,
+    failures: list[str],
+) -> list[System]:
+    systems = []
+    for name in args.systems:
+        try:
+            systems.append(running.enter_context(starts[name](args, work)))
+        except STOP_ERRORS as exc:
+            failures.append(f"{name} did not start: {exc!r}"[:2000])
+    return systems
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     systems = {
@@ -382,7 +443,9 @@ def main(argv: list[str] | None = None) -> int:
     failures: list[str] = []
     try:
         with work_directory(lambda: args.keep_logs or bool(failures)) as work:
-            for name in args.systems:
+            if args.rounds > 1:
+                results, failures = measure_in_turns(args, systems, work)
+            for name in args.systems if args.rounds == 1 else []:
                 measured, failed = measure_system(args, name, systems[name], work)
                 results += measured
                 failures += failed

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 from typing import Any
 
 from bench.cpu import MACHINE
@@ -34,18 +35,29 @@ PEER_RATES = (10.0, 60.0)
 PEER_P99_UP_TO = 40.0
 NODE_RATIO = 1.0
 SOCKETIO_RATE, SOCKETIO_RATIO = 40.0, 2.0
+# The table's order of systems.
+SYSTEM_ORDER = ("relay", "letschat", "socketio", "node")
 # CpuWindow entries that are not the system under test (Redis and SecantusDB are).
 NOT_SERVER = {MACHINE, "others", "load generator"}
 # Above this share of all cores used by processes not under test, figures are pessimistic.
 NOISY_OTHERS = 0.25
 
 
-def _at(results: list[Result], system: str, rate: float) -> Result | None:
-    return next((r for r in results if r["system"] == system and r["rate"] == rate), None)
+def _at(
+    results: list[Result], system: str, rate: float, round_: int | None = None
+) -> Result | None:
+    return next(
+        (
+            r
+            for r in results
+            if r["system"] == system and r["rate"] == rate and r.get("round") == round_
+        ),
+        None,
+    )
 
 
-def _relay_at(results: list[Result], rate: float) -> Result | None:
-    return _at(results, "relay", rate)
+def _relay_at(results: list[Result], rate: float, round_: int | None = None) -> Result | None:
+    return _at(results, "relay", rate, round_)
 
 
 def _ratio(result: Result, relay: Result | None) -> float | None:
@@ -80,8 +92,9 @@ def _row(result: Result, relay: Result | None) -> list[str]:
     ratio = _ratio(result, relay)
     cost = server_cpu_us_per_delivery(result)
     requests = store_requests_per_message(result)
+    label = result["system"] + (f" #{result['round']}" if "round" in result else "")
     return [
-        result["system"],
+        label,
         f"{result['rate']:g}",
         str(result["clients"]),
         str(result["messages"]),
@@ -96,7 +109,9 @@ def _row(result: Result, relay: Result | None) -> list[str]:
 
 
 def table(results: list[Result]) -> list[str]:
-    rows = [list(HEADER)] + [_row(r, _relay_at(results, r["rate"])) for r in results]
+    rows = [list(HEADER)] + [
+        _row(r, _relay_at(results, r["rate"], r.get("round"))) for r in results
+    ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER))]
     lines = [
         "  ".join(
@@ -279,11 +294,45 @@ def ephemeral_costs(results: list[Result]) -> list[str]:
     return lines
 
 
+def median_result(rounds: list[Result]) -> Result:
+    """One system at one rate measured in rounds: the middle round by server CPU per delivery
+    (its CPU split, store requests and details), with the median deliveries/s, p50 and p99 of
+    all rounds; not complete if any round was not."""
+    by_cost = sorted(rounds, key=lambda r: server_cpu_us_per_delivery(r) or 0.0)
+    median = {key: value for key, value in by_cost[len(by_cost) // 2].items() if key != "round"}
+    for key in ("deliveries_per_s", "p50_ms", "p99_ms"):
+        median[key] = statistics.median(r[key] for r in rounds)
+    short = [r for r in rounds if not _complete(r)]
+    if short:
+        median.update({key: short[0][key] for key in ("deliveries", "expected", "messages")})
+    median["rounds"] = len(rounds)
+    return median
+
+
+def medians(results: list[Result]) -> list[Result]:
+    """Per system and rate, `median_result` of its rounds, in the table's order."""
+    groups: dict[tuple[str, float], list[Result]] = {}
+    for result in results:
+        groups.setdefault((result["system"], result["rate"]), []).append(result)
+
+    def place(key: tuple[str, float]) -> tuple[int, str, float]:
+        system, rate = key
+        known = system in SYSTEM_ORDER
+        return (SYSTEM_ORDER.index(system) if known else len(SYSTEM_ORDER), system, rate)
+
+    return [median_result(groups[key]) for key in sorted(groups, key=place)]
+
+
 def print_report(results: list[Result], failures: list[str], args: argparse.Namespace) -> None:
     compression = "permessage-deflate" if args.compression else "no compression"
     print(f"\nGroup fan-out ({compression}, {os.cpu_count()} cores)\n")
     for failure in failures:
         print(f"! FAILED: {failure}")
+    if any("round" in result for result in results):
+        print("Each round (the systems took turns, a round at a time):")
+        print("\n".join(table(results)))
+        results = medians(results)
+        print(f"\nMedians of {args.rounds} rounds (judged below):")
     print("\n".join(table(results)))
     for result in results:
         print()
