@@ -353,11 +353,13 @@ def work_directory(keep: Callable[[], bool]) -> Iterator[Path]:
             shutil.rmtree(work, ignore_errors=True)
 
 
+Start = Callable[[argparse.Namespace, Path], contextlib.AbstractContextManager[System]]
+# What starting or stopping a system can raise (reported; the other systems are still measured).
+STOP_ERRORS = (RuntimeError, OSError, httpx.HTTPError, subprocess.SubprocessError)
+
+
 def measure_system(
-    args: argparse.Namespace,
-    name: str,
-    start: Callable[[argparse.Namespace, Path], contextlib.AbstractContextManager[System]],
-    work: Path,
+    args: argparse.Namespace, name: str, start: Start, work: Path
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Every rate against one system; what failed (to start, or one load run) is reported."""
     results: list[dict[str, Any]] = []
@@ -378,13 +380,9 @@ def measure_system(
                         results.append(measure(args, system, rate, work, workload))
                     except RuntimeError as exc:  # One failed load run; report the rest.
                         failures.append(f"{name} ({workload}) at {rate:g}/s: {exc}")
-    except (RuntimeError, OSError, httpx.HTTPError, subprocess.SubprocessError) as exc:
+    except STOP_ERRORS as exc:
         failures.append(f"{name} did not start or stop cleanly: {exc!r}"[:2000])
     return results, failures
-
-
-Start = Callable[[argparse.Namespace, Path], contextlib.AbstractContextManager[System]]
-STOP_ERRORS = (RuntimeError, OSError, httpx.HTTPError, subprocess.SubprocessError)
 
 
 def measure_in_turns(
@@ -445,10 +443,11 @@ def main(argv: list[str] | None = None) -> int:
         with work_directory(lambda: args.keep_logs or bool(failures)) as work:
             if args.rounds > 1:
                 results, failures = measure_in_turns(args, systems, work)
-            for name in args.systems if args.rounds == 1 else []:
-                measured, failed = measure_system(args, name, systems[name], work)
-                results += measured
-                failures += failed
+            else:
+                for name in args.systems:
+                    measured, failed = measure_system(args, name, systems[name], work)
+                    results += measured
+                    failures += failed
     except KeyboardInterrupt:
         print("interrupted; everything started was stopped", file=sys.stderr)
         return 130
