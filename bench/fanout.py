@@ -407,8 +407,10 @@ def measure_in_turns(
                         )
                         try:
                             results.append(measure(args, system, rate, work) | {"round": round_})
-                        except RuntimeError as exc:  # One failed load run; report the rest.
-                            failures.append(f"{system.name} at {rate:g}/s, round {round_}: {exc}")
+                        except STOP_ERRORS as exc:  # One failed load run; report the rest.
+                            failures.append(
+                                f"{system.name} at {rate:g}/s, round {round_}: {exc!r}"[:2000]
+                            )
     except STOP_ERRORS as exc:
         failures.append(f"a system did not stop cleanly: {exc!r}"[:2000])
     return results, failures

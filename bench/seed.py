@@ -27,8 +27,9 @@ from tests.support.stack import Stack
 PASSWORD = "bench password, not a secret"  # noqa: S105 - throwaway accounts in a throwaway db
 BCRYPT_ROUNDS = 12  # AuthSettings' minimum: the hash is the same kind the auth service writes.
 JWT_AUDIENCE = "letschat"  # AuthSettings/MessageSettings default `jwt_audience`.
-# Long enough for the slowest full run; the sweep closes sockets whose token expired.
-TOKEN_LIFETIME = timedelta(minutes=30)
+# Long enough for the slowest full run (`bench.fanout --rounds` keeps a system up through every
+# rate and round); the sweep closes sockets whose token expired.
+TOKEN_LIFETIME = timedelta(hours=3)
 INSERT_CONCURRENCY = 50
 
 
@@ -147,7 +148,9 @@ def seed_group(stack: Stack, clients: int, *, via: str) -> GroupSetup:
     env = stack.env
     url, db = env["LETSCHAT_MONGODB_URL"], env["LETSCHAT_MONGODB_DB"]
     accounts = mint_tokens(asyncio.run(create_users(url, db, clients)), env["LETSCHAT_JWT_SECRET"])
-    creator = login(stack.auth_url, accounts[0])
+    # A real login (the group's creator has a session of the auth service's making), with a
+    # token as long-lived as the others'.
+    (creator,) = mint_tokens([login(stack.auth_url, accounts[0])], env["LETSCHAT_JWT_SECRET"])
     members = accounts[1:]
     message_url = stack.messages[0].url
     if via == "rest":
