@@ -46,14 +46,13 @@ from bench import seed
 from bench.cpu import CpuWindow, wait_for_quiet
 from bench.load import LoadSpec, Target
 from bench.peers import PEERS, running_peer, socketio_url
-from bench.report import print_report
+from bench.report import SYSTEMS, print_report
 from bench.runner import run_load
 from tests.support.processes import Process, Service, free_port, start_secantus
 from tests.support.stack import _BAD_LOG as BAD_LOG
 from tests.support.stack import Stack, running_stack
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
-SYSTEMS = ("relay", "letschat", *PEERS)
 
 
 def _rates(text: str) -> list[float]:

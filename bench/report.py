@@ -9,6 +9,7 @@ import statistics
 from typing import Any
 
 from bench.cpu import MACHINE
+from bench.peers import PEERS
 
 Result = dict[str, Any]
 
@@ -35,8 +36,8 @@ PEER_RATES = (10.0, 60.0)
 PEER_P99_UP_TO = 40.0
 NODE_RATIO = 1.0
 SOCKETIO_RATE, SOCKETIO_RATIO = 40.0, 2.0
-# The table's order of systems.
-SYSTEM_ORDER = ("relay", "letschat", "socketio", "node")
+# Every system a run can measure, in the table's order.
+SYSTEMS = ("relay", "letschat", *PEERS)
 # CpuWindow entries that are not the system under test (Redis and SecantusDB are).
 NOT_SERVER = {MACHINE, "others", "load generator"}
 # Above this share of all cores used by processes not under test, figures are pessimistic.
@@ -317,8 +318,8 @@ def medians(results: list[Result]) -> list[Result]:
 
     def place(key: tuple[str, float]) -> tuple[int, str, float]:
         system, rate = key
-        known = system in SYSTEM_ORDER
-        return (SYSTEM_ORDER.index(system) if known else len(SYSTEM_ORDER), system, rate)
+        known = system in SYSTEMS
+        return (SYSTEMS.index(system) if known else len(SYSTEMS), system, rate)
 
     return [median_result(groups[key]) for key in sorted(groups, key=place)]
 
