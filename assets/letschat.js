@@ -577,11 +577,13 @@
     var input = document.getElementById("switcher-input");
     if (!input) {
       switchEnterPending = false;
+      sendSwitcherOpening(); // A Ctrl+K that waited for that Enter's choice.
       return;
     }
     if (switchEnterPending && switchResultsFor(input)) {
       switchEnterPending = false;
       if (items[0]) items[0].click();
+      sendSwitcherOpening();
       return;
     }
     switchActive = Math.max(0, Math.min(items.length - 1, switchActive));
@@ -596,6 +598,81 @@
       input.removeAttribute("aria-activedescendant");
     }
   }
+  // Ctrl+K opens the switcher a state round trip later. The keys typed meanwhile are kept for
+  // it, not typed into the composer (where Enter would send them) nor into a switcher that is
+  // closing after a choice, and are given to it once the switcher opened for this Ctrl+K is on
+  // the page (the opener shows how many times it was opened). An Enter among them chooses the
+  // match for what was typed; an Escape closes it again.
+  var SWITCH_OPEN_WAIT_MS = 10000;
+  var switchOpening = null;
+  function switcherOpenings() {
+    var opener = document.getElementById("open-switcher");
+    return opener ? Number(opener.dataset.opened || 0) : 0;
+  }
+  function waitingForSwitcher() {
+    if (switchOpening && Date.now() - switchOpening.at > SWITCH_OPEN_WAIT_MS) switchOpening = null;
+    return switchOpening;
+  }
+  function openSwitcher() {
+    if (waitingForSwitcher()) return; // Already on its way.
+    switchOpening = {
+      after: switcherOpenings(), at: Date.now(), sent: false, text: "", enter: false, escape: false,
+    };
+    // An Enter still waiting for its matches chooses first, then the switcher opens again.
+    if (!switchEnterPending) sendSwitcherOpening();
+  }
+  function sendSwitcherOpening() {
+    var opener = document.getElementById("open-switcher");
+    if (!switchOpening || switchOpening.sent || !opener) return;
+    switchOpening.sent = true;
+    switchActive = 0;
+    opener.click();
+    focusWhenOpen("switcher-input");
+  }
+  function setInputValue(input, value) {
+    // Through the prototype's setter, so that React sees the change the input event reports.
+    Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, "value").set.call(input, value);
+    input.setSelectionRange(value.length, value.length);
+    input.dispatchEvent(new Event("input", { bubbles: true }));
+  }
+  function giveSwitcherItsKeys() {
+    var opening = waitingForSwitcher();
+    if (!opening || !opening.sent || switcherOpenings() <= opening.after) return;
+    var input = document.getElementById("switcher-input");
+    var dialog = input && input.closest('[role="dialog"]');
+    if (!dialog || dialog.getAttribute("data-state") !== "open") return;
+    switchOpening = null;
+    input.focus();
+    if (opening.escape) {
+      input.dispatchEvent(new KeyboardEvent("keydown", { key: "Escape", bubbles: true, cancelable: true }));
+      return;
+    }
+    if (opening.text) setInputValue(input, opening.text);
+    switchEnterPending = opening.enter;
+  }
+  window.addEventListener(
+    "keydown",
+    function (event) {
+      var opening = waitingForSwitcher();
+      if (!opening || event.isComposing || event.ctrlKey || event.metaKey) return;
+      var key = event.key;
+      if (key === "Backspace") {
+        opening.text = Array.from(opening.text).slice(0, -1).join("");
+      } else if (key === "Enter") {
+        opening.enter = true;
+      } else if (key === "Escape") {
+        opening.escape = true;
+      } else if (Array.from(key).length === 1) {
+        if (!opening.enter) opening.text += key; // Not after Enter: not for that choice.
+      } else {
+        return;
+      }
+      event.preventDefault();
+      event.stopPropagation();
+    },
+    true,
+  );
+
   document.addEventListener("input", function (event) {
     if (event.target && event.target.id === "switcher-input") {
       switchActive = 0;
@@ -613,12 +690,9 @@
       return;
     }
     if ((event.ctrlKey || event.metaKey) && !event.altKey && event.key.toLowerCase() === "k") {
-      var opener = document.getElementById("open-switcher");
-      if (!opener) return;
+      if (!document.getElementById("open-switcher")) return;
       event.preventDefault();
-      switchActive = 0;
-      opener.click();
-      focusWhenOpen("switcher-input");
+      openSwitcher();
       return;
     }
     if (target && target.id === "switcher-input" && !event.isComposing) {
@@ -715,6 +789,7 @@
     reportAway();
     watchDialogs();
     keepOneRowTabbable();
+    giveSwitcherItsKeys();
     markSwitchActive();
     markScrolledUp();
     clearOfflineOutbox();
@@ -728,6 +803,6 @@
     childList: true,
     subtree: true,
     attributes: true,
-    attributeFilter: ["content", "data-query"],
+    attributeFilter: ["content", "data-query", "data-opened", "data-state"],
   });
 })();

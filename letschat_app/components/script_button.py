@@ -8,7 +8,7 @@ from typing import Any
 import reflex as rx
 
 
-def script_button(element_id: str, on_click: Any) -> rx.Component:
+def script_button(element_id: str, on_click: Any, **props: Any) -> rx.Component:
     return rx.el.button(
         on_click=on_click,
         id=element_id,
@@ -16,4 +16,5 @@ def script_button(element_id: str, on_click: Any) -> rx.Component:
         hidden=True,
         tab_index=-1,
         aria_hidden="true",
+        **props,
     )

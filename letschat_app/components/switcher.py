@@ -16,6 +16,9 @@ from letschat_app.state.models import Person, SwitchItem, person
 
 class SwitcherState(ChatState):
     switcher_open: bool = False
+    # How many times it was opened, shown on the opener: letschat.js keeps the keys typed after
+    # Ctrl+K until the switcher opened for that Ctrl+K is on the page.
+    switcher_opened: int = 0
     switcher_query: str = ""
     switch_items: rx.Field[list[SwitchItem]] = rx.field(default_factory=list)
     switcher_error: str = ""
@@ -23,6 +26,7 @@ class SwitcherState(ChatState):
     @rx.event
     def open_switcher(self) -> None:
         self.switcher_open = True
+        self.switcher_opened += 1
         self.switcher_query, self.switcher_error = "", ""
         self.switch_items = self._choices("", [])
 
@@ -97,7 +101,9 @@ def _item(item: SwitchItem) -> rx.Component:
 def switcher() -> rx.Component:
     return rx.fragment(
         # letschat.js clicks this on Ctrl+K / Cmd+K.
-        script_button("open-switcher", SwitcherState.open_switcher),
+        script_button(
+            "open-switcher", SwitcherState.open_switcher, data_opened=SwitcherState.switcher_opened
+        ),
         rx.dialog.root(
             rx.dialog.content(
                 rx.dialog.title("Jump to", size="3"),

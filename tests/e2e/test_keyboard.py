@@ -7,6 +7,7 @@ from playwright.async_api import Page, expect
 
 from tests.e2e.conftest import People
 from tests.e2e.test_chat import bubbles, chat_row, create_group, send, start_direct
+from tests.e2e.test_message_changes import answer_late
 
 
 def title(page: Page):
@@ -63,6 +64,54 @@ async def test_the_quick_switcher_finds_conversations_and_people(people: People)
     await page.keyboard.press("Escape")
     await expect(page.locator("#switcher")).to_have_count(0)
     await expect(page.locator("#composer")).to_be_focused()
+
+
+async def test_keys_typed_right_after_ctrl_k_go_to_the_switcher(people: People) -> None:
+    # On a busy box the switcher opens a state round trip after Ctrl+K. What is typed meanwhile
+    # is given to it when it opens: not typed into the composer (where Enter would send it), nor
+    # into a switcher still closing after a choice, and an Enter typed meanwhile opens the match.
+    alice, bob, carol = [await people.sign_up(n) for n in ("alice", "bob", "carol")]
+    await create_group(alice, "Design reviews", bob)
+    await start_direct(alice, carol)
+    await start_direct(alice, bob)
+    page = alice.page
+    await answer_late(page)
+    await chat_row(page, "Bob").click()
+    await expect(title(page)).to_have_text("Bob")
+    composer = page.locator("#composer")
+    await composer.focus()
+
+    # From the composer: Ctrl+K, the name and Enter at once, faster than the box can open.
+    await page.keyboard.press("Control+k")
+    await page.keyboard.type("desrev")
+    await page.keyboard.press("Enter")
+    await expect(title(page)).to_have_text("Design reviews")
+    await expect(composer).to_have_value("")
+    await expect(bubbles(page, "desrev")).to_have_count(0)
+
+    # Enter chooses, and Ctrl+K comes before the switcher has closed for that choice: Bob's
+    # conversation opens, then the switcher again, with what was typed after Ctrl+K in it.
+    await page.keyboard.press("Control+k")
+    box = page.get_by_role("combobox", name="Conversation or person")
+    await expect(box).to_be_focused()
+    await page.keyboard.type("bob")
+    await page.keyboard.press("Enter")
+    await page.keyboard.press("Control+k")
+    await page.keyboard.type("carol")
+    await expect(box).to_have_value("carol")
+    await expect(title(page)).to_have_text("Bob")
+    await page.keyboard.press("Enter")
+    await expect(title(page)).to_have_text("Carol")
+    await expect(composer).to_be_focused()
+
+    # Ctrl+K and Escape at once: once it has opened for that Ctrl+K, it closes again.
+    opener = page.locator("#open-switcher")
+    openings = int(await opener.get_attribute("data-opened") or 0)
+    await page.keyboard.press("Control+k")
+    await page.keyboard.press("Escape")
+    await expect(opener).to_have_attribute("data-opened", str(openings + 1))
+    await expect(page.locator("#switcher")).to_have_count(0)
+    await expect(composer).to_be_focused()
 
 
 async def test_the_sidebar_and_alt_arrows_move_between_conversations(people: People) -> None:
