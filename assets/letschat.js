@@ -365,8 +365,9 @@
   // (focused as it mounts, with the caret at its start). Keys typed meanwhile land in the
   // composer it replaces, or at the start of the new one before the caret is put at the end:
   // both go on the end of the message (the app's backend answers in tens of milliseconds,
-  // hundreds on a busy box, and people type on at once).
-  var editAsked = null; // {box, at}: the composer ↑ was pressed in, and when.
+  // hundreds on a busy box, and people type on at once). An Enter meanwhile saves the edit
+  // then, rather than sending what was typed as a new message.
+  var editAsked = null; // {box, at, enter}: the composer ↑ was pressed in, when, and Enter.
   var EDIT_ANSWER_MS = 5000;
   function carryOverEditKeys(box) {
     var asked = editAsked;
@@ -384,9 +385,11 @@
       atStart = null; // Changed some other way: left alone, with what came before.
     }
     var before = asked.box.value;
-    if (!before && !atStart) return;
-    box.value = (atStart === null ? value : message) + before + (atStart || "");
-    box.dispatchEvent(new Event("input", { bubbles: true }));
+    if (before || atStart) {
+      box.value = (atStart === null ? value : message) + before + (atStart || "");
+      box.dispatchEvent(new Event("input", { bubbles: true }));
+    }
+    if (asked.enter && box.value.trim() && box.form) box.form.requestSubmit();
   }
 
   // Enter sends, Shift+Enter is a newline; Escape stops editing or answering a message, and
@@ -433,6 +436,10 @@
     }
     if (event.key !== "Enter" || event.shiftKey) return;
     event.preventDefault();
+    if (editAsked && editAsked.box === target && Date.now() - editAsked.at <= EDIT_ANSWER_MS) {
+      editAsked.enter = true; // Saves the edit once the message is in the composer.
+      return;
+    }
     if (target.value.trim() && target.form) target.form.requestSubmit();
   });
 

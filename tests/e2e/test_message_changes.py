@@ -162,6 +162,16 @@ async def test_keys_typed_right_after_up_go_on_the_end_of_the_message(people: Pe
     await expect(bubbles(bob.page, "see you at noon!")).to_have_count(1)
     await expect(alice.page.locator(".message.mine")).to_have_count(1)  # Edited, not sent anew.
 
+    # Enter too before the message is in the composer: the edit is saved then, and what was
+    # typed is not sent as a new message.
+    await expect(composer).to_have_value("")
+    await composer.press("ArrowUp")
+    await alice.page.keyboard.type(" sharp")
+    await alice.page.keyboard.press("Enter")
+    await expect(bubbles(bob.page, "see you at noon! sharp")).to_have_count(1)
+    await expect(alice.page.locator(".message.mine")).to_have_count(1)
+    await expect(composer).to_have_value("")
+
 
 async def test_a_tab_that_was_away_sees_the_edit_the_reaction_and_the_deletion(
     people: People, app: App
