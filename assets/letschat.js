@@ -392,6 +392,42 @@
     if (asked.enter && box.value.trim() && box.form) box.form.requestSubmit();
   }
 
+  // Saving an edit (Enter) or leaving it (Escape) also comes back as a new composer, the empty
+  // one for a new message. The editing one empties at once (the form's reset after a submit
+  // would put the message back in it), and what is typed in it meanwhile is the next message:
+  // it moves to the new composer.
+  var editLeft = null; // {box, at}: the editing composer that was saved or left, and when.
+  function leaveEdit(box) {
+    editLeft = { box: box, at: Date.now() };
+    box.value = "";
+    showCount(box);
+  }
+  function keepKeysAfterEdit() {
+    var left = editLeft;
+    var box = document.getElementById("composer");
+    if (!left || !box || box === left.box) {
+      if (left && Date.now() - left.at > EDIT_ANSWER_MS) editLeft = null;
+      return;
+    }
+    editLeft = null;
+    if (left.box.isConnected || box.getAttribute("data-editing") === "true") return;
+    var typed = left.box.value;
+    if (!typed || box.value || Date.now() - left.at > EDIT_ANSWER_MS) return;
+    box.value = typed;
+    box.setSelectionRange(typed.length, typed.length);
+    box.dispatchEvent(new Event("input", { bubbles: true }));
+  }
+  document.addEventListener(
+    "submit",
+    function (event) {
+      var box = event.target && event.target.querySelector && event.target.querySelector("#composer");
+      if (!box || box.getAttribute("data-editing") !== "true") return;
+      editLeft = { box: box, at: Date.now() };
+      box.defaultValue = ""; // What the form's reset after the submit leaves in it.
+    },
+    true,
+  );
+
   // Enter sends, Shift+Enter is a newline; Escape stops editing or answering a message, and
   // ↑ in an empty composer edits your newest message.
   document.addEventListener("keydown", function (event) {
@@ -421,6 +457,7 @@
       var cancel = document.getElementById("composer-cancel");
       if (cancel) {
         event.preventDefault();
+        if (target.getAttribute("data-editing") === "true") leaveEdit(target);
         cancel.click();
       }
       return;
@@ -797,6 +834,7 @@
     watchDialogs();
     keepOneRowTabbable();
     giveSwitcherItsKeys();
+    keepKeysAfterEdit();
     markSwitchActive();
     markScrolledUp();
     clearOfflineOutbox();

@@ -140,9 +140,10 @@ async def answer_late(page: Page) -> None:
     await page.reload()
 
 
-async def test_keys_typed_right_after_up_go_on_the_end_of_the_message(people: People) -> None:
+async def test_keys_typed_while_an_edit_starts_or_ends_are_kept(people: People) -> None:
     # ↑ asks the app's backend for the message, which comes back as a new composer holding it;
-    # what is typed meanwhile is not lost to it, nor typed before it.
+    # what is typed meanwhile is not lost to it, nor typed before it. Saving or leaving the
+    # edit comes back as a new composer too, and what is typed meanwhile is the next message.
     alice, bob = await people.sign_up("alice"), await people.sign_up("bob")
     await start_direct(alice, bob)
     await send(alice, "see you at")
@@ -164,13 +165,31 @@ async def test_keys_typed_right_after_up_go_on_the_end_of_the_message(people: Pe
 
     # Enter too before the message is in the composer: the edit is saved then, and what was
     # typed is not sent as a new message.
+    await expect(composer).to_have_attribute("data-editing", "false")
     await expect(composer).to_have_value("")
     await composer.press("ArrowUp")
     await alice.page.keyboard.type(" sharp")
     await alice.page.keyboard.press("Enter")
     await expect(bubbles(bob.page, "see you at noon! sharp")).to_have_count(1)
     await expect(alice.page.locator(".message.mine")).to_have_count(1)
+    await expect(composer).to_have_attribute("data-editing", "false")
     await expect(composer).to_have_value("")
+
+    # Typing on at once after Enter saved an edit, or Escape left one: that is the next
+    # message, and it stays when the composer turns back into a new message's.
+    for leave, edited in (("Enter", "see you at noon! sharp?"), ("Escape", None)):
+        await composer.press("ArrowUp")
+        await expect(composer).to_have_attribute("data-editing", "true")
+        await alice.page.keyboard.type("?")
+        await alice.page.keyboard.press(leave)
+        await alice.page.keyboard.type("bring snacks")
+        await expect(composer).to_have_attribute("data-editing", "false")
+        await expect(composer).to_have_value("bring snacks")
+        if edited:
+            await expect(bubbles(bob.page, edited)).to_have_count(1)
+        await composer.fill("")
+    await expect(alice.page.locator(".message.mine")).to_have_count(1)
+    await expect(bubbles(bob.page, "see you at noon! sharp?")).to_have_count(1)
 
 
 async def test_a_tab_that_was_away_sees_the_edit_the_reaction_and_the_deletion(
