@@ -621,13 +621,13 @@
     var input = document.getElementById("switcher-input");
     if (!input) {
       switchEnterPending = false;
-      sendSwitcherOpening(); // A Ctrl+K that waited for that Enter's choice.
+      sendOpening(); // A Ctrl+K that waited for that Enter's choice.
       return;
     }
     if (switchEnterPending && switchResultsFor(input)) {
       switchEnterPending = false;
       if (items[0]) items[0].click();
-      sendSwitcherOpening();
+      sendOpening();
       return;
     }
     switchActive = Math.max(0, Math.min(items.length - 1, switchActive));
@@ -642,36 +642,50 @@
       input.removeAttribute("aria-activedescendant");
     }
   }
-  // Ctrl+K opens the switcher a state round trip later. The keys typed meanwhile are kept for
-  // it, not typed into the composer (where Enter would send them) nor into a switcher that is
-  // closing after a choice, and are given to it once the switcher opened for this Ctrl+K is on
-  // the page (the opener shows how many times it was opened). An Enter among them chooses the
-  // match for what was typed; an Escape closes it again.
-  var SWITCH_OPEN_WAIT_MS = 10000;
-  var switchOpening = null;
-  function switcherOpenings() {
-    var opener = document.getElementById("open-switcher");
+  // Ctrl+K's switcher and "/"'s search open a state round trip after the key. The keys typed
+  // meanwhile are kept for the dialog, not typed into the composer (where Enter would send
+  // them) nor into a dialog that is closing, and are given to its input once the dialog opened
+  // for this key is on the page (its opener shows how many times it was opened). An Enter
+  // among them is the input's Enter; an Escape closes the dialog again.
+  var OPEN_WAIT_MS = 10000;
+  var DIALOGS = {
+    switcher: {
+      opener: "open-switcher",
+      input: "switcher-input",
+      // Chooses the first match once the matches are for what was typed.
+      enter: function () { switchEnterPending = true; },
+    },
+    search: {
+      opener: "search-all",
+      input: "search-input",
+      enter: function (input) { if (input.form) input.form.requestSubmit(); },
+    },
+  };
+  var opening = null; // {dialog, after, at, sent, text, enter, escape}
+  function openings(dialog) {
+    var opener = document.getElementById(dialog.opener);
     return opener ? Number(opener.dataset.opened || 0) : 0;
   }
-  function waitingForSwitcher() {
-    if (switchOpening && Date.now() - switchOpening.at > SWITCH_OPEN_WAIT_MS) switchOpening = null;
-    return switchOpening;
+  function waitingToOpen() {
+    if (opening && Date.now() - opening.at > OPEN_WAIT_MS) opening = null;
+    return opening;
   }
-  function openSwitcher() {
-    if (waitingForSwitcher()) return; // Already on its way.
-    switchOpening = {
-      after: switcherOpenings(), at: Date.now(), sent: false, text: "", enter: false, escape: false,
+  // Open `dialog` now, or (`later`) when sendOpening() is called.
+  function openDialog(dialog, later) {
+    if (waitingToOpen()) return; // One is on its way: the keys are for it.
+    opening = {
+      dialog: dialog, after: openings(dialog), at: Date.now(), sent: false,
+      text: "", enter: false, escape: false,
     };
-    // An Enter still waiting for its matches chooses first, then the switcher opens again.
-    if (!switchEnterPending) sendSwitcherOpening();
+    if (!later) sendOpening();
   }
-  function sendSwitcherOpening() {
-    var opener = document.getElementById("open-switcher");
-    if (!switchOpening || switchOpening.sent || !opener) return;
-    switchOpening.sent = true;
-    switchActive = 0;
+  function sendOpening() {
+    var opener = opening && document.getElementById(opening.dialog.opener);
+    if (!opener || opening.sent) return;
+    opening.sent = true;
+    if (opening.dialog === DIALOGS.switcher) switchActive = 0;
     opener.click();
-    focusWhenOpen("switcher-input");
+    focusWhenOpen(opening.dialog.input);
   }
   function setInputValue(input, value) {
     // Through the prototype's setter, so that React sees the change the input event reports.
@@ -679,35 +693,35 @@
     input.setSelectionRange(value.length, value.length);
     input.dispatchEvent(new Event("input", { bubbles: true }));
   }
-  function giveSwitcherItsKeys() {
-    var opening = waitingForSwitcher();
-    if (!opening || !opening.sent || switcherOpenings() <= opening.after) return;
-    var input = document.getElementById("switcher-input");
+  function giveDialogItsKeys() {
+    var waiting = waitingToOpen();
+    if (!waiting || !waiting.sent || openings(waiting.dialog) <= waiting.after) return;
+    var input = document.getElementById(waiting.dialog.input);
     var dialog = input && input.closest('[role="dialog"]');
     if (!dialog || dialog.getAttribute("data-state") !== "open") return;
-    switchOpening = null;
+    opening = null;
     input.focus();
-    if (opening.escape) {
+    if (waiting.escape) {
       input.dispatchEvent(new KeyboardEvent("keydown", { key: "Escape", bubbles: true, cancelable: true }));
       return;
     }
-    if (opening.text) setInputValue(input, opening.text);
-    switchEnterPending = opening.enter;
+    if (waiting.text) setInputValue(input, input.value + waiting.text);
+    if (waiting.enter) waiting.dialog.enter(input);
   }
   window.addEventListener(
     "keydown",
     function (event) {
-      var opening = waitingForSwitcher();
-      if (!opening || event.isComposing || event.ctrlKey || event.metaKey) return;
+      var waiting = waitingToOpen();
+      if (!waiting || event.isComposing || event.ctrlKey || event.metaKey) return;
       var key = event.key;
       if (key === "Backspace") {
-        opening.text = Array.from(opening.text).slice(0, -1).join("");
+        waiting.text = Array.from(waiting.text).slice(0, -1).join("");
       } else if (key === "Enter") {
-        opening.enter = true;
+        waiting.enter = true;
       } else if (key === "Escape") {
-        opening.escape = true;
+        waiting.escape = true;
       } else if (Array.from(key).length === 1) {
-        if (!opening.enter) opening.text += key; // Not after Enter: not for that choice.
+        if (!waiting.enter) waiting.text += key; // Not after Enter: not for that search.
       } else {
         return;
       }
@@ -726,17 +740,16 @@
   document.addEventListener("keydown", function (event) {
     var target = event.target;
     if (event.key === "/" && !event.ctrlKey && !event.metaKey && !event.altKey && !typingIn(target)) {
-      var searcher = document.getElementById("search-all");
-      if (!searcher) return;
+      if (!document.getElementById("search-all")) return;
       event.preventDefault();
-      searcher.click();
-      focusWhenOpen("search-input");
+      openDialog(DIALOGS.search);
       return;
     }
     if ((event.ctrlKey || event.metaKey) && !event.altKey && event.key.toLowerCase() === "k") {
       if (!document.getElementById("open-switcher")) return;
       event.preventDefault();
-      openSwitcher();
+      // An Enter still waiting for its matches chooses first, then the switcher opens again.
+      openDialog(DIALOGS.switcher, switchEnterPending);
       return;
     }
     if (target && target.id === "switcher-input" && !event.isComposing) {
@@ -833,7 +846,7 @@
     reportAway();
     watchDialogs();
     keepOneRowTabbable();
-    giveSwitcherItsKeys();
+    giveDialogItsKeys();
     keepKeysAfterEdit();
     markSwitchActive();
     markScrolledUp();

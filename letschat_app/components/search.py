@@ -22,6 +22,9 @@ EXCERPT_CHARS = 160
 
 class SearchState(ChatState):
     search_open: bool = False
+    # How many times it was opened, shown on its buttons: letschat.js keeps the keys typed
+    # after "/" until the dialog opened for that "/" is on the page.
+    search_opened: int = 0
     search_query: str = ""
     # A conversation to search in ("" for all), and its name for the dialog's title.
     search_scope: str = ""
@@ -36,6 +39,7 @@ class SearchState(ChatState):
     def open_search(self, in_conversation: bool = False) -> None:
         scope = self.active_id if in_conversation else ""
         self.search_open = True
+        self.search_opened += 1
         self.search_scope = scope
         self.search_scope_name = self.active.name if scope else ""
         self.search_results, self.search_cursor = [], ""
@@ -133,6 +137,7 @@ def search_button(in_conversation: bool = False) -> rx.Component:
         title=label,
         on_click=SearchState.open_search(in_conversation),
         id="search-here" if in_conversation else "search-all",
+        data_opened=SearchState.search_opened,
     )
 
 

@@ -7,6 +7,7 @@ from playwright.async_api import expect
 
 from tests.e2e.conftest import People
 from tests.e2e.test_chat import bubbles, chat_row, create_group, send, start_direct
+from tests.e2e.test_message_changes import answer_late
 
 
 async def test_search_finds_messages_and_opens_them_in_context(people: People) -> None:
@@ -50,3 +51,24 @@ async def test_search_finds_messages_and_opens_them_in_context(people: People) -
     await box.fill("in:#food")
     await box.press("Enter")
     await expect(page.get_by_role("dialog")).to_contain_text("Search for some words")
+
+
+async def test_what_is_typed_right_after_slash_is_searched(people: People) -> None:
+    # On a busy box the dialog opens a state round trip after "/": the words and the Enter
+    # typed meanwhile are searched once it has.
+    alice, bob = await people.sign_up("alice"), await people.sign_up("bob")
+    await start_direct(alice, bob)
+    await send(alice, "Lunch at the pizza place")
+    page = bob.page
+    await answer_late(page)
+    await chat_row(page, "Alice").click()
+    await expect(bubbles(page, "Lunch at the pizza place")).to_have_count(1)
+
+    await page.locator("#chat-title").click()
+    await page.keyboard.press("/")
+    await page.keyboard.type("pizza")
+    await page.keyboard.press("Enter")
+    results = page.locator("#search-results .search-result")
+    await expect(results).to_have_count(1)
+    await expect(results.first).to_contain_text("Lunch at the pizza place")
+    await expect(page.get_by_role("textbox", name="Search")).to_have_value("pizza")
