@@ -367,13 +367,17 @@
   // both go on the end of the message (the app's backend answers in tens of milliseconds,
   // hundreds on a busy box, and people type on at once). An Enter meanwhile saves the edit
   // then, rather than sending what was typed as a new message.
-  var editAsked = null; // {box, at, enter}: the composer ↑ was pressed in, when, and Enter.
+  var editAsked = null; // {box, at, enter, upTo}: the composer ↑ was pressed in, when, and Enter.
   var EDIT_ANSWER_MS = 5000;
   function carryOverEditKeys(box) {
     var asked = editAsked;
     editAsked = null;
-    if (!asked || asked.box === box || asked.box.isConnected) return; // Not replaced.
-    if (box.getAttribute("data-editing") !== "true" || Date.now() - asked.at > EDIT_ANSWER_MS) {
+    if (!asked) return;
+    if (asked.box === box || asked.box.isConnected || box.getAttribute("data-editing") !== "true" ||
+        Date.now() - asked.at > EDIT_ANSWER_MS) {
+      // Not replaced (no message of the user's to edit, or the one being edited already): an
+      // Enter meanwhile was for what is in the box.
+      if (asked.enter && asked.box.isConnected) submitKeeping(asked.box, asked.upTo, "");
       return;
     }
     var message = box.defaultValue; // What the new composer was given.
@@ -385,11 +389,28 @@
       atStart = null; // Changed some other way: left alone, with what came before.
     }
     var before = asked.box.value;
+    var after = ""; // Typed after an Enter: the next message.
+    if (asked.enter) {
+      after = before.slice(asked.upTo) + (atStart || "");
+      before = before.slice(0, asked.upTo);
+      if (atStart) atStart = "";
+    }
     if (before || atStart) {
       box.value = (atStart === null ? value : message) + before + (atStart || "");
       box.dispatchEvent(new Event("input", { bubbles: true }));
     }
-    if (asked.enter && box.value.trim() && box.form) box.form.requestSubmit();
+    if (asked.enter) submitKeeping(box, box.value.length, after);
+  }
+  // Send (or save) what is in `box` up to `upTo`; what follows, and `after`, stays in it for the
+  // next message (the form's reset, which empties it, is done when requestSubmit returns).
+  function submitKeeping(box, upTo, after) {
+    var rest = box.value.slice(upTo) + after;
+    box.value = box.value.slice(0, upTo);
+    if (box.value.trim() && box.form) box.form.requestSubmit();
+    if (rest) {
+      box.value = rest;
+      box.dispatchEvent(new Event("input", { bubbles: true }));
+    }
   }
 
   // Saving an edit (Enter) or leaving it (Escape) also comes back as a new composer, the empty
@@ -397,6 +418,9 @@
   // would put the message back in it), and what is typed in it meanwhile is the next message:
   // it moves to the new composer.
   var editLeft = null; // {box, at}: the editing composer that was saved or left, and when.
+  // The composer is always replaced after a save or Escape, however late; past this the page
+  // has surely moved on (a reconnection, say) and the keys stay where they are.
+  var EDIT_LEFT_MS = 60000;
   function leaveEdit(box) {
     editLeft = { box: box, at: Date.now() };
     box.value = "";
@@ -406,13 +430,13 @@
     var left = editLeft;
     var box = document.getElementById("composer");
     if (!left || !box || box === left.box) {
-      if (left && Date.now() - left.at > EDIT_ANSWER_MS) editLeft = null;
+      if (left && Date.now() - left.at > EDIT_LEFT_MS) editLeft = null;
       return;
     }
     editLeft = null;
     if (left.box.isConnected || box.getAttribute("data-editing") === "true") return;
     var typed = left.box.value;
-    if (!typed || box.value || Date.now() - left.at > EDIT_ANSWER_MS) return;
+    if (!typed || box.value || Date.now() - left.at > EDIT_LEFT_MS) return;
     box.value = typed;
     box.setSelectionRange(typed.length, typed.length);
     box.dispatchEvent(new Event("input", { bubbles: true }));
@@ -474,7 +498,9 @@
     if (event.key !== "Enter" || event.shiftKey) return;
     event.preventDefault();
     if (editAsked && editAsked.box === target && Date.now() - editAsked.at <= EDIT_ANSWER_MS) {
-      editAsked.enter = true; // Saves the edit once the message is in the composer.
+      // Saves the edit once the message is in the composer; what is typed next is not in it.
+      editAsked.enter = true;
+      editAsked.upTo = target.value.length;
       return;
     }
     if (target.value.trim() && target.form) target.form.requestSubmit();
@@ -641,6 +667,7 @@
     } else {
       input.removeAttribute("aria-activedescendant");
     }
+    if (!switchEnterPending) sendOpening(); // Its Enter was overtaken (by a paste, say).
   }
   // Ctrl+K's switcher and "/"'s search open a state round trip after the key. The keys typed
   // meanwhile are kept for the dialog, not typed into the composer (where Enter would send
@@ -712,18 +739,20 @@
     "keydown",
     function (event) {
       var waiting = waitingToOpen();
-      if (!waiting || event.isComposing || event.ctrlKey || event.metaKey) return;
+      // After an Escape the keys go where they would have. Ctrl+Alt is AltGr on Windows.
+      if (!waiting || waiting.escape || event.isComposing) return;
+      if (event.metaKey || (event.ctrlKey && !event.altKey)) return;
       var key = event.key;
       if (key === "Backspace") {
         waiting.text = Array.from(waiting.text).slice(0, -1).join("");
       } else if (key === "Enter") {
         waiting.enter = true;
       } else if (key === "Escape") {
-        waiting.escape = true;
+        waiting.escape = !waiting.enter;
       } else if (Array.from(key).length === 1) {
         if (!waiting.enter) waiting.text += key; // Not after Enter: not for that search.
-      } else {
-        return;
+      } else if (key !== "ArrowUp" && key !== "ArrowDown") {
+        return; // ↑/↓ are held back: in the composer ↑ would start an edit behind the dialog.
       }
       event.preventDefault();
       event.stopPropagation();

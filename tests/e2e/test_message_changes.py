@@ -146,11 +146,17 @@ async def test_keys_typed_while_an_edit_starts_or_ends_are_kept(people: People) 
     # edit comes back as a new composer too, and what is typed meanwhile is the next message.
     alice, bob = await people.sign_up("alice"), await people.sign_up("bob")
     await start_direct(alice, bob)
-    await send(alice, "see you at")
-    await expect(alice.page.locator(".message.mine").last).to_have_attribute("data-status", "sent")
     await answer_late(alice.page)
-    await expect(alice.page.locator(".message.mine")).to_have_count(1)
+    await chat_row(bob.page, "Alice").click()
     composer = alice.page.get_by_placeholder("Type a message")
+
+    # ↑ with no message of hers to edit: the Enter typed before that answer sends.
+    await composer.press("ArrowUp")
+    await alice.page.keyboard.type("see you at")
+    await alice.page.keyboard.press("Enter")
+    await expect(bubbles(bob.page, "see you at")).to_have_count(1)
+    await expect(alice.page.locator(".message.mine").last).to_have_attribute("data-status", "sent")
+    await expect(composer).to_have_value("")
 
     await composer.press("ArrowUp")
     await alice.page.keyboard.type(" noon")
@@ -159,21 +165,21 @@ async def test_keys_typed_while_an_edit_starts_or_ends_are_kept(people: People) 
     await alice.page.keyboard.type("!")  # Typing goes on at the end.
     await expect(composer).to_have_value("see you at noon!")
     await composer.press("Enter")
-    await chat_row(bob.page, "Alice").click()
     await expect(bubbles(bob.page, "see you at noon!")).to_have_count(1)
     await expect(alice.page.locator(".message.mine")).to_have_count(1)  # Edited, not sent anew.
 
     # Enter too before the message is in the composer: the edit is saved then, and what was
-    # typed is not sent as a new message.
+    # typed is not sent as a new message; what is typed after the Enter is the next message.
     await expect(composer).to_have_attribute("data-editing", "false")
     await expect(composer).to_have_value("")
     await composer.press("ArrowUp")
     await alice.page.keyboard.type(" sharp")
     await alice.page.keyboard.press("Enter")
-    await expect(bubbles(bob.page, "see you at noon! sharp")).to_have_count(1)
-    await expect(alice.page.locator(".message.mine")).to_have_count(1)
+    await alice.page.keyboard.type("ok")
+    await expect(bubbles(bob.page, "see you at noon! sharp")).to_have_text("see you at noon! sharp")
     await expect(composer).to_have_attribute("data-editing", "false")
-    await expect(composer).to_have_value("")
+    await expect(composer).to_have_value("ok")
+    await composer.fill("")
 
     # Typing on at once after Enter saved an edit, or Escape left one: that is the next
     # message, and it stays when the composer turns back into a new message's.
@@ -188,8 +194,11 @@ async def test_keys_typed_while_an_edit_starts_or_ends_are_kept(people: People) 
         if edited:
             await expect(bubbles(bob.page, edited)).to_have_count(1)
         await composer.fill("")
-    await expect(alice.page.locator(".message.mine")).to_have_count(1)
-    await expect(bubbles(bob.page, "see you at noon! sharp?")).to_have_count(1)
+    # Once this one is in, so is anything sent or saved before it.
+    await send(alice, "over")
+    await expect(bob.page.locator(".message .msg-body")).to_have_text(
+        ["see you at noon! sharp?", "over"]
+    )
 
 
 async def test_a_tab_that_was_away_sees_the_edit_the_reaction_and_the_deletion(
