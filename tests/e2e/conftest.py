@@ -4,6 +4,7 @@ per person."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import sys
@@ -15,7 +16,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    Page,
+    WebSocketRoute,
+    async_playwright,
+    expect,
+)
 
 from tests.support.processes import (
     REPO_ROOT,
@@ -311,3 +319,31 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/e2e/" in str(item.path):
             item.add_marker(pytest.mark.timeout(600))
+
+
+# How late the app's backend answers a page on a busy box, at worst.
+BUSY_ANSWER_SECONDS = 0.4
+
+
+async def answer_late(page: Page) -> None:
+    """From now on (after a reload, which the session survives) everything the app's backend
+    sends the page arrives `BUSY_ANSWER_SECONDS` late, in order, as on a busy box."""
+    loop = asyncio.get_running_loop()
+
+    async def route(ws: WebSocketRoute) -> None:
+        server = ws.connect_to_server()
+        late: asyncio.Queue[tuple[float, str | bytes]] = asyncio.Queue()
+
+        async def deliver() -> None:
+            while True:
+                sent_at, message = await late.get()
+                await asyncio.sleep(max(0.0, sent_at + BUSY_ANSWER_SECONDS - loop.time()))
+                ws.send(message)
+
+        pump = asyncio.create_task(deliver())
+        server.on_message(lambda message: late.put_nowait((loop.time(), message)))
+        ws.on_message(server.send)
+        ws.on_close(lambda code, reason: pump.cancel())
+
+    await page.route_web_socket(re.compile(r"/_event"), route)
+    await page.reload()

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from playwright.async_api import Page, expect
 
-from tests.e2e.conftest import People
+from tests.e2e.conftest import People, answer_late
 from tests.e2e.test_chat import bubbles, chat_row, create_group, send, start_direct
-from tests.e2e.test_message_changes import answer_late
 
 
 def title(page: Page):

@@ -3,13 +3,10 @@ up by a tab that was away."""
 
 from __future__ import annotations
 
-import asyncio
-import re
-
 import httpx
-from playwright.async_api import Page, WebSocketRoute, expect
+from playwright.async_api import Page, expect
 
-from tests.e2e.conftest import App, Device, People, Person
+from tests.e2e.conftest import App, Device, People, Person, answer_late
 from tests.e2e.test_chat import bubbles, chat_row, create_group, send, start_direct
 
 
@@ -110,34 +107,6 @@ async def test_up_in_an_empty_composer_edits_your_last_message_and_escape_cancel
     await composer.press("Enter")
     await expect(bubbles(alice.page, "typo here")).to_have_count(1)
     await expect(bubbles(alice.page, "typo hre")).to_have_count(0)
-
-
-# How late the app's backend answers a page on a busy box, at worst.
-BUSY_ANSWER_SECONDS = 0.4
-
-
-async def answer_late(page: Page) -> None:
-    """From now on (after a reload, which the session survives) everything the app's backend
-    sends the page arrives `BUSY_ANSWER_SECONDS` late, in order, as on a busy box."""
-    loop = asyncio.get_running_loop()
-
-    async def route(ws: WebSocketRoute) -> None:
-        server = ws.connect_to_server()
-        late: asyncio.Queue[tuple[float, str | bytes]] = asyncio.Queue()
-
-        async def deliver() -> None:
-            while True:
-                sent_at, message = await late.get()
-                await asyncio.sleep(max(0.0, sent_at + BUSY_ANSWER_SECONDS - loop.time()))
-                ws.send(message)
-
-        pump = asyncio.create_task(deliver())
-        server.on_message(lambda message: late.put_nowait((loop.time(), message)))
-        ws.on_message(server.send)
-        ws.on_close(lambda code, reason: pump.cancel())
-
-    await page.route_web_socket(re.compile(r"/_event"), route)
-    await page.reload()
 
 
 async def test_keys_typed_while_an_edit_starts_or_ends_are_kept(people: People) -> None:

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from playwright.async_api import expect
 
-from tests.e2e.conftest import People
+from tests.e2e.conftest import People, answer_late
 from tests.e2e.test_chat import bubbles, chat_row, create_group, send, start_direct
-from tests.e2e.test_message_changes import answer_late
 
 
 async def test_search_finds_messages_and_opens_them_in_context(people: People) -> None:
