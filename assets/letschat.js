@@ -111,7 +111,10 @@
     focusComposer: function () {
       requestAnimationFrame(function () {
         var box = document.getElementById("composer");
-        if (box) carryOverEditKeys(box);
+        if (box) {
+          carryOverEditKeys(box);
+          landTypeAhead(box);
+        }
         // Late (it follows a state round trip): not from a dialog opened meanwhile.
         if (!box || document.querySelector(OPEN_DIALOG)) return;
         box.focus();
@@ -653,6 +656,7 @@
     if (switchEnterPending && switchResultsFor(input)) {
       switchEnterPending = false;
       if (items[0]) items[0].click();
+      else typeAhead = null; // Nothing opens: nothing to type into.
       sendOpening();
       return;
     }
@@ -680,7 +684,10 @@
       opener: "open-switcher",
       input: "switcher-input",
       // Chooses the first match once the matches are for what was typed.
-      enter: function () { switchEnterPending = true; },
+      enter: function (input, ahead) {
+        switchEnterPending = true;
+        typeAhead = ahead;
+      },
     },
     search: {
       opener: "search-all",
@@ -688,7 +695,7 @@
       enter: function (input) { if (input.form) input.form.requestSubmit(); },
     },
   };
-  var opening = null; // {dialog, after, at, sent, text, enter, escape}
+  var opening = null; // {dialog, after, at, sent, text, enter, escape, ahead}
   function openings(dialog) {
     var opener = document.getElementById(dialog.opener);
     return opener ? Number(opener.dataset.opened || 0) : 0;
@@ -700,10 +707,12 @@
   // Open `dialog` now, or (`later`) when sendOpening() is called.
   function openDialog(dialog, later) {
     if (waitingToOpen()) return; // One is on its way: the keys are for it.
+    // `text` and `enter` as typed before an Enter; what follows it is `ahead`'s.
     opening = {
       dialog: dialog, after: openings(dialog), at: Date.now(), sent: false,
-      text: "", enter: false, escape: false,
+      text: "", enter: false, escape: false, ahead: keysAhead(),
     };
+    typeAhead = null;
     if (!later) sendOpening();
   }
   function sendOpening() {
@@ -733,27 +742,75 @@
       return;
     }
     if (waiting.text) setInputValue(input, input.value + waiting.text);
-    if (waiting.enter) waiting.dialog.enter(input);
+    if (waiting.enter) waiting.dialog.enter(input, waiting.ahead);
+  }
+  // Keys typed after the switcher's Enter are for the composer of what it opens, a state round
+  // trip later (when focusComposer is called): "Ctrl+K, bob, Enter, see you, Enter" sends "see
+  // you" to Bob. They are kept while nothing else has the focus.
+  var typeAhead = null; // {text, enter, rest, at}: rest is what was typed after an Enter.
+  function keysAhead() {
+    return { text: "", enter: false, rest: "", at: Date.now() };
+  }
+  function aheadNow() {
+    if (typeAhead && Date.now() - typeAhead.at > OPEN_WAIT_MS) typeAhead = null;
+    var el = document.activeElement;
+    var free = !el || el === document.body || el.id === "switcher-input";
+    return free ? typeAhead : null;
+  }
+  function landTypeAhead(box) {
+    var ahead = typeAhead;
+    typeAhead = null;
+    if (!ahead || Date.now() - ahead.at > OPEN_WAIT_MS || !(ahead.text || ahead.enter)) return;
+    if (box.getAttribute("data-editing") === "true") return;
+    if (ahead.text) {
+      box.value += ahead.text;
+      box.dispatchEvent(new Event("input", { bubbles: true }));
+    }
+    if (ahead.enter) submitKeeping(box, box.value.length, ahead.rest);
+  }
+  // One key for `ahead`; false for a key it does not take.
+  function keepKey(ahead, event) {
+    var key = event.key;
+    var text = ahead.enter ? "rest" : "text";
+    if (key === "Backspace") {
+      ahead[text] = Array.from(ahead[text]).slice(0, -1).join("");
+    } else if (key === "Enter" && !ahead.enter && !event.shiftKey) {
+      ahead.enter = true;
+    } else if (key === "Enter" || Array.from(key).length === 1) {
+      ahead[text] += key === "Enter" ? "\n" : key;
+    } else {
+      return false;
+    }
+    return true;
   }
   window.addEventListener(
     "keydown",
     function (event) {
+      // Ctrl+Alt is AltGr on Windows: its characters are typed, not shortcuts.
+      if (event.isComposing || event.metaKey || (event.ctrlKey && !event.altKey)) return;
       var waiting = waitingToOpen();
-      // After an Escape the keys go where they would have. Ctrl+Alt is AltGr on Windows.
-      if (!waiting || waiting.escape || event.isComposing) return;
-      if (event.metaKey || (event.ctrlKey && !event.altKey)) return;
+      var ahead = waiting ? null : aheadNow();
       var key = event.key;
-      if (key === "Backspace") {
-        waiting.text = Array.from(waiting.text).slice(0, -1).join("");
-      } else if (key === "Enter") {
-        waiting.enter = true;
-      } else if (key === "Escape") {
-        waiting.escape = !waiting.enter;
-      } else if (Array.from(key).length === 1) {
-        if (!waiting.enter) waiting.text += key; // Not after Enter: not for that search.
-      } else if (key !== "ArrowUp" && key !== "ArrowDown") {
-        return; // ↑/↓ are held back: in the composer ↑ would start an edit behind the dialog.
+      if (waiting && !waiting.escape) { // After an Escape the keys go where they would have.
+        if (waiting.enter) {
+          if (!keepKey(waiting.ahead, event)) return; // (The search has no use for them.)
+        } else if (key === "Escape") {
+          waiting.escape = true;
+        } else if (key === "ArrowUp" || key === "ArrowDown") {
+          // Held back: in the composer ↑ would start an edit behind the dialog.
+        } else if (!keepKey(waiting, event)) {
+          return;
+        }
+      } else if (ahead) {
+        if (key === "Escape") {
+          typeAhead = null;
+          return;
+        }
+        if (!keepKey(ahead, event)) return;
+      } else {
+        return;
       }
+      used();
       event.preventDefault();
       event.stopPropagation();
     },
@@ -791,8 +848,10 @@
         markSwitchActive();
       } else if (event.key === "Enter") {
         event.preventDefault();
+        typeAhead = keysAhead();
         if (switchResultsFor(target)) {
           if (items[switchActive]) items[switchActive].click();
+          else typeAhead = null;
         } else {
           switchEnterPending = true; // Chosen once the matches are for what is typed.
         }

@@ -80,12 +80,19 @@ async def test_keys_typed_right_after_ctrl_k_go_to_the_switcher(people: People) 
     composer = page.locator("#composer")
     await composer.focus()
 
-    # From the composer: Ctrl+K, the name and Enter at once, faster than the box can open.
+    # From the composer: Ctrl+K, the name and Enter at once, faster than the box can open;
+    # what is typed after the Enter is for the conversation it opens.
     await page.keyboard.press("Control+k")
     await page.keyboard.type("desrev")
     await page.keyboard.press("Enter")
+    await page.keyboard.type("hello team")
+    await page.keyboard.press("Enter")
+    await page.keyboard.type("and")
     await expect(title(page)).to_have_text("Design reviews")
-    await expect(composer).to_have_value("")
+    await expect(page.locator(".message.mine .msg-body")).to_have_text(["hello team"])
+    await expect(composer).to_have_value("and")
+    await expect(composer).to_be_focused()
+    await composer.fill("")
 
     # Enter chooses, and Ctrl+K comes before the switcher has closed for that choice: Bob's
     # conversation opens, then the switcher again, with what was typed after Ctrl+K in it.
