@@ -370,7 +370,9 @@
   // both go on the end of the message (the app's backend answers in tens of milliseconds,
   // hundreds on a busy box, and people type on at once). An Enter meanwhile saves the edit
   // then, rather than sending what was typed as a new message.
-  var editAsked = null; // {box, at, enter, upTo}: the composer ↑ was pressed in, when, and Enter.
+  // {box, at, enter, upTo, leftAt}: the composer ↑ was pressed in, when, where an Enter and an
+  // Escape came in what was typed there.
+  var editAsked = null;
   var EDIT_ANSWER_MS = 5000;
   function carryOverEditKeys(box) {
     var asked = editAsked;
@@ -381,6 +383,15 @@
       // Not replaced (no message of the user's to edit, or the one being edited already): an
       // Enter meanwhile was for what is in the box.
       if (asked.enter && asked.box.isConnected) submitKeeping(asked.box, asked.upTo, "");
+      return;
+    }
+    if (asked.leftAt !== undefined) {
+      // Escape came first: the edit is left, and what was typed after it is the next message.
+      box.value = asked.box.value.slice(asked.leftAt);
+      editLeft = { box: box, at: Date.now() };
+      if (asked.enter) editLeft.upTo = Math.max(0, asked.upTo - asked.leftAt);
+      var cancel = document.getElementById("composer-cancel");
+      if (cancel) cancel.click();
       return;
     }
     var message = box.defaultValue; // What the new composer was given.
@@ -407,8 +418,14 @@
   // Send (or save) what is in `box` up to `upTo`; what follows, and `after`, stays in it for the
   // next message (the form's reset, which empties it, is done when requestSubmit returns).
   function submitKeeping(box, upTo, after) {
-    var rest = box.value.slice(upTo) + after;
-    box.value = box.value.slice(0, upTo);
+    var whole = box.value;
+    var rest = whole.slice(upTo) + after;
+    box.value = whole.slice(0, upTo);
+    if (composerCount(box).over) { // Held back: it stays whole, with what followed.
+      box.value = whole + after;
+      box.dispatchEvent(new Event("input", { bubbles: true }));
+      return;
+    }
     if (box.value.trim() && box.form) box.form.requestSubmit();
     if (rest) {
       box.value = rest;
@@ -420,7 +437,9 @@
   // one for a new message. The editing one empties at once (the form's reset after a submit
   // would put the message back in it), and what is typed in it meanwhile is the next message:
   // it moves to the new composer.
-  var editLeft = null; // {box, at}: the editing composer that was saved or left, and when.
+  // {box, at, upTo}: the editing composer that was saved or left, when, and where in what was
+  // typed an Enter came (an Escape typed before the edit arrived left it).
+  var editLeft = null;
   // The composer is always replaced after a save or Escape, however late; past this the page
   // has surely moved on (a reconnection, say) and the keys stay where they are.
   var EDIT_LEFT_MS = 60000;
@@ -443,6 +462,7 @@
     box.value = typed;
     box.setSelectionRange(typed.length, typed.length);
     box.dispatchEvent(new Event("input", { bubbles: true }));
+    if (left.upTo !== undefined) submitKeeping(box, left.upTo, ""); // An Enter typed then.
   }
   document.addEventListener(
     "submit",
@@ -481,6 +501,12 @@
       }
     }
     if (event.key === "Escape") {
+      if (editAsked && editAsked.box === target && Date.now() - editAsked.at <= EDIT_ANSWER_MS) {
+        // Leaves the edit once it is here: what was typed so far goes with it, as it would.
+        event.preventDefault();
+        editAsked.leftAt = target.value.length;
+        return;
+      }
       var cancel = document.getElementById("composer-cancel");
       if (cancel) {
         event.preventDefault();
@@ -641,6 +667,7 @@
   }
   var switchActive = 0;
   var switchEnterPending = false;
+  var switchMoves = 0; // ↑/↓ typed before the switcher opened, for its matches when they come.
   function switchResultsFor(input) {
     var list = document.getElementById("switcher-list");
     return !!list && list.dataset.query === input.value;
@@ -653,9 +680,13 @@
       sendOpening(); // A Ctrl+K that waited for that Enter's choice.
       return;
     }
+    if (switchMoves && items.length && switchResultsFor(input)) {
+      switchActive = ((switchMoves % items.length) + items.length) % items.length;
+      switchMoves = 0;
+    }
     if (switchEnterPending && switchResultsFor(input)) {
       switchEnterPending = false;
-      if (items[0]) items[0].click();
+      if (items[switchActive]) items[switchActive].click();
       else typeAhead = null; // Nothing opens: nothing to type into.
       sendOpening();
       return;
@@ -695,7 +726,7 @@
       enter: function (input) { if (input.form) input.form.requestSubmit(); },
     },
   };
-  var opening = null; // {dialog, after, at, sent, text, enter, escape, ahead}
+  var opening = null; // {dialog, after, at, sent, text, enter, escape, moves, ahead}
   function openings(dialog) {
     var opener = document.getElementById(dialog.opener);
     return opener ? Number(opener.dataset.opened || 0) : 0;
@@ -710,7 +741,7 @@
     // `text` and `enter` as typed before an Enter; what follows it is `ahead`'s.
     opening = {
       dialog: dialog, after: openings(dialog), at: Date.now(), sent: false,
-      text: "", enter: false, escape: false, ahead: keysAhead(),
+      text: "", enter: false, escape: false, moves: 0, ahead: keysAhead(),
     };
     typeAhead = null;
     if (!later) sendOpening();
@@ -742,6 +773,7 @@
       return;
     }
     if (waiting.text) setInputValue(input, input.value + waiting.text);
+    if (waiting.dialog === DIALOGS.switcher) switchMoves = waiting.moves;
     if (waiting.enter) waiting.dialog.enter(input, waiting.ahead);
   }
   // Keys typed after the switcher's Enter are for the composer of what it opens, a state round
@@ -762,11 +794,16 @@
     typeAhead = null;
     if (!ahead || Date.now() - ahead.at > OPEN_WAIT_MS || !(ahead.text || ahead.enter)) return;
     if (box.getAttribute("data-editing") === "true") return;
-    if (ahead.text) {
-      box.value += ahead.text;
-      box.dispatchEvent(new Event("input", { bubbles: true }));
+    var draft = box.value; // Left from before: it is not sent with what was typed ahead.
+    if (ahead.enter && draft) {
+      box.value = ahead.text;
+      submitKeeping(box, ahead.text.length, "");
+      box.value = draft + box.value + ahead.rest;
+    } else {
+      box.value = draft + ahead.text;
+      if (ahead.enter) submitKeeping(box, box.value.length, ahead.rest);
     }
-    if (ahead.enter) submitKeeping(box, box.value.length, ahead.rest);
+    box.dispatchEvent(new Event("input", { bubbles: true }));
   }
   // One key for `ahead`; false for a key it does not take.
   function keepKey(ahead, event) {
@@ -792,12 +829,14 @@
       var ahead = waiting ? null : aheadNow();
       var key = event.key;
       if (waiting && !waiting.escape) { // After an Escape the keys go where they would have.
-        if (waiting.enter) {
+        if (key === "ArrowUp" || key === "ArrowDown") {
+          // Held back (in the composer ↑ would start an edit behind the dialog); before an
+          // Enter they move the switcher's choice once its matches are in.
+          if (!waiting.enter) waiting.moves += key === "ArrowDown" ? 1 : -1;
+        } else if (waiting.enter) {
           if (!keepKey(waiting.ahead, event)) return; // (The search has no use for them.)
         } else if (key === "Escape") {
           waiting.escape = true;
-        } else if (key === "ArrowUp" || key === "ArrowDown") {
-          // Held back: in the composer ↑ would start an edit behind the dialog.
         } else if (!keepKey(waiting, event)) {
           return;
         }
@@ -820,6 +859,7 @@
   document.addEventListener("input", function (event) {
     if (event.target && event.target.id === "switcher-input") {
       switchActive = 0;
+      switchMoves = 0;
       switchEnterPending = false;
     }
   });
@@ -899,6 +939,7 @@
       // Only where the focus was dropped: not if another dialog opened meanwhile, nor if the
       // closed one gave it back itself (to its trigger).
       if (document.querySelector(OPEN_DIALOG)) return;
+      if (typeAhead) return; // The conversation chosen is opening: focusComposer will do it.
       var active = document.activeElement;
       if (active && active !== document.body) return;
       var back = focusBeforeDialog;

@@ -54,6 +54,8 @@ class SearchState(ChatState):
         query = str(form.get("q", "")).strip()
         self.search_query = query
         self.search_results, self.search_cursor, self.search_error = [], "", ""
+        # Not "nothing found" for this one while it runs.
+        self.searched = False
         if not query:
             return
         self.searching = True

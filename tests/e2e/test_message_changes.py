@@ -163,10 +163,21 @@ async def test_keys_typed_while_an_edit_starts_or_ends_are_kept(people: People) 
         if edited:
             await expect(bubbles(bob.page, edited)).to_have_count(1)
         await composer.fill("")
+    # Escape before the message is in the box: the edit is left as soon as it is, with what
+    # was typed before the Escape; what follows it is the next message, Enter sends it.
+    await composer.press("ArrowUp")
+    await alice.page.keyboard.type(" dropped")
+    await alice.page.keyboard.press("Escape")
+    await alice.page.keyboard.type("new one")
+    await alice.page.keyboard.press("Enter")
+    await expect(bubbles(bob.page, "new one")).to_have_count(1)
+    await expect(composer).to_have_attribute("data-editing", "false")
+    await expect(composer).to_have_value("")
+
     # Once this one is in, so is anything sent or saved before it.
     await send(alice, "over")
     await expect(bob.page.locator(".message .msg-body")).to_have_text(
-        ["see you at noon! sharp?", "over"]
+        ["see you at noon! sharp?", "new one", "over"]
     )
 
 
