@@ -410,8 +410,7 @@
       if (atStart) atStart = "";
     }
     if (before || atStart) {
-      box.value = (atStart === null ? value : message) + before + (atStart || "");
-      box.dispatchEvent(new Event("input", { bubbles: true }));
+      setInputValue(box, (atStart === null ? value : message) + before + (atStart || ""));
     }
     if (asked.enter) submitKeeping(box, box.value.length, after);
   }
@@ -422,15 +421,11 @@
     var rest = whole.slice(upTo) + after;
     box.value = whole.slice(0, upTo);
     if (composerCount(box).over) { // Held back: it stays whole, with what followed.
-      box.value = whole + after;
-      box.dispatchEvent(new Event("input", { bubbles: true }));
+      setInputValue(box, whole + after);
       return;
     }
     if (box.value.trim() && box.form) box.form.requestSubmit();
-    if (rest) {
-      box.value = rest;
-      box.dispatchEvent(new Event("input", { bubbles: true }));
-    }
+    if (rest) setInputValue(box, rest);
   }
 
   // Saving an edit (Enter) or leaving it (Escape) also comes back as a new composer, the empty
@@ -459,9 +454,7 @@
     if (left.box.isConnected || box.getAttribute("data-editing") === "true") return;
     var typed = left.box.value;
     if (!typed || box.value || Date.now() - left.at > EDIT_LEFT_MS) return;
-    box.value = typed;
-    box.setSelectionRange(typed.length, typed.length);
-    box.dispatchEvent(new Event("input", { bubbles: true }));
+    setInputValue(box, typed);
     if (left.upTo !== undefined) submitKeeping(box, left.upTo, ""); // An Enter typed then.
   }
   document.addEventListener(
@@ -754,9 +747,11 @@
     opener.click();
     focusWhenOpen(opening.dialog.input);
   }
+  // Put `value` in a text box (an <input> or the composer's <textarea>), the caret at its end,
+  // and tell the page as typing would.
   function setInputValue(input, value) {
     // Through the prototype's setter, so that React sees the change the input event reports.
-    Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, "value").set.call(input, value);
+    Object.getOwnPropertyDescriptor(Object.getPrototypeOf(input), "value").set.call(input, value);
     input.setSelectionRange(value.length, value.length);
     input.dispatchEvent(new Event("input", { bubbles: true }));
   }
