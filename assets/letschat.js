@@ -108,10 +108,19 @@
       el.classList.add("flash");
       setTimeout(function () { el.classList.remove("flash"); }, 1600);
     },
-    focusComposer: function () {
+    // `opened`: the conversation the app has just opened, if it did. What this call does is
+    // for that conversation's composer, which the page may show a moment later (and an edit
+    // going on in the one before ends with a new box): it waits for it, a while.
+    focusComposer: function (opened, since) {
+      since = since || Date.now();
       requestAnimationFrame(function () {
         var box = document.getElementById("composer");
+        if (opened && (!box || box.getAttribute("data-conversation") !== opened)) {
+          if (Date.now() - since < OPEN_WAIT_MS) window.letschat.focusComposer(opened, since);
+          return;
+        }
         if (box) {
+          showDraft(box);
           carryOverEditKeys(box);
           landTypeAhead(box);
         }
@@ -189,6 +198,121 @@
     true,
   );
 
+  // Drafts. The composer is one box for every conversation: what is typed in it and not sent
+  // stays with the conversation it was typed in, and is in the box again when that one is open
+  // (after a reload too: kept in this tab's sessionStorage, per user). A message being edited is
+  // not a draft; the draft is back when the edit is saved or left.
+  var DRAFTS_KEY = "letschat_drafts:";
+  var draftsOf = {}; // user id -> {conversation id -> text}
+  // {box, user, conversation}: whose draft the box holds.
+  var shownDraft = null;
+  // {conversation, at}: where Alt+↑/↓ went from the composer, which the page shows a state
+  // round trip later; what is typed meanwhile is for that conversation.
+  var draftOpening = null;
+  // Set while a draft is put in the box: that is not typing, nor the start of a mention.
+  var puttingDraft = false;
+  function drafts(user) {
+    if (!draftsOf[user]) {
+      var stored = null;
+      try {
+        stored = JSON.parse(sessionStorage.getItem(DRAFTS_KEY + user) || "{}");
+      } catch (e) {
+        stored = null;
+      }
+      draftsOf[user] = stored && typeof stored === "object" ? stored : {};
+    }
+    return draftsOf[user];
+  }
+  function keepDraft(text) {
+    var shown = shownDraft;
+    var all = drafts(shown.user);
+    if (text) all[shown.conversation] = text;
+    else delete all[shown.conversation];
+    try {
+      sessionStorage.setItem(DRAFTS_KEY + shown.user, JSON.stringify(all));
+    } catch (e) {
+      // Storage full or off: the drafts last as long as the page, and none that was sent
+      // since comes back with a reload.
+      try {
+        sessionStorage.removeItem(DRAFTS_KEY + shown.user);
+      } catch (ignored) {
+        /* off */
+      }
+    }
+  }
+  // Logged out (the login page): the drafts go with the session.
+  function forgetDrafts() {
+    draftsOf = {};
+    shownDraft = null;
+    try {
+      for (var i = sessionStorage.length - 1; i >= 0; i--) {
+        var key = sessionStorage.key(i);
+        if (key && key.indexOf(DRAFTS_KEY) === 0) sessionStorage.removeItem(key);
+      }
+    } catch (e) {
+      /* off */
+    }
+  }
+  // The box holds the draft of the conversation on the page (or of `opening`, where Alt+↑/↓
+  // is going).
+  function showDraft(box, opening) {
+    var user = box.getAttribute("data-user");
+    var conversation = box.getAttribute("data-conversation");
+    if (opening) draftOpening = { conversation: opening, at: Date.now() };
+    if (draftOpening) {
+      var row = document.querySelector(
+        '.chat-row[data-conversation="' + CSS.escape(draftOpening.conversation) + '"]'
+      );
+      // Shown; or not to be: its row went (the user left it), or the page has moved on.
+      if (conversation === draftOpening.conversation || !row ||
+          Date.now() - draftOpening.at > OPEN_WAIT_MS) {
+        draftOpening = null;
+      } else {
+        conversation = draftOpening.conversation;
+      }
+    }
+    if (!user || !conversation || box.getAttribute("data-editing") === "true") return;
+    var shown = shownDraft;
+    if (shown && shown.box === box && shown.user === user && shown.conversation === conversation) {
+      return;
+    }
+    shownDraft = { box: box, user: user, conversation: conversation };
+    var draft = drafts(user)[conversation] || "";
+    var value = box.value;
+    if (shown && shown.box === box) {
+      value = draft; // What it held is the other conversation's draft, kept as it was typed.
+    } else {
+      value = draft + value; // A new box: anything put in it already was typed after the draft.
+    }
+    if (value === box.value) return;
+    closeMention(); // One offered for what the box held.
+    puttingDraft = true;
+    try {
+      setInputValue(box, value);
+    } finally {
+      puttingDraft = false;
+    }
+  }
+  document.addEventListener("input", function (event) {
+    var box = event.target;
+    if (!box || box.id !== "composer" || !shownDraft || shownDraft.box !== box) return;
+    // Keys typed after ↑, before the message to edit is in the box, are for the edit.
+    if (editAsked && editAsked.box === box) return;
+    if (box.getAttribute("data-editing") !== "true") keepDraft(box.value);
+  });
+  // Sent: no longer a draft. (Registered after the listener that holds back a message over the
+  // limit, which stops the event before this one for such a message.)
+  document.addEventListener(
+    "submit",
+    function (event) {
+      var box = event.target && event.target.querySelector && event.target.querySelector("#composer");
+      if (box && shownDraft && shownDraft.box === box && box.getAttribute("data-editing") !== "true") {
+        keepDraft("");
+      }
+    },
+    true,
+  );
+
   // Typing: the others are told at most every TELL_EVERY_MS while the composer has text
   // (ChatState.typed), and that the user stopped when the composer is left or emptied without
   // sending, while they may still be shown typing (ChatState.stopped_typing). A send needs no
@@ -198,7 +322,7 @@
   var toldTypingAt = 0;
   function typing(box) {
     var now = Date.now();
-    if (box.dataset.editing === "true") return;
+    if (box.dataset.editing === "true" || puttingDraft) return;
     if (!box.value.trim()) {
       stoppedTyping();
       return;
@@ -348,7 +472,7 @@
     box.dispatchEvent(new Event("input", { bubbles: true }));
   }
   document.addEventListener("input", function (event) {
-    if (event.target && event.target.id === "composer") offerMention(event.target);
+    if (event.target && event.target.id === "composer" && !puttingDraft) offerMention(event.target);
   });
   // A caret moved by a click or by keys the menu does not take: offer again for where it is.
   document.addEventListener("click", function (event) {
@@ -381,8 +505,9 @@
     if (asked.box === box || asked.box.isConnected || box.getAttribute("data-editing") !== "true" ||
         Date.now() - asked.at > EDIT_ANSWER_MS) {
       // Not replaced (no message of the user's to edit, or the one being edited already): an
-      // Enter meanwhile was for what is in the box.
+      // Enter meanwhile was for what is in the box, the rest is a draft again.
       if (asked.enter && asked.box.isConnected) submitKeeping(asked.box, asked.upTo, "");
+      if (shownDraft && shownDraft.box === asked.box) keepDraft(asked.box.value);
       return;
     }
     if (asked.leftAt !== undefined) {
@@ -432,8 +557,9 @@
   // one for a new message. The editing one empties at once (the form's reset after a submit
   // would put the message back in it), and what is typed in it meanwhile is the next message:
   // it moves to the new composer.
-  // {box, at, upTo}: the editing composer that was saved or left, when, and where in what was
-  // typed an Enter came (an Escape typed before the edit arrived left it).
+  // {box, at, upTo, saved, typed}: the editing composer that was saved or left, when, where in
+  // what was typed an Enter came (an Escape typed before the edit arrived left it), whether it
+  // was saved (the form was reset) and whether anything was typed in it since.
   var editLeft = null;
   // The composer is always replaced after a save or Escape, however late; past this the page
   // has surely moved on (a reconnection, say) and the keys stay where they are.
@@ -446,6 +572,13 @@
   function keepKeysAfterEdit() {
     var left = editLeft;
     var box = document.getElementById("composer");
+    if (left && box === left.box && left.saved && !left.typed && box.value &&
+        box.value === box.defaultValue) {
+      // The app drew the saved composer again before replacing it, and React gave it back its
+      // default value, the message: a text box emptied by a reset follows its default until
+      // it is typed in or set. That is not typed; set, it stays empty.
+      box.value = "";
+    }
     if (!left || !box || box === left.box) {
       if (left && Date.now() - left.at > EDIT_LEFT_MS) editLeft = null;
       return;
@@ -462,11 +595,14 @@
     function (event) {
       var box = event.target && event.target.querySelector && event.target.querySelector("#composer");
       if (!box || box.getAttribute("data-editing") !== "true") return;
-      editLeft = { box: box, at: Date.now() };
+      editLeft = { box: box, at: Date.now(), saved: true };
       box.defaultValue = ""; // What the form's reset after the submit leaves in it.
     },
     true,
   );
+  document.addEventListener("input", function (event) {
+    if (editLeft && event.target === editLeft.box) editLeft.typed = true;
+  });
 
   // Enter sends, Shift+Enter is a newline; Escape stops editing or answering a message, and
   // ↑ in an empty composer edits your newest message.
@@ -900,7 +1036,11 @@
       event.preventDefault();
       var open = rows.findIndex(function (row) { return row.getAttribute("aria-current") === "true"; });
       var next = open < 0 ? 0 : open + (event.key === "ArrowDown" ? 1 : -1);
-      if (next >= 0 && next < rows.length) rows[next].click();
+      if (next >= 0 && next < rows.length) {
+        // Typing on in the composer: that is for the conversation it goes to.
+        if (target && target.id === "composer") showDraft(target, rows[next].dataset.conversation);
+        rows[next].click();
+      }
       return;
     }
     if (target && target.classList && target.classList.contains("chat-row")) {
@@ -972,6 +1112,9 @@
     keepOneRowTabbable();
     giveDialogItsKeys();
     keepKeysAfterEdit();
+    var composer = document.getElementById("composer");
+    if (composer) showDraft(composer); // After the keys above: they follow the draft.
+    else if (document.getElementById("login-form")) forgetDrafts();
     markSwitchActive();
     markScrolledUp();
     clearOfflineOutbox();
@@ -985,6 +1128,8 @@
     childList: true,
     subtree: true,
     attributes: true,
-    attributeFilter: ["content", "data-query", "data-opened", "data-state"],
+    attributeFilter: [
+      "content", "data-query", "data-opened", "data-state", "data-conversation", "data-user",
+    ],
   });
 })();

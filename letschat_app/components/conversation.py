@@ -615,6 +615,10 @@ def _composer() -> rx.Component:
                         "aria-describedby": "composer-count",
                         # An edit is not news to the others: letschat.js says nothing of it.
                         "data-editing": rx.cond(ChatState.editing_id != "", "true", "false"),
+                        # Whose draft it holds: the box is one for every conversation, and
+                        # letschat.js keeps what is typed in each with it.
+                        "data-conversation": ChatState.active_id,
+                        "data-user": ChatState.user_id,
                     },
                 ),
                 rx.button(

@@ -104,6 +104,7 @@ def _chat_row(chat: ChatItem) -> rx.Component:
         width="100%",
         class_name="chat-row",
         data_chat_name=chat.name,
+        data_conversation=chat.id,
     )
 
 

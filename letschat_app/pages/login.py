@@ -139,6 +139,8 @@ def login_page() -> rx.Component:
                     width="100%",
                 ),
                 on_submit=LoginState.submit,
+                # letschat.js forgets the drafts of a session once its page is here.
+                id="login-form",
             ),
             width="100%",
             max_width="400px",

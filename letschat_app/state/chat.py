@@ -43,6 +43,13 @@ def added_notice_id(conversation_id: str) -> str:
     return f"added-{conversation_id}"
 
 
+def focus_composer(opened: str = "") -> rx.event.EventSpec:
+    """Put the focus in the composer once this event's changes are on the page; `opened`: the
+    conversation the event opens, whose draft the composer is to hold (letschat.js), as the
+    page may still show the one before."""
+    return rx.call_script(f"window.letschat && window.letschat.focusComposer({json.dumps(opened)})")
+
+
 def outbox(client_token: str) -> asyncio.Queue[ClientFrame]:
     return OUTBOXES.setdefault(client_token, asyncio.Queue(maxsize=1000))
 
@@ -166,10 +173,13 @@ class ChatState(SessionState):
     @rx.event
     async def open_chat(self, conversation_id: str):
         model = self._chat_model()
-        if not model.open(conversation_id, time.monotonic()):
-            if model.active_id != conversation_id:
-                return None
-        elif (failed := await self._fetch_page(conversation_id, None)) is not None:
+        before = model.active_id
+        fetch = model.open(conversation_id, time.monotonic())
+        if model.active_id != conversation_id:
+            return None
+        if conversation_id != before:
+            self._end_compose_mode()
+        if fetch and (failed := await self._fetch_page(conversation_id, None)) is not None:
             return failed
         return [
             *self._publish(),
@@ -181,7 +191,14 @@ class ChatState(SessionState):
     @rx.event
     def close_chat(self):
         self._chat_model().leave(time.monotonic())
+        self._end_compose_mode()
         return self._publish()
+
+    def _end_compose_mode(self) -> None:
+        """An edit or an answer belongs to the conversation it was started in: leaving that
+        conversation ends it (what was typed for a new message stays there, letschat.js)."""
+        self.editing_id, self.editing_body = "", ""
+        self.replying = MessageItem()
 
     @rx.event
     async def load_older(self):
@@ -280,7 +297,7 @@ class ChatState(SessionState):
             self.replying = MessageItem()
             self.editing_id, self.editing_body = item.id, item.body
         # Answered even with nothing to edit: letschat.js holds an Enter typed meanwhile.
-        return rx.call_script("window.letschat && window.letschat.focusComposer()")
+        return focus_composer()
 
     @rx.event
     def start_reply(self, message_id: str):
@@ -289,13 +306,12 @@ class ChatState(SessionState):
             return None
         self.editing_id, self.editing_body = "", ""
         self.replying = item
-        return rx.call_script("window.letschat && window.letschat.focusComposer()")
+        return focus_composer()
 
     @rx.event
     def cancel_compose(self) -> None:
         """Stop editing or answering (Escape, or the ✕ above the composer)."""
-        self.editing_id, self.editing_body = "", ""
-        self.replying = MessageItem()
+        self._end_compose_mode()
 
     @rx.event
     def react(self, message_id: str, emoji: str, add: bool):

@@ -5,9 +5,12 @@ per person."""
 from __future__ import annotations
 
 import asyncio
+import functools
+import http.server
 import os
 import re
 import sys
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -306,6 +309,29 @@ async def people(
     console = [f"{p.name}: {e}" for p in crowd.everyone for e in p.console_errors]
     assert not errors, "services logged errors:\n" + "\n".join(errors)
     assert not console, "browser console errors:\n" + "\n".join(console)
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def script_site(tmp_path: Path) -> Iterator[str]:
+    """A bare page with assets/letschat.js and nothing else (no app): its helpers on their own."""
+    (tmp_path / "index.html").write_text(
+        '<!doctype html><title>t</title><script src="/letschat.js"></script>'
+    )
+    (tmp_path / "letschat.js").write_bytes((REPO_ROOT / "assets" / "letschat.js").read_bytes())
+    handler = functools.partial(_Quiet, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 @pytest.fixture

@@ -8,21 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
-import http.server
-import threading
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, Page
 
 from tests.e2e.conftest import RECORD_NOTIFICATIONS
-from tests.support.processes import REPO_ROOT
 from tests.support.visibility import INIT_SCRIPT as VISIBILITY
 from tests.support.visibility import set_hidden
 
-PAGE = '<!doctype html><title>t</title><script src="/letschat.js"></script>'
 MESSAGES = 60
 # localStorage over its quota: every write fails, as Chromium's does when the origin's is used up.
 STORAGE_FULL = """
@@ -34,26 +27,6 @@ STORAGE_FULL = """
   };
 })();
 """
-
-
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def site(tmp_path: Path) -> Iterator[str]:
-    (tmp_path / "index.html").write_text(PAGE)
-    (tmp_path / "letschat.js").write_bytes((REPO_ROOT / "assets" / "letschat.js").read_bytes())
-    handler = functools.partial(_Quiet, directory=str(tmp_path))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 async def _deliver(page: Page) -> None:
@@ -68,18 +41,18 @@ async def _deliver(page: Page) -> None:
 
 @pytest.mark.parametrize("storage", ["working", "full"])
 async def test_tabs_of_one_browser_show_each_message_once(
-    browser: Browser, site: str, storage: str
+    browser: Browser, script_site: str, storage: str
 ) -> None:
     context = await browser.new_context()
     try:
-        await context.grant_permissions(["notifications"], origin=site)
+        await context.grant_permissions(["notifications"], origin=script_site)
         await context.add_init_script(VISIBILITY)
         await context.add_init_script(RECORD_NOTIFICATIONS)
         if storage == "full":
             await context.add_init_script(STORAGE_FULL)
         tabs = [await context.new_page() for _ in range(4)]
         for tab in tabs:
-            await tab.goto(f"{site}/")
+            await tab.goto(f"{script_site}/")
             await set_hidden(tab, True)  # Nobody is looking: each tab would notify.
         await asyncio.gather(*(_deliver(tab) for tab in tabs))
         for tab in tabs:
