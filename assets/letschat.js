@@ -122,7 +122,13 @@
         if (box) {
           showDraft(box);
           carryOverEditKeys(box);
-          landTypeAhead(box);
+          if (opened) {
+            landTypeAhead(box);
+          } else if (typeAhead && Date.now() - typeAhead.at <= OPEN_WAIT_MS) {
+            // Some other answer (a reply's, an edit's) after the switcher's Enter: the keys
+            // typed since are for the conversation chosen, and so is the focus.
+            return;
+          }
         }
         // Late (it follows a state round trip): not from a dialog opened meanwhile.
         if (!box || document.querySelector(OPEN_DIALOG)) return;

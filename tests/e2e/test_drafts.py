@@ -244,3 +244,35 @@ async def test_the_draft_script_on_its_own(browser: Browser, script_site: str) -
         await expect(box).to_have_value("")
     finally:
         await context.close()
+
+
+async def test_keys_typed_after_the_switchers_choice_wait_for_its_conversation(
+    browser: Browser, script_site: str
+) -> None:
+    # An answer that puts the focus in the composer (a reply started just before, say) can
+    # come after the switcher's Enter and before the conversation chosen is open: it neither
+    # takes what was typed since nor the focus, which the conversation chosen gets.
+    context = await browser.new_context()
+    try:
+        page = await context.new_page()
+        await page.goto(f"{script_site}/")
+        box = page.locator("#composer")
+        await page.evaluate(COMPOSER, ["u1", "A", ""])
+        await page.evaluate(SWITCHER)
+        await page.keyboard.press("Enter")
+        await page.keyboard.type("for B")
+        await page.evaluate(
+            "() => new Promise((resolve) => { window.letschat.focusComposer();"
+            " requestAnimationFrame(() => requestAnimationFrame(resolve)); })"
+        )
+        await expect(box).to_have_value("")
+        await expect(box).not_to_be_focused()
+        await page.keyboard.type(" too")
+        await page.keyboard.press("Enter")
+        await page.evaluate("window.letschat.focusComposer('B')")
+        await page.evaluate(COMPOSER, ["u1", "B", ""])
+        await page.wait_for_function("window.sent.length > 0")
+        assert await page.evaluate("window.sent") == [["B", "for B too"]]
+        await expect(box).to_be_focused()
+    finally:
+        await context.close()
