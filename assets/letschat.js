@@ -212,8 +212,8 @@
   var draftsOf = {}; // user id -> {conversation id -> text}
   // {box, user, conversation}: whose draft the box holds.
   var shownDraft = null;
-  // {conversation, at}: where Alt+↑/↓ went from the composer, which the page shows a state
-  // round trip later; what is typed meanwhile is for that conversation.
+  // {conversation, from, at}: where Alt+↑/↓ went from the composer (and from where), which the
+  // page shows a state round trip later; what is typed meanwhile is for that conversation.
   var draftOpening = null;
   // Set while a draft is put in the box: that is not typing, nor the start of a mention.
   var puttingDraft = false;
@@ -246,7 +246,15 @@
       }
     }
   }
-  // Logged out (the login page): the drafts go with the session.
+  // The session's token (rx.LocalStorage, SessionState.token) is gone: logged out, or ended.
+  function signedOut() {
+    try {
+      return !localStorage.getItem("letschat_token");
+    } catch (e) {
+      return true;
+    }
+  }
+  // Signed out (on the login page): the drafts go with the session.
   function forgetDrafts() {
     draftsOf = {};
     shownDraft = null;
@@ -264,13 +272,14 @@
   function showDraft(box, opening) {
     var user = box.getAttribute("data-user");
     var conversation = box.getAttribute("data-conversation");
-    if (opening) draftOpening = { conversation: opening, at: Date.now() };
+    if (opening) draftOpening = { conversation: opening, from: conversation, at: Date.now() };
     if (draftOpening) {
       var row = document.querySelector(
         '.chat-row[data-conversation="' + CSS.escape(draftOpening.conversation) + '"]'
       );
-      // Shown; or not to be: its row went (the user left it), or the page has moved on.
-      if (conversation === draftOpening.conversation || !row ||
+      // Shown; or not to be: the page went elsewhere, its row went (the user left it), or too
+      // long ago.
+      if (conversation !== draftOpening.from || !row ||
           Date.now() - draftOpening.at > OPEN_WAIT_MS) {
         draftOpening = null;
       } else {
@@ -303,7 +312,7 @@
     var box = event.target;
     if (!box || box.id !== "composer" || !shownDraft || shownDraft.box !== box) return;
     // Keys typed after ↑, before the message to edit is in the box, are for the edit.
-    if (editAsked && editAsked.box === box) return;
+    if (editAsked && editAsked.box === box && Date.now() - editAsked.at <= EDIT_ANSWER_MS) return;
     if (box.getAttribute("data-editing") !== "true") keepDraft(box.value);
   });
   // Sent: no longer a draft. (Registered after the listener that holds back a message over the
@@ -615,6 +624,9 @@
   document.addEventListener("keydown", function (event) {
     var target = event.target;
     if (!target || target.id !== "composer" || event.isComposing) return;
+    var arrow = event.key === "ArrowUp" || event.key === "ArrowDown";
+    // Alt+↑/↓ switch conversations (below); no modified arrow moves a menu or starts an edit.
+    if (arrow && (event.altKey || event.ctrlKey || event.metaKey || event.shiftKey)) return;
     if (mention) {
       var moves = { ArrowDown: 1, ArrowUp: -1 };
       if (event.key in moves) {
@@ -1043,8 +1055,12 @@
       var open = rows.findIndex(function (row) { return row.getAttribute("aria-current") === "true"; });
       var next = open < 0 ? 0 : open + (event.key === "ArrowDown" ? 1 : -1);
       if (next >= 0 && next < rows.length) {
-        // Typing on in the composer: that is for the conversation it goes to.
-        if (target && target.id === "composer") showDraft(target, rows[next].dataset.conversation);
+        // Typing on in the composer: that is for the conversation it goes to (an edit going
+        // on ends there, and what is typed since goes on to the next composer).
+        if (target && target.id === "composer") {
+          if (target.getAttribute("data-editing") === "true") leaveEdit(target);
+          else showDraft(target, rows[next].dataset.conversation);
+        }
         rows[next].click();
       }
       return;
@@ -1120,7 +1136,7 @@
     keepKeysAfterEdit();
     var composer = document.getElementById("composer");
     if (composer) showDraft(composer); // After the keys above: they follow the draft.
-    else if (document.getElementById("login-form")) forgetDrafts();
+    else if (document.getElementById("login-form") && signedOut()) forgetDrafts();
     markSwitchActive();
     markScrolledUp();
     clearOfflineOutbox();

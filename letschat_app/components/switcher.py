@@ -10,7 +10,7 @@ from letschat_app import api_client
 from letschat_app.components.presence import with_presence
 from letschat_app.components.script_button import script_button
 from letschat_app.model.switcher import choices
-from letschat_app.state.chat import ChatState, focus_composer
+from letschat_app.state.chat import ChatState
 from letschat_app.state.models import Person, SwitchItem, person
 
 
@@ -52,13 +52,13 @@ class SwitcherState(ChatState):
     async def choose(self, kind: str, item_id: str):
         self.switcher_open = False
         if kind == "conversation":
-            return [ChatState.open_chat(item_id), focus_composer(item_id)]
+            return ChatState.open_to_type(item_id)
         try:
             conversation = await self._call(api_client.open_direct, item_id)
         except api_client.ApiError as exc:
             return self._api_failed(exc)
         self._upsert_chat(conversation)
-        return [ChatState.open_chat(conversation.id), focus_composer(conversation.id)]
+        return ChatState.open_to_type(conversation.id)
 
     def _choices(self, query: str, found: list[Person]) -> list[SwitchItem]:
         model = self._chat_model()

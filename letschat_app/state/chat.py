@@ -172,6 +172,15 @@ class ChatState(SessionState):
 
     @rx.event
     async def open_chat(self, conversation_id: str):
+        return await self._open(conversation_id)
+
+    @rx.event
+    async def open_to_type(self, conversation_id: str):
+        """The quick switcher's choice: open it, then put the focus in its composer (with what
+        was typed since, letschat.js), only if it opened."""
+        return await self._open(conversation_id, focus=True)
+
+    async def _open(self, conversation_id: str, *, focus: bool = False):
         model = self._chat_model()
         before = model.active_id
         fetch = model.open(conversation_id, time.monotonic())
@@ -186,6 +195,7 @@ class ChatState(SessionState):
             rx.call_script("window.letschat && window.letschat.scrollToFirstUnread()"),
             # Opened: the notice that someone added you to it has done its work.
             rx.toast.dismiss(added_notice_id(conversation_id)),
+            *([focus_composer(conversation_id)] if focus else []),
         ]
 
     @rx.event

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from playwright.async_api import Browser, expect
 
-from tests.e2e.conftest import People, answer_late
+from tests.e2e.conftest import App, People, answer_late
 from tests.e2e.test_chat import bubbles, chat_row, send, start_direct
 from tests.e2e.test_message_changes import act, row
 
@@ -125,6 +125,55 @@ async def test_what_is_typed_right_after_alt_arrow_is_for_where_it_goes(people: 
     await composer.press("Alt+ArrowUp")
     await expect(title).to_have_text("Carol")
     await expect(composer).to_have_value("for Carol")
+
+
+async def test_alt_arrow_from_an_empty_or_editing_composer_starts_no_edit_and_keeps_the_keys(
+    people: People, app: App
+) -> None:
+    # ↑ in an empty composer edits your last message, but not with Alt: that switches. An
+    # edit going on ends with the switch, and what is typed after it is for where it goes.
+    alice, bob, carol = [await people.sign_up(n) for n in ("alice", "bob", "carol")]
+    await start_direct(alice, bob)
+    await send(alice, "Lunch?")
+    await start_direct(alice, carol)
+    page = alice.page
+    title, composer = page.locator("#chat-title"), page.locator("#composer")
+    await answer_late(page)
+    await chat_row(page, "Carol").click()
+    await expect(title).to_have_text("Carol")
+    await composer.fill("for Carol")
+    await chat_row(page, "Bob").click()
+    await expect(title).to_have_text("Bob")
+    await expect(composer).to_have_value("")
+
+    await composer.press("Alt+ArrowUp")
+    await page.keyboard.type(" and more")
+    await expect(title).to_have_text("Carol")
+    await expect(composer).to_have_value("for Carol and more")
+    await expect(composer).to_have_attribute("data-editing", "false")
+
+    await chat_row(page, "Bob").click()
+    await expect(title).to_have_text("Bob")
+    await act(alice, "Lunch?", "Edit")
+    await expect(composer).to_have_attribute("data-editing", "true")
+    await composer.press("End")
+    await composer.press("Alt+ArrowUp")
+    await page.keyboard.type("!")
+    await expect(title).to_have_text("Carol")
+    await expect(composer).to_have_attribute("data-editing", "false")
+    await expect(composer).to_have_value("for Carol and more!")
+    await chat_row(page, "Bob").click()
+    await expect(title).to_have_text("Bob")
+    await expect(composer).to_have_value("")
+    await expect(bubbles(page, "Lunch?")).to_have_count(1)
+    await expect(row(page, "Lunch?").locator(".msg-edited")).to_have_count(0)
+
+    # The login page, visited while signed in, sends you back; the drafts stay.
+    await page.goto(f"{app.url}/login")
+    await expect(title).to_have_count(0)
+    await chat_row(page, "Carol").click()
+    await expect(title).to_have_text("Carol")
+    await expect(composer).to_have_value("for Carol and more!")
 
 
 # The composer as the app renders it (a new box each call, as React mounts one for a new key),
@@ -274,5 +323,47 @@ async def test_keys_typed_after_the_switchers_choice_wait_for_its_conversation(
         await page.wait_for_function("window.sent.length > 0")
         assert await page.evaluate("window.sent") == [["B", "for B too"]]
         await expect(box).to_be_focused()
+    finally:
+        await context.close()
+
+
+# The sidebar's rows, A open; a click only records where it would go (the app opens it later).
+SIDEBAR = """() => {
+  const sidebar = document.createElement("div");
+  sidebar.id = "sidebar";
+  for (const id of ["A", "B", "C"]) {
+    const row = document.createElement("div");
+    row.className = "chat-row";
+    row.dataset.conversation = id;
+    row.setAttribute("aria-current", id === "A" ? "true" : "false");
+    row.addEventListener("click", () => { window.opening = id; });
+    sidebar.append(row);
+  }
+  document.body.append(sidebar);
+}"""
+
+
+async def test_a_draft_switched_by_alt_arrow_gives_way_to_what_the_page_shows(
+    browser: Browser, script_site: str
+) -> None:
+    # Alt+↓ puts the next conversation's draft in the box at once. If the page then shows some
+    # other conversation (another was clicked meanwhile), the box holds that one's draft.
+    context = await browser.new_context()
+    try:
+        page = await context.new_page()
+        await page.goto(f"{script_site}/")
+        box = page.locator("#composer")
+        await page.evaluate(SIDEBAR)
+        await page.evaluate(COMPOSER, ["u1", "C", ""])
+        await box.fill("for C")
+        await page.evaluate(SHOW, "B")
+        await box.fill("for B")
+        await page.evaluate(SHOW, "A")
+        await box.fill("for A")
+        await box.press("Alt+ArrowDown")
+        assert await page.evaluate("window.opening") == "B"
+        await expect(box).to_have_value("for B")
+        assert (await page.evaluate(SHOW, "C"))[0] == "for C"
+        assert (await page.evaluate(SHOW, "A"))[0] == "for A"
     finally:
         await context.close()
