@@ -3,11 +3,21 @@ it, and an edit or an answer started in one ends when another is opened."""
 
 from __future__ import annotations
 
-from playwright.async_api import Browser, expect
+from collections.abc import AsyncIterator
+
+import pytest
+from playwright.async_api import Browser, Locator, Page, expect
 
 from tests.e2e.conftest import App, People, answer_late
 from tests.e2e.test_chat import bubbles, chat_row, send, start_direct
 from tests.e2e.test_message_changes import act, row
+
+
+async def go_to(page: Page, name: str, draft: str) -> None:
+    """Open the conversation with `name` from the sidebar: its composer holds `draft`."""
+    await chat_row(page, name).click()
+    await expect(page.locator("#chat-title")).to_have_text(name)
+    await expect(page.locator("#composer")).to_have_value(draft)
 
 
 async def test_a_draft_stays_with_the_conversation_it_was_typed_in(people: People) -> None:
@@ -18,13 +28,9 @@ async def test_a_draft_stays_with_the_conversation_it_was_typed_in(people: Peopl
     title, composer = page.locator("#chat-title"), page.locator("#composer")
 
     await composer.fill("for Carol, later")
-    await chat_row(page, "Bob").click()
-    await expect(title).to_have_text("Bob")
-    await expect(composer).to_have_value("")
+    await go_to(page, "Bob", "")
     await composer.fill("for Bob")
-    await chat_row(page, "Carol").click()
-    await expect(title).to_have_text("Carol")
-    await expect(composer).to_have_value("for Carol, later")
+    await go_to(page, "Carol", "for Carol, later")
 
     # Alt+↑/↓ between conversations too; a draft sent is a draft no more.
     await composer.press("Alt+ArrowDown")
@@ -35,18 +41,12 @@ async def test_a_draft_stays_with_the_conversation_it_was_typed_in(people: Peopl
     await expect(composer).to_have_value("")
     # (Rows are drawn by place: Bob's moves to the top, so click once it is there.)
     await expect(page.locator(".chat-row").first).to_contain_text("for Bob")
-    await chat_row(page, "Carol").click()
-    await expect(title).to_have_text("Carol")
-    await expect(composer).to_have_value("for Carol, later")
-    await chat_row(page, "Bob").click()
-    await expect(title).to_have_text("Bob")
-    await expect(composer).to_have_value("")
+    await go_to(page, "Carol", "for Carol, later")
+    await go_to(page, "Bob", "")
 
     # A reload keeps them.
     await page.reload()
-    await chat_row(page, "Carol").click()
-    await expect(title).to_have_text("Carol")
-    await expect(composer).to_have_value("for Carol, later")
+    await go_to(page, "Carol", "for Carol, later")
 
     # Nothing meant for one of them reached the other.
     await send(alice, "only this")
@@ -84,9 +84,7 @@ async def test_an_edit_or_an_answer_ends_with_its_conversation(people: People) -
 
     # Back in Bob's the message is as it was and the draft is there again; saving an edit
     # brings it back too.
-    await chat_row(page, "Bob").click()
-    await expect(title).to_have_text("Bob")
-    await expect(composer).to_have_value("a draft for Bob")
+    await go_to(page, "Bob", "a draft for Bob")
     await expect(bubbles(page, "Lunch at noon?")).to_have_count(1)
     await expect(row(page, "Lunch at noon?").locator(".msg-edited")).to_have_count(0)
     await act(alice, "Lunch at noon?", "Edit")
@@ -105,33 +103,13 @@ async def test_an_edit_or_an_answer_ends_with_its_conversation(people: People) -
     await expect(mode).to_have_count(0)
 
 
-async def test_what_is_typed_right_after_alt_arrow_is_for_where_it_goes(people: People) -> None:
-    # Alt+↑/↓ leaves the focus in the composer, and the page shows the next conversation a state
-    # round trip later (0.4 s here, as on a busy box): what is typed meanwhile is for that one.
-    alice, bob, carol = [await people.sign_up(n) for n in ("alice", "bob", "carol")]
-    await start_direct(alice, bob)
-    await start_direct(alice, carol)
-    page = alice.page
-    title, composer = page.locator("#chat-title"), page.locator("#composer")
-    await answer_late(page)
-    await chat_row(page, "Carol").click()
-    await expect(title).to_have_text("Carol")
-    await composer.fill("for Carol")
-
-    await composer.press("Alt+ArrowDown")
-    await page.keyboard.type("hi Bob")
-    await expect(title).to_have_text("Bob")
-    await expect(composer).to_have_value("hi Bob")
-    await composer.press("Alt+ArrowUp")
-    await expect(title).to_have_text("Carol")
-    await expect(composer).to_have_value("for Carol")
-
-
-async def test_alt_arrow_from_an_empty_or_editing_composer_starts_no_edit_and_keeps_the_keys(
+async def test_what_is_typed_right_after_alt_arrow_is_for_where_it_goes(
     people: People, app: App
 ) -> None:
-    # ↑ in an empty composer edits your last message, but not with Alt: that switches. An
-    # edit going on ends with the switch, and what is typed after it is for where it goes.
+    # Alt+↑/↓ leaves the focus in the composer, and the page shows the next conversation a state
+    # round trip later (0.4 s here, as on a busy box): what is typed meanwhile is for that one.
+    # ↑ in an empty composer edits your last message, but not with Alt. An edit going on ends
+    # with the switch.
     alice, bob, carol = [await people.sign_up(n) for n in ("alice", "bob", "carol")]
     await start_direct(alice, bob)
     await send(alice, "Lunch?")
@@ -142,9 +120,11 @@ async def test_alt_arrow_from_an_empty_or_editing_composer_starts_no_edit_and_ke
     await chat_row(page, "Carol").click()
     await expect(title).to_have_text("Carol")
     await composer.fill("for Carol")
-    await chat_row(page, "Bob").click()
+    await composer.press("Alt+ArrowDown")
+    await page.keyboard.type("hi Bob")
     await expect(title).to_have_text("Bob")
-    await expect(composer).to_have_value("")
+    await expect(composer).to_have_value("hi Bob")
+    await composer.fill("")
 
     await composer.press("Alt+ArrowUp")
     await page.keyboard.type(" and more")
@@ -162,18 +142,26 @@ async def test_alt_arrow_from_an_empty_or_editing_composer_starts_no_edit_and_ke
     await expect(title).to_have_text("Carol")
     await expect(composer).to_have_attribute("data-editing", "false")
     await expect(composer).to_have_value("for Carol and more!")
-    await chat_row(page, "Bob").click()
-    await expect(title).to_have_text("Bob")
-    await expect(composer).to_have_value("")
+    await go_to(page, "Bob", "")
     await expect(bubbles(page, "Lunch?")).to_have_count(1)
     await expect(row(page, "Lunch?").locator(".msg-edited")).to_have_count(0)
 
     # The login page, visited while signed in, sends you back; the drafts stay.
     await page.goto(f"{app.url}/login")
     await expect(title).to_have_count(0)
-    await chat_row(page, "Carol").click()
-    await expect(title).to_have_text("Carol")
-    await expect(composer).to_have_value("for Carol and more!")
+    await go_to(page, "Carol", "for Carol and more!")
+
+
+@pytest.fixture
+async def bare(browser: Browser, script_site: str) -> AsyncIterator[tuple[Page, Locator]]:
+    """A page with letschat.js alone, and where its composer goes."""
+    context = await browser.new_context()
+    try:
+        page = await context.new_page()
+        await page.goto(f"{script_site}/")
+        yield page, page.locator("#composer")
+    finally:
+        await context.close()
 
 
 # The composer as the app renders it (a new box each call, as React mounts one for a new key),
@@ -227,104 +215,92 @@ SWITCHER = """() => {
 }"""
 
 
-async def test_the_draft_script_on_its_own(browser: Browser, script_site: str) -> None:
-    context = await browser.new_context()
-    try:
-        page = await context.new_page()
-        await page.goto(f"{script_site}/")
-        box = page.locator("#composer")
-        await page.evaluate(COMPOSER, ["u1", "A", ""])
-        await box.fill("draft for A")
-        await box.evaluate("box => box.blur()")  # Typing ends: a new start would be said.
-        said = await page.evaluate("window.typingSaid")
+async def test_the_draft_script_on_its_own(bare: tuple[Page, Locator]) -> None:
+    page, box = bare
+    await page.evaluate(COMPOSER, ["u1", "A", ""])
+    await box.fill("draft for A")
+    await box.evaluate("box => box.blur()")  # Typing ends: a new start would be said.
+    said = await page.evaluate("window.typingSaid")
 
-        # Editing a message in A, the switcher's choice and what is typed after its Enter come
-        # before the page shows B: the call to focus the composer comes first, while the box is
-        # still A's edit; those keys are for B's composer, once it is there.
-        await page.evaluate(COMPOSER, ["u1", "A", "Lunch at noon?"])
-        await page.evaluate(SWITCHER)
-        await page.keyboard.press("Enter")
-        await page.keyboard.type("see you")
-        await page.keyboard.press("Enter")
-        await page.evaluate("window.letschat.focusComposer('B')")
-        await page.evaluate(COMPOSER, ["u1", "B", ""])
-        await page.wait_for_function("window.sent.length > 0")
-        assert await page.evaluate("window.sent") == [["B", "see you"]]
-        await expect(box).to_be_focused()
-        await expect(box).to_have_value("")
-        await box.fill("for B")
-        await box.evaluate("box => box.blur()")
-        # Drafts put back are not typing; another change of the page is no switch.
-        assert await page.evaluate(SHOW, "A") == ["draft for A", said + 1]
-        assert await page.evaluate(SHOW, None) == ["draft for A", said + 1]
-        assert await page.evaluate(SHOW, "B") == ["for B", said + 1]
+    # Editing a message in A, the switcher's choice and what is typed after its Enter come
+    # before the page shows B: the call to focus the composer comes first, while the box is
+    # still A's edit; those keys are for B's composer, once it is there.
+    await page.evaluate(COMPOSER, ["u1", "A", "Lunch at noon?"])
+    await page.evaluate(SWITCHER)
+    await page.keyboard.press("Enter")
+    await page.keyboard.type("see you")
+    await page.keyboard.press("Enter")
+    await page.evaluate("window.letschat.focusComposer('B')")
+    await page.evaluate(COMPOSER, ["u1", "B", ""])
+    await page.wait_for_function("window.sent.length > 0")
+    assert await page.evaluate("window.sent") == [["B", "see you"]]
+    await expect(box).to_be_focused()
+    await expect(box).to_have_value("")
+    await box.fill("for B")
+    await box.evaluate("box => box.blur()")
+    # Drafts put back are not typing; another change of the page is no switch.
+    assert await page.evaluate(SHOW, "A") == ["draft for A", said + 1]
+    assert await page.evaluate(SHOW, None) == ["draft for A", said + 1]
+    assert await page.evaluate(SHOW, "B") == ["for B", said + 1]
 
-        # An edit saved in A: the app may draw its box again before the new one comes, and React
-        # then gives it back its default value, the message, which is not typed in the next one.
-        await page.evaluate(SHOW, "A")
-        await page.evaluate(COMPOSER, ["u1", "A", "Lunch at noon?"])
-        await box.press("End")
-        await box.type("!")
-        await box.press("Enter")
-        await expect(box).to_have_value("")
-        await box.evaluate("box => { box.defaultValue = 'Lunch at noon?'; }")
-        await page.evaluate(SHOW, None)
-        await page.evaluate(COMPOSER, ["u1", "A", ""])
-        await expect(box).to_have_value("draft for A")
-        assert (await page.evaluate("window.sent"))[-1] == ["A", "Lunch at noon?!"]
+    # An edit saved in A: the app may draw its box again before the new one comes, and React
+    # then gives it back its default value, the message, which is not typed in the next one.
+    await page.evaluate(SHOW, "A")
+    await page.evaluate(COMPOSER, ["u1", "A", "Lunch at noon?"])
+    await box.press("End")
+    await box.type("!")
+    await box.press("Enter")
+    await expect(box).to_have_value("")
+    await box.evaluate("box => { box.defaultValue = 'Lunch at noon?'; }")
+    await page.evaluate(SHOW, None)
+    await page.evaluate(COMPOSER, ["u1", "A", ""])
+    await expect(box).to_have_value("draft for A")
+    assert (await page.evaluate("window.sent"))[-1] == ["A", "Lunch at noon?!"]
 
-        # Kept across a reload, per user; a message sent is no longer a draft; logged out, the
-        # drafts are gone.
-        await page.reload()
-        await page.evaluate(COMPOSER, ["u1", "B", ""])
-        await expect(box).to_have_value("for B")
-        await box.press("Enter")
-        await expect(box).to_have_value("")
-        assert (await page.evaluate(SHOW, "A"))[0] == "draft for A"
-        assert (await page.evaluate(SHOW, "B"))[0] == ""
-        await page.evaluate(COMPOSER, ["u2", "A", ""])
-        await expect(box).to_have_value("")
-        await page.evaluate(
-            "async () => { document.body.innerHTML = '<form id=login-form></form>';"
-            " await new Promise((resolve) => setTimeout(resolve, 0)); }"
-        )
-        await page.reload()
-        await page.evaluate(COMPOSER, ["u1", "A", ""])
-        await expect(box).to_have_value("")
-    finally:
-        await context.close()
+    # Kept across a reload, per user; a message sent is no longer a draft; logged out, the
+    # drafts are gone.
+    await page.reload()
+    await page.evaluate(COMPOSER, ["u1", "B", ""])
+    await expect(box).to_have_value("for B")
+    await box.press("Enter")
+    await expect(box).to_have_value("")
+    assert (await page.evaluate(SHOW, "A"))[0] == "draft for A"
+    assert (await page.evaluate(SHOW, "B"))[0] == ""
+    await page.evaluate(COMPOSER, ["u2", "A", ""])
+    await expect(box).to_have_value("")
+    await page.evaluate(
+        "async () => { document.body.innerHTML = '<form id=login-form></form>';"
+        " await new Promise((resolve) => setTimeout(resolve, 0)); }"
+    )
+    await page.reload()
+    await page.evaluate(COMPOSER, ["u1", "A", ""])
+    await expect(box).to_have_value("")
 
 
 async def test_keys_typed_after_the_switchers_choice_wait_for_its_conversation(
-    browser: Browser, script_site: str
+    bare: tuple[Page, Locator],
 ) -> None:
     # An answer that puts the focus in the composer (a reply started just before, say) can
     # come after the switcher's Enter and before the conversation chosen is open: it neither
     # takes what was typed since nor the focus, which the conversation chosen gets.
-    context = await browser.new_context()
-    try:
-        page = await context.new_page()
-        await page.goto(f"{script_site}/")
-        box = page.locator("#composer")
-        await page.evaluate(COMPOSER, ["u1", "A", ""])
-        await page.evaluate(SWITCHER)
-        await page.keyboard.press("Enter")
-        await page.keyboard.type("for B")
-        await page.evaluate(
-            "() => new Promise((resolve) => { window.letschat.focusComposer();"
-            " requestAnimationFrame(() => requestAnimationFrame(resolve)); })"
-        )
-        await expect(box).to_have_value("")
-        await expect(box).not_to_be_focused()
-        await page.keyboard.type(" too")
-        await page.keyboard.press("Enter")
-        await page.evaluate("window.letschat.focusComposer('B')")
-        await page.evaluate(COMPOSER, ["u1", "B", ""])
-        await page.wait_for_function("window.sent.length > 0")
-        assert await page.evaluate("window.sent") == [["B", "for B too"]]
-        await expect(box).to_be_focused()
-    finally:
-        await context.close()
+    page, box = bare
+    await page.evaluate(COMPOSER, ["u1", "A", ""])
+    await page.evaluate(SWITCHER)
+    await page.keyboard.press("Enter")
+    await page.keyboard.type("for B")
+    await page.evaluate(
+        "() => new Promise((resolve) => { window.letschat.focusComposer();"
+        " requestAnimationFrame(() => requestAnimationFrame(resolve)); })"
+    )
+    await expect(box).to_have_value("")
+    await expect(box).not_to_be_focused()
+    await page.keyboard.type(" too")
+    await page.keyboard.press("Enter")
+    await page.evaluate("window.letschat.focusComposer('B')")
+    await page.evaluate(COMPOSER, ["u1", "B", ""])
+    await page.wait_for_function("window.sent.length > 0")
+    assert await page.evaluate("window.sent") == [["B", "for B too"]]
+    await expect(box).to_be_focused()
 
 
 # The sidebar's rows, A open; a click only records where it would go (the app opens it later).
@@ -344,26 +320,20 @@ SIDEBAR = """() => {
 
 
 async def test_a_draft_switched_by_alt_arrow_gives_way_to_what_the_page_shows(
-    browser: Browser, script_site: str
+    bare: tuple[Page, Locator],
 ) -> None:
     # Alt+↓ puts the next conversation's draft in the box at once. If the page then shows some
     # other conversation (another was clicked meanwhile), the box holds that one's draft.
-    context = await browser.new_context()
-    try:
-        page = await context.new_page()
-        await page.goto(f"{script_site}/")
-        box = page.locator("#composer")
-        await page.evaluate(SIDEBAR)
-        await page.evaluate(COMPOSER, ["u1", "C", ""])
-        await box.fill("for C")
-        await page.evaluate(SHOW, "B")
-        await box.fill("for B")
-        await page.evaluate(SHOW, "A")
-        await box.fill("for A")
-        await box.press("Alt+ArrowDown")
-        assert await page.evaluate("window.opening") == "B"
-        await expect(box).to_have_value("for B")
-        assert (await page.evaluate(SHOW, "C"))[0] == "for C"
-        assert (await page.evaluate(SHOW, "A"))[0] == "for A"
-    finally:
-        await context.close()
+    page, box = bare
+    await page.evaluate(SIDEBAR)
+    await page.evaluate(COMPOSER, ["u1", "C", ""])
+    await box.fill("for C")
+    await page.evaluate(SHOW, "B")
+    await box.fill("for B")
+    await page.evaluate(SHOW, "A")
+    await box.fill("for A")
+    await box.press("Alt+ArrowDown")
+    assert await page.evaluate("window.opening") == "B"
+    await expect(box).to_have_value("for B")
+    assert (await page.evaluate(SHOW, "C"))[0] == "for C"
+    assert (await page.evaluate(SHOW, "A"))[0] == "for A"
