@@ -139,7 +139,7 @@ def login_page() -> rx.Component:
                     width="100%",
                 ),
                 on_submit=LoginState.submit,
-                # letschat.js forgets the drafts of a session once its page is here.
+                # letschat.js forgets the drafts once this is on screen, signed out.
                 id="login-form",
             ),
             width="100%",

@@ -45,8 +45,8 @@ def added_notice_id(conversation_id: str) -> str:
 
 def focus_composer(opened: str = "") -> rx.event.EventSpec:
     """Put the focus in the composer once this event's changes are on the page; `opened`: the
-    conversation the event opens, whose draft the composer is to hold (letschat.js), as the
-    page may still show the one before."""
+    conversation the event opened, which letschat.js waits for the page to show (with its
+    draft) before it does, and gives what was typed after the switcher's Enter."""
     return rx.call_script(f"window.letschat && window.letschat.focusComposer({json.dumps(opened)})")
 
 
