@@ -105,6 +105,8 @@ class ChatState(SessionState):
     muted_json: str = rx.LocalStorage("[]", name="letschat_muted", sync=True)
     notify: str = rx.LocalStorage("off", name="letschat_notify", sync=True)
 
+    # Answers started in conversations the user left, waiting there for them to come back.
+    _replies: dict[str, MessageItem] = {}
     # The conversation list has been fetched: the live socket may resume from the cursors.
     _chats_loaded: bool = False
     _model: ChatModel = ChatModel()
@@ -187,7 +189,7 @@ class ChatState(SessionState):
         if model.active_id != conversation_id:
             return None
         if conversation_id != before:
-            self._end_compose_mode()
+            self._switch_compose_mode(before, conversation_id)
         if fetch and (failed := await self._fetch_page(conversation_id, None)) is not None:
             return failed
         return [
@@ -200,13 +202,21 @@ class ChatState(SessionState):
 
     @rx.event
     def close_chat(self):
-        self._chat_model().leave(time.monotonic())
-        self._end_compose_mode()
+        model = self._chat_model()
+        self._switch_compose_mode(model.active_id, "")
+        model.leave(time.monotonic())
         return self._publish()
 
+    def _switch_compose_mode(self, left: str, opened: str) -> None:
+        """Another conversation opens: an edit started in the one `left` ends there, and an
+        answer waits there (like the draft, letschat.js) until it is open again."""
+        if left and self.replying.id:
+            self._replies[left] = self.replying
+        self._end_compose_mode()
+        if opened:
+            self.replying = self._replies.pop(opened, MessageItem())
+
     def _end_compose_mode(self) -> None:
-        """An edit or an answer belongs to the conversation it was started in: leaving that
-        conversation ends it (what was typed for a new message stays there, letschat.js)."""
         self.editing_id, self.editing_body = "", ""
         self.replying = MessageItem()
 
@@ -416,6 +426,8 @@ class ChatState(SessionState):
             model = self._model = ChatModel(self.user_id, self.display_name, self.username)
             model.places.touch_all()
             self._chats_loaded = False
+            self._replies = {}
+            self._end_compose_mode()
         model.display_name = self.display_name
         model.username = self.username
         return model

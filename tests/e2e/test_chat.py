@@ -376,6 +376,15 @@ async def test_reading_in_one_tab_clears_the_badge_in_another(people: People, ap
 
     await expect(chat_row(other_tab, "Alice").locator(".unread-badge")).to_have_count(0)
     await expect(other_tab).to_have_title("Let's Chat")
+    # Each tab shows what it opened, with what was typed in it.
+    carol = await people.sign_up("carol")
+    await start_direct(carol, bob)
+    await bob.page.locator("#composer").fill("typed in the first tab")
+    await chat_row(other_tab, "Carol").click()
+    await expect(other_tab.locator("#chat-title")).to_have_text("Carol")
+    await expect(other_tab.locator("#composer")).to_have_value("")
+    await expect(bob.page.locator("#chat-title")).to_have_text("Alice")
+    await expect(bob.page.locator("#composer")).to_have_value("typed in the first tab")
 
 
 async def test_wrong_credentials_and_a_taken_name_are_explained_inline(

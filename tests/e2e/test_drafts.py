@@ -56,7 +56,7 @@ async def test_a_draft_stays_with_the_conversation_it_was_typed_in(people: Peopl
     await expect(bob.page.locator(".message .msg-body")).to_have_text(["for Bob"])
 
 
-async def test_an_edit_or_an_answer_ends_with_its_conversation(people: People) -> None:
+async def test_an_edit_ends_with_its_conversation_and_an_answer_waits_there(people: People) -> None:
     alice, bob, carol = [await people.sign_up(n) for n in ("alice", "bob", "carol")]
     await start_direct(alice, bob)
     await send(alice, "Lunch at noon?")
@@ -95,12 +95,22 @@ async def test_an_edit_or_an_answer_ends_with_its_conversation(people: People) -
     await expect(composer).to_have_attribute("data-editing", "false")
     await expect(composer).to_have_value("a draft for Bob")
 
-    # An answer too.
+    # An answer waits in its conversation, with the draft.
     await act(alice, "Lunch at one?", "Reply")
     await expect(mode).to_contain_text("Replying to")
     await chat_row(page, "Carol").click()
     await expect(title).to_have_text("Carol")
     await expect(mode).to_have_count(0)
+    await send(alice, "no quote")
+    await expect(bubbles(page, "no quote")).to_have_count(1)
+    await expect(row(page, "no quote").locator(".reply-quote")).to_have_count(0)
+    await expect(page.locator(".chat-row").first).to_contain_text("no quote")
+    await go_to(page, "Bob", "a draft for Bob")
+    await expect(mode).to_contain_text("Replying to")
+    await composer.press("Enter")
+    await expect(row(page, "a draft for Bob").locator(".reply-quote")).to_contain_text(
+        "Lunch at one?"
+    )
 
 
 async def test_what_is_typed_right_after_alt_arrow_is_for_where_it_goes(
