@@ -225,6 +225,17 @@ SWITCHER = """() => {
 }"""
 
 
+async def opened_b(page: Page, box: Locator, typed_ahead: str) -> None:
+    """The app opens B as it does for the switcher's choice: the call to focus the composer
+    first, then the page showing B. What was typed after the choice's Enter (Enter included)
+    is sent there, and the focus is there."""
+    await page.evaluate("window.letschat.focusComposer('B')")
+    await page.evaluate(COMPOSER, ["u1", "B", ""])
+    await page.wait_for_function("window.sent.length > 0")
+    assert await page.evaluate("window.sent") == [["B", typed_ahead]]
+    await expect(box).to_be_focused()
+
+
 async def test_the_draft_script_on_its_own(bare: tuple[Page, Locator]) -> None:
     page, box = bare
     await page.evaluate(COMPOSER, ["u1", "A", ""])
@@ -240,11 +251,7 @@ async def test_the_draft_script_on_its_own(bare: tuple[Page, Locator]) -> None:
     await page.keyboard.press("Enter")
     await page.keyboard.type("see you")
     await page.keyboard.press("Enter")
-    await page.evaluate("window.letschat.focusComposer('B')")
-    await page.evaluate(COMPOSER, ["u1", "B", ""])
-    await page.wait_for_function("window.sent.length > 0")
-    assert await page.evaluate("window.sent") == [["B", "see you"]]
-    await expect(box).to_be_focused()
+    await opened_b(page, box, "see you")
     await expect(box).to_have_value("")
     await box.fill("for B")
     await box.evaluate("box => box.blur()")
@@ -306,11 +313,7 @@ async def test_keys_typed_after_the_switchers_choice_wait_for_its_conversation(
     await expect(box).not_to_be_focused()
     await page.keyboard.type(" too")
     await page.keyboard.press("Enter")
-    await page.evaluate("window.letschat.focusComposer('B')")
-    await page.evaluate(COMPOSER, ["u1", "B", ""])
-    await page.wait_for_function("window.sent.length > 0")
-    assert await page.evaluate("window.sent") == [["B", "for B too"]]
-    await expect(box).to_be_focused()
+    await opened_b(page, box, "for B too")
 
 
 # The sidebar's rows, A open; a click only records where it would go (the app opens it later).
